@@ -1,0 +1,255 @@
+// Kiln public C++ API.
+//
+//   Builder -> NetworkDefinition (OnnxParser or add* calls) -> BuilderConfig -> buildSerializedNetwork
+//   -> Runtime::deserializeEngine -> Engine::createExecutionContext -> bind tensors by name -> execute
+//
+// Every failure throws kiln::Error with a message naming the file, node, tensor or shape at fault.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/layers.h"
+#include "kiln/types.h"
+
+namespace kiln {
+
+const char* version();  // "0.1.0"
+
+// ---- network definition -------------------------------------------------------------------------
+
+class ILayer;
+
+// A tensor of a network under construction.
+class ITensor {
+ public:
+  virtual ~ITensor() = default;
+  virtual const std::string& name() const = 0;
+  virtual void setName(const std::string& name) = 0;
+  virtual DataType type() const = 0;
+  // Shape as inferred at definition time; -1 where it depends on run-time shapes.
+  virtual const Dims& dims() const = 0;
+  virtual bool isNetworkInput() const = 0;
+  virtual bool isNetworkOutput() const = 0;
+  // The layer that produces this tensor; nullptr for a network input.
+  virtual ILayer* producer() const = 0;
+};
+
+// A layer of a network under construction.
+class ILayer {
+ public:
+  virtual ~ILayer() = default;
+  virtual const std::string& name() const = 0;
+  virtual LayerType type() const = 0;
+  virtual const LayerParams& params() const = 0;
+  virtual int numInputs() const = 0;
+  virtual ITensor* input(int index) const = 0;  // nullptr for an omitted optional input
+  virtual int numOutputs() const = 0;
+  virtual ITensor* output(int index) const = 0;
+};
+
+// A network: tensors and layers in topological order. Filled by OnnxParser or by hand.
+class NetworkDefinition {
+ public:
+  virtual ~NetworkDefinition() = default;
+
+  // Declares a network input. Dims may hold -1 for dynamic dimensions (give them a range through an
+  // OptimizationProfile); dimNames optionally names them ("batch").
+  virtual ITensor* addInput(const std::string& name, DataType type, const Dims& dims,
+                            const std::vector<std::string>& dimNames = {}) = 0;
+  virtual void markOutput(ITensor* tensor) = 0;
+
+  // Adds any layer. inputs may hold nullptr for omitted optional inputs. Output types and shapes are
+  // inferred at once; an invalid combination throws kiln::Error naming the layer.
+  virtual ILayer* addLayer(const LayerParams& params, const std::vector<ITensor*>& inputs, int numOutputs = 1,
+                           const std::string& name = "") = 0;
+
+  virtual int numLayers() const = 0;
+  virtual ILayer* layer(int index) const = 0;
+  virtual int numInputs() const = 0;
+  virtual ITensor* input(int index) const = 0;
+  virtual int numOutputs() const = 0;
+  virtual ITensor* output(int index) const = 0;
+  virtual ITensor* findTensor(const std::string& name) const = 0;
+
+  // Convenience wrappers over addLayer, returning the (first) output.
+  ITensor* addConstant(const Weights& weights, const std::string& name = "");
+  ITensor* addElementWise(ITensor* a, ITensor* b, ElementWiseOp op, const std::string& name = "");
+  ITensor* addUnary(ITensor* x, UnaryOp op, const std::string& name = "");
+  ITensor* addActivation(ITensor* x, ActivationType type, float alpha = 0.f, float beta = 0.f,
+                         const std::string& name = "");
+  ITensor* addMatrixMultiply(ITensor* a, bool transposeA, ITensor* b, bool transposeB, const std::string& name = "");
+  ITensor* addConvolution(ITensor* x, const Weights& kernel, const Weights& bias, const ConvolutionParams& params,
+                          const std::string& name = "");
+  ITensor* addPooling(ITensor* x, const PoolingParams& params, const std::string& name = "");
+  ITensor* addSoftmax(ITensor* x, int64_t axis, const std::string& name = "");
+  ITensor* addReshape(ITensor* x, const Dims& shape, const std::string& name = "");
+  ITensor* addTranspose(ITensor* x, const Dims& perm, const std::string& name = "");
+  ITensor* addConcatenation(const std::vector<ITensor*>& inputs, int64_t axis, const std::string& name = "");
+};
+
+// ---- ONNX parser ----------------------------------------------------------------------------------
+
+// Fills a NetworkDefinition from an ONNX model.
+class OnnxParser {
+ public:
+  OnnxParser(NetworkDefinition& network, Logger& logger = defaultLogger());
+  ~OnnxParser();
+  // Parses a .onnx file; external data files are looked up next to it.
+  // An unsupported model throws kiln::Error (kUnsupported) listing every unsupported node.
+  void parseFromFile(const std::string& path);
+  // Parses a serialized ModelProto; externalDataDir is where external data files live.
+  void parse(const void* data, size_t size, const std::string& externalDataDir = ".");
+
+ private:
+  NetworkDefinition& network_;
+  Logger& logger_;
+};
+
+// ---- builder --------------------------------------------------------------------------------------
+
+struct ShapeRange {
+  Dims min, opt, max;
+};
+
+// Shape ranges for the dynamic inputs. The builder tunes for opt and accepts any shape in [min, max].
+struct OptimizationProfile {
+  std::map<std::string, ShapeRange> shapes;
+  void setDimensions(const std::string& input, const Dims& min, const Dims& opt, const Dims& max) {
+    shapes[input] = ShapeRange{min, opt, max};
+  }
+};
+
+struct BuilderConfig {
+  // "cpu", or "cuda" / "cuda:N" when Kiln was built with CUDA.
+  std::string device = "cpu";
+  bool fp16 = false;  // allow float16 kernels
+  bool bf16 = false;  // allow bfloat16 kernels
+  // Dynamic inputs without a profile entry fall back to 1 for each unknown dimension.
+  OptimizationProfile profile;
+  // Names of builder passes to skip (see Builder::passNames()).
+  std::vector<std::string> disabledPasses;
+};
+
+// What the builder did; also printed by `kiln build`.
+struct BuildSummary {
+  int layersBefore = 0;
+  int layersAfter = 0;
+  int64_t activationBytesPlanned = 0;  // arena size at the profile's opt shapes
+  int64_t activationBytesNaive = 0;    // the sum of all activation sizes at opt shapes
+  int64_t weightsBytes = 0;
+  double buildSeconds = 0.0;
+  std::string device;
+  std::vector<std::string> passLog;        // one line per pass that changed the network
+  std::vector<std::string> fallbackLayers; // layers that run on another backend than requested
+  std::string toString() const;
+};
+
+class Builder {
+ public:
+  explicit Builder(Logger& logger = defaultLogger());
+  std::unique_ptr<NetworkDefinition> createNetwork() const;
+  // Optimizes the network (it is modified) and returns a serialized plan.
+  std::vector<uint8_t> buildSerializedNetwork(NetworkDefinition& network, const BuilderConfig& config,
+                                              BuildSummary* summary = nullptr) const;
+  // The passes in the order they run.
+  static std::vector<std::string> passNames();
+
+ private:
+  Logger& logger_;
+};
+
+// ---- runtime --------------------------------------------------------------------------------------
+
+class Engine;
+class ExecutionContext;
+struct EngineImpl;
+struct ContextImpl;
+
+enum class TensorIOMode : uint8_t { kNone, kInput, kOutput };
+
+class Runtime {
+ public:
+  explicit Runtime(Logger& logger = defaultLogger());
+  // A truncated, corrupted or foreign plan throws kiln::Error (kInvalidPlan) saying what is wrong.
+  std::shared_ptr<Engine> deserializeEngine(const void* data, size_t size) const;
+  std::shared_ptr<Engine> deserializeEngineFromFile(const std::string& path) const;
+
+ private:
+  Logger& logger_;
+};
+
+// An optimized network ready to run. Immutable and shareable between threads.
+class Engine : public std::enable_shared_from_this<Engine> {
+ public:
+  ~Engine();
+  int numIOTensors() const;
+  const std::string& ioTensorName(int index) const;
+  TensorIOMode tensorIOMode(const std::string& name) const;
+  DataType tensorDataType(const std::string& name) const;
+  // Declared shape, -1 for dynamic dimensions.
+  Dims tensorShape(const std::string& name) const;
+  // For inputs: the optimization profile's range.
+  ShapeRange profileShape(const std::string& name) const;
+  const std::string& device() const;
+  int numLayers() const;
+  // One line per layer: name, type, backend.
+  std::string layerInformation() const;
+  int64_t weightsBytes() const;
+
+  std::unique_ptr<ExecutionContext> createExecutionContext() const;
+  std::vector<uint8_t> serialize() const;
+
+  // Internal.
+  explicit Engine(std::unique_ptr<EngineImpl> impl);
+  const EngineImpl& impl() const { return *impl_; }
+
+ private:
+  std::unique_ptr<EngineImpl> impl_;
+};
+
+// Activation memory of a context at its current shapes.
+struct MemoryUsage {
+  int64_t arenaBytes = 0;  // the planned arenas (host + device)
+  int64_t naiveBytes = 0;  // what one buffer per tensor would take
+};
+
+// Per-inference state: shapes, bindings, activation memory. One thread at a time.
+class ExecutionContext {
+ public:
+  ~ExecutionContext();
+  const Engine& engine() const;
+
+  // Sets the run-time shape of a dynamic input; it must lie in the profile's [min, max].
+  void setInputShape(const std::string& name, const Dims& dims);
+  // The current shape of any I/O tensor. Outputs whose shape depends on data (NonZero) report -1
+  // until execute() has run.
+  Dims tensorShape(const std::string& name) const;
+
+  // Binds a buffer to an input or output. For the CPU backend, and for execute(), host memory;
+  // for enqueue() on a GPU engine, device memory. An output left unbound is allocated by the context:
+  // read it with tensorAddress() after execute().
+  void setTensorAddress(const std::string& name, void* address);
+  void* tensorAddress(const std::string& name) const;
+
+  // Plans memory for the current shapes (if needed) and reports it.
+  MemoryUsage memoryUsage() const;
+
+  // Runs inference synchronously on host buffers.
+  void execute();
+  // Enqueues inference on a stream (cudaStream_t for GPU engines, ignored by the CPU backend)
+  // with the bound buffers as device buffers. Asynchronous on GPUs.
+  void enqueue(void* stream);
+
+  // Internal.
+  explicit ExecutionContext(std::shared_ptr<const Engine> engine);
+
+ private:
+  std::shared_ptr<const Engine> engine_;
+  std::unique_ptr<ContextImpl> impl_;
+};
+
+}  // namespace kiln

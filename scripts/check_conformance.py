@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Runs `kiln conformance` over Debian's ONNX test data and checks the results against a tracked list.
+
+The list (tests/conformance/expected_*.txt) has one line per case: `pass FOLDER/CASE` or
+`fail FOLDER/CASE  # reason` (unsupported cases count as fail). The check fails when a case that
+should pass does not (a regression), and when a listed failure starts passing (update the list with
+--update so the improvement is kept).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+DATA = "/usr/share/libonnx-testdata/data"
+FOLDERS = ["node", "pytorch-converted", "pytorch-operator", "simple"]
+
+
+def run(kiln, device, report):
+    dirs = [os.path.join(DATA, f) for f in FOLDERS if os.path.isdir(os.path.join(DATA, f))]
+    if not dirs:
+        sys.exit(f"no ONNX test data under {DATA} (install libonnx-testdata)")
+    cmd = [kiln, "conformance", *dirs, f"--report={report}", f"--device={device}"]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "(no output)"
+    with open(report) as f:
+        data = json.load(f)
+    results = {}
+    for case in data["cases"]:
+        key = os.path.join(os.path.basename(os.path.dirname(case["path"])), case["case"])
+        results[key] = (case["status"], case["reason"])
+    return results, summary
+
+
+def read_expected(path):
+    expected = {}
+    if not os.path.exists(path):
+        return expected
+    for line in open(path):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        status, rest = line.split(None, 1)
+        key = rest.split("#", 1)[0].strip()
+        expected[key] = status
+    return expected
+
+
+def write_expected(path, results):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("# Expected ONNX conformance results (scripts/check_conformance.py --update rewrites this file).\n")
+        f.write("# pass CASE | fail CASE  # reason\n")
+        for key in sorted(results):
+            status, reason = results[key]
+            if status == "pass":
+                f.write(f"pass {key}\n")
+            else:
+                reason = " ".join(reason.split())[:200]
+                f.write(f"fail {key}  # {status}: {reason}\n")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kiln", default="build/kiln")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--expected", required=True)
+    parser.add_argument("--update", action="store_true", help="rewrite the expected list from this run")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        results, summary = run(args.kiln, args.device, os.path.join(tmp, "report.json"))
+    print(f"kiln conformance: {summary}")
+    for folder in FOLDERS:
+        cases = [k for k in results if k.startswith(folder + "/")]
+        if cases:
+            passed = sum(results[k][0] == "pass" for k in cases)
+            print(f"  {folder:18s} {passed:4d} / {len(cases):4d} pass ({100.0 * passed / len(cases):.1f}%)")
+    if args.update:
+        write_expected(args.expected, results)
+        print(f"wrote {args.expected}")
+        return 0
+    expected = read_expected(args.expected)
+    regressions = [k for k, s in expected.items() if s == "pass" and results.get(k, ("missing",))[0] != "pass"]
+    improvements = [k for k, s in expected.items() if s != "pass" and results.get(k, ("",))[0] == "pass"]
+    unlisted = [k for k in results if k not in expected]
+    for k in regressions:
+        print(f"REGRESSION {k}: {results.get(k, ('missing', 'case not run'))}")
+    for k in improvements:
+        print(f"NOW PASSES {k}: update the list (scripts/check_conformance.py --update)")
+    for k in unlisted:
+        print(f"UNLISTED {k}: {results[k][0]}")
+    ok = not regressions and not improvements and not unlisted
+    print("conformance check: " + ("OK" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+// The interface between the engine and a backend (CPU, CUDA): kernels for layers, and memory.
+//
+// Lifecycle (as XNNPACK's create -> reshape -> setup/run): a Kernel is created once per layer per
+// engine (build time or plan load; it may pack constant weights then), asked for its workspace size
+// whenever the context's shapes change, and executed with bound tensor views.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor_view.h"
+#include "ir/network.h"
+
+namespace kiln {
+
+struct KernelArgs {
+  std::vector<TensorView> inputs;   // data == nullptr for an omitted optional input
+  std::vector<TensorView> outputs;  // shapes already inferred, memory allocated
+  void* workspace = nullptr;
+  size_t workspaceBytes = 0;
+  void* stream = nullptr;  // cudaStream_t on the CUDA backend
+};
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  // Scratch memory needed for these shapes (in the backend's memory).
+  virtual size_t workspaceSize(const KernelArgs& /*shapesOnly*/) const { return 0; }
+  virtual void execute(const KernelArgs& args) const = 0;
+  // Tactic name, e.g. "cpu/conv_f32_im2col".
+  virtual std::string name() const = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;  // "cpu", "cuda:0"
+  // What plans built for this backend are tuned for ("sm_90" for an H200); a plan whose target differs
+  // from the device it is loaded on is refused. Empty: any.
+  virtual std::string target() const { return ""; }
+  // Empty when the backend can run `layer` with its current input/output types; else why not.
+  virtual std::string unsupportedReason(const ir::Layer& layer) const = 0;
+  // Creates the kernel for `layer`. constants[i] is the value of input i when it is a constant
+  // (nullptr otherwise) so the kernel can pre-pack weights.
+  virtual std::unique_ptr<Kernel> createKernel(const ir::Layer& layer,
+                                               const std::vector<const HostTensor*>& constants) const = 0;
+
+  // Memory of this backend.
+  virtual bool isHostMemory() const = 0;
+  virtual void* allocate(size_t bytes) const = 0;
+  virtual void deallocate(void* pointer) const = 0;
+  virtual void copyFromHost(void* dst, const void* src, size_t bytes, void* stream) const = 0;
+  virtual void copyToHost(void* dst, const void* src, size_t bytes, void* stream) const = 0;
+  virtual void copy(void* dst, const void* src, size_t bytes, void* stream) const = 0;
+  virtual void synchronize(void* stream) const = 0;
+};
+
+// The backend for a device string ("cpu", "cuda", "cuda:1"). Throws kiln::Error when unavailable.
+std::shared_ptr<Backend> backendFor(const std::string& device);
+
+}  // namespace kiln

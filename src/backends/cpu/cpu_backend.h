@@ -1,0 +1,32 @@
+// The CPU backend: a kernel function per layer type, listed in one table (kernel_table.cpp).
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "backends/backend.h"
+
+namespace kiln::cpu {
+
+// A CPU kernel: runs `layer` on host views. Output views are allocated with inferred shapes.
+using KernelFunction = void (*)(const ir::Layer& layer, const KernelArgs& args);
+
+// The kernel for a layer type, or nullptr when the CPU backend has none.
+KernelFunction kernelFor(LayerType type);
+
+// Why the CPU backend cannot run `layer` (unsupported dtype/mode), or empty.
+std::string unsupportedReason(const ir::Layer& layer);
+
+std::shared_ptr<Backend> makeCpuBackend();
+
+// Runs one layer on host tensors: infers the output shapes (with the inputs' values), allocates the
+// outputs and runs the CPU kernel. Used for constant folding and for shape tensors at run time.
+std::vector<HostTensor> runLayerOnHost(const ir::Layer& layer, const std::vector<const HostTensor*>& inputs);
+
+// Number of threads CPU kernels use (default: hardware concurrency; KILN_NUM_THREADS overrides).
+int numThreads();
+void setNumThreads(int n);
+// Runs fn(begin, end) over [0, n) split into chunks of at least `grain` on the thread pool.
+void parallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+}  // namespace kiln::cpu

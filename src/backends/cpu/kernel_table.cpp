@@ -1,0 +1,23 @@
+// The CPU backend's kernel table: one entry per LayerType, in LayerType order.
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/kernels/kernels.h"
+
+namespace kiln::cpu {
+
+KernelFunction kernelFor(LayerType type) {
+  static const KernelFunction table[] = {
+      runConstant,      runIdentity,     runCast,          runElementWise, runUnary,         runActivation,
+      runMatrixMultiply, runConvolution, runDeconvolution, runPooling,     runReduce,        runSoftmax,
+      runNormalization, runReshape,      runTranspose,     runConcatenation, runSlice,       runSplit,
+      runGather,        runScatter,      runShape,         runConstantOfShape, runRange,     runExpand,
+      runTile,          runSelect,       runPadding,       runResize,      runTopK,          runArgMinMax,
+      runCumSum,        runEinsum,       runNonZero,       runOneHot,      runQuantize,      runDequantize,
+      runTrilu,         runLRN,          runSpaceDepth,
+  };
+  static_assert(sizeof(table) / sizeof(table[0]) == static_cast<size_t>(LayerType::kCount),
+                "one CPU kernel per layer type");
+  auto i = static_cast<size_t>(type);
+  return i < static_cast<size_t>(LayerType::kCount) ? table[i] : nullptr;
+}
+
+}  // namespace kiln::cpu

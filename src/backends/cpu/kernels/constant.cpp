@@ -1,0 +1,18 @@
+// Constant: copies the layer's weights into the output.
+#include "backends/cpu/kernels/indexing.h"
+#include "backends/cpu/kernels/kernels.h"
+
+namespace kiln::cpu {
+
+void runConstant(const ir::Layer& layer, const KernelArgs& args) {
+  checkInputs(layer, args, 0);
+  const Weights& w = layer.as<ConstantParams>().weights;
+  const TensorView& out = args.outputs[0];
+  KILN_CHECK(out.type == w.type && out.count() == w.count(), kInternal, layer.describe(), ": output ",
+             dataTypeName(out.type), dimsToString(out.shape), " does not match the weights ", dataTypeName(w.type),
+             dimsToString(w.shape));
+  elementSize(w.type, layer);
+  if (out.bytes() > 0) std::memcpy(out.data, w.data(), out.bytes());
+}
+
+}  // namespace kiln::cpu

@@ -1,0 +1,198 @@
+// Convolution (1-D/2-D/3-D, groups, dilations, pads): 1x1 stride-1 unpadded convs are one GEMM per
+// group; depthwise convs a direct loop; the rest im2col + GEMM per group (bias fused in the GEMM).
+#include <algorithm>
+#include <vector>
+
+#include "backends/cpu/kernels/compute_common.h"
+#include "backends/cpu/kernels/gemm.h"
+#include "backends/cpu/kernels/kernels.h"
+
+namespace kiln::cpu {
+namespace {
+
+// Spatial geometry mapped to 3-D (D, H, W); lower-rank convs have leading 1s.
+struct Geometry {
+  int64_t in[3], out[3], k[3], s[3], d[3], p[3];
+  int64_t inSize() const { return in[0] * in[1] * in[2]; }
+  int64_t outSize() const { return out[0] * out[1] * out[2]; }
+  int64_t kSize() const { return k[0] * k[1] * k[2]; }
+};
+
+Geometry makeGeometry(const ir::Layer& layer, const Dims& inSpatial, const Dims& outSpatial, const Dims& kernel,
+                      const Dims& strides, const Dims& dilations, const Dims& padsBegin, PaddingMode mode) {
+  size_t n = inSpatial.size();
+  KILN_CHECK(n >= 1 && n <= 3, kUnsupported, layer.describe(), ": only 1-D, 2-D and 3-D windows are supported");
+  std::vector<int64_t> pads = detail::windowPadsBegin(mode, padsBegin, inSpatial, outSpatial, kernel, strides, dilations);
+  Geometry g;
+  size_t off = 3 - n;
+  for (size_t i = 0; i < 3; ++i) {
+    g.in[i] = g.out[i] = g.k[i] = g.s[i] = g.d[i] = 1;
+    g.p[i] = 0;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    g.in[off + i] = inSpatial[i];
+    g.out[off + i] = outSpatial[i];
+    g.k[off + i] = kernel[i];
+    g.s[off + i] = detail::dimOr(strides, i, 1);
+    g.d[off + i] = detail::dimOr(dilations, i, 1);
+    g.p[off + i] = pads[i];
+    KILN_CHECK(g.s[off + i] >= 1 && g.d[off + i] >= 1, kInvalidArgument, layer.describe(),
+               ": strides and dilations must be positive");
+  }
+  return g;
+}
+
+// col[(c, kd, kh, kw), (od, oh, ow)] from x[c, D, H, W] for `channels` channels.
+template <class T>
+void im2col(const T* x, int64_t channels, const Geometry& g, T* col) {
+  const int64_t kSize = g.kSize(), outSize = g.outSize(), inSize = g.inSize();
+  parallelFor(channels * kSize, std::max<int64_t>(1, 4096 / std::max<int64_t>(outSize, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t row = r0; row < r1; ++row) {
+      int64_t c = row / kSize, kk = row % kSize;
+      int64_t kw = kk % g.k[2], kh = (kk / g.k[2]) % g.k[1], kd = kk / (g.k[2] * g.k[1]);
+      const T* xc = x + c * inSize;
+      T* dst = col + row * outSize;
+      for (int64_t od = 0; od < g.out[0]; ++od) {
+        int64_t id = od * g.s[0] - g.p[0] + kd * g.d[0];
+        for (int64_t oh = 0; oh < g.out[1]; ++oh, dst += g.out[2]) {
+          int64_t ih = oh * g.s[1] - g.p[1] + kh * g.d[1];
+          if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) {
+            std::fill(dst, dst + g.out[2], T(0));
+            continue;
+          }
+          const T* xr = xc + (id * g.in[1] + ih) * g.in[2];
+          int64_t iw0 = -g.p[2] + kw * g.d[2];
+          // Valid ow range: 0 <= ow*s + iw0 < W.
+          int64_t owBegin = iw0 >= 0 ? 0 : (-iw0 + g.s[2] - 1) / g.s[2];
+          int64_t owEnd = g.in[2] - iw0 <= 0 ? 0 : (g.in[2] - iw0 + g.s[2] - 1) / g.s[2];
+          owEnd = std::min(owEnd, g.out[2]);
+          owBegin = std::min(owBegin, owEnd);
+          for (int64_t ow = 0; ow < owBegin; ++ow) dst[ow] = T(0);
+          if (g.s[2] == 1) {
+            std::copy(xr + owBegin + iw0, xr + owEnd + iw0, dst + owBegin);
+          } else {
+            for (int64_t ow = owBegin; ow < owEnd; ++ow) dst[ow] = xr[ow * g.s[2] + iw0];
+          }
+          for (int64_t ow = owEnd; ow < g.out[2]; ++ow) dst[ow] = T(0);
+        }
+      }
+    }
+  });
+}
+
+// Depthwise: one input and one output channel per group.
+template <class T>
+void depthwise(const T* x, const T* w, const T* bias, T* y, int64_t batch, int64_t channels, const Geometry& g) {
+  const int64_t inSize = g.inSize(), outSize = g.outSize(), kSize = g.kSize();
+  parallelFor(batch * channels, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      int64_t c = plane % channels;
+      const T* xc = x + plane * inSize;
+      const T* wc = w + c * kSize;
+      T* yc = y + plane * outSize;
+      T b = bias ? bias[c] : T(0);
+      std::fill(yc, yc + outSize, b);
+      for (int64_t kd = 0; kd < g.k[0]; ++kd)
+        for (int64_t kh = 0; kh < g.k[1]; ++kh)
+          for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+            T wv = wc[(kd * g.k[1] + kh) * g.k[2] + kw];
+            int64_t iw0 = -g.p[2] + kw * g.d[2];
+            int64_t owBegin = iw0 >= 0 ? 0 : (-iw0 + g.s[2] - 1) / g.s[2];
+            int64_t owEnd = g.in[2] - iw0 <= 0 ? 0 : (g.in[2] - iw0 + g.s[2] - 1) / g.s[2];
+            owEnd = std::min(owEnd, g.out[2]);
+            if (owBegin >= owEnd) continue;
+            for (int64_t od = 0; od < g.out[0]; ++od) {
+              int64_t id = od * g.s[0] - g.p[0] + kd * g.d[0];
+              if (id < 0 || id >= g.in[0]) continue;
+              for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+                int64_t ih = oh * g.s[1] - g.p[1] + kh * g.d[1];
+                if (ih < 0 || ih >= g.in[1]) continue;
+                const T* __restrict xr = xc + (id * g.in[1] + ih) * g.in[2] + iw0;
+                T* __restrict yr = yc + (od * g.out[1] + oh) * g.out[2];
+                if (g.s[2] == 1) {
+#pragma GCC ivdep
+                  for (int64_t ow = owBegin; ow < owEnd; ++ow) yr[ow] += wv * xr[ow];
+                } else {
+                  const int64_t s = g.s[2];
+                  for (int64_t ow = owBegin; ow < owEnd; ++ow) yr[ow] += wv * xr[ow * s];
+                }
+              }
+            }
+          }
+    }
+  });
+}
+
+template <class T>
+void conv(const ir::Layer& layer, const ConvolutionParams& p, const TensorView& xv, const TensorView& wv,
+          const TensorView* bv, const TensorView& yv) {
+  const Dims& xs = xv.shape;
+  const Dims& ws = wv.shape;
+  const Dims& ys = yv.shape;
+  KILN_CHECK(xs.size() >= 3 && ws.size() == xs.size() && ys.size() == xs.size(), kInvalidArgument, layer.describe(),
+             ": convolution expects NC[D]HW input and weights of the same rank");
+  const int64_t N = xs[0], C = xs[1], M = ws[0], G = p.groups;
+  KILN_CHECK(G >= 1 && C % G == 0 && M % G == 0 && ws[1] == C / G, kInvalidArgument, layer.describe(),
+             ": channels ", C, " / weights ", dimsToString(ws), " do not match groups ", G);
+  KILN_CHECK(ys[1] == M, kInvalidArgument, layer.describe(), ": output channels mismatch");
+  if (yv.count() == 0) return;
+  Dims inSp(xs.begin() + 2, xs.end()), outSp(ys.begin() + 2, ys.end()), kSp(ws.begin() + 2, ws.end());
+  Geometry g = makeGeometry(layer, inSp, outSp, kSp, p.strides, p.dilations, p.padsBegin, p.paddingMode);
+  const T* x = xv.as<const T>();
+  const T* w = wv.as<const T>();
+  const T* bias = bv ? bv->as<const T>() : nullptr;
+  T* y = yv.as<T>();
+  const int64_t Cg = C / G, Mg = M / G, kSize = g.kSize(), inSize = g.inSize(), outSize = g.outSize();
+  const int64_t Kdim = Cg * kSize;
+  if (Kdim == 0) {
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t m = 0; m < M; ++m) std::fill(y + (n * M + m) * outSize, y + (n * M + m + 1) * outSize, bias ? bias[m] : T(0));
+    return;
+  }
+  if (Cg == 1 && Mg == 1) {
+    depthwise(x, w, bias, y, N, C, g);
+    return;
+  }
+  bool pointwise = kSize == 1 && g.s[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.p[0] == 0 && g.p[1] == 0 &&
+                   g.p[2] == 0 && inSize == outSize;
+  T* col = pointwise ? nullptr : detail::scratch<T, 1>(static_cast<size_t>(Kdim * outSize));
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t gi = 0; gi < G; ++gi) {
+      const T* xg = x + (n * C + gi * Cg) * inSize;
+      const T* wg = w + gi * Mg * Kdim;
+      T* yg = y + (n * M + gi * Mg) * outSize;
+      const T* bg = bias ? bias + gi * Mg : nullptr;
+      const T* src = xg;
+      if (!pointwise) {
+        im2col(xg, Cg, g, col);
+        src = col;
+      }
+      gemm(false, false, Mg, outSize, Kdim, wg, Kdim, src, outSize, yg, outSize, false, bg, true);
+    }
+  }
+}
+
+}  // namespace
+
+void runConvolution(const ir::Layer& layer, const KernelArgs& args) {
+  const auto& p = layer.as<ConvolutionParams>();
+  KILN_CHECK(args.inputs.size() >= 2 && !args.outputs.empty(), kInvalidArgument, layer.describe(),
+             ": convolution needs x and w");
+  DataType type = args.inputs[0].type;
+  KILN_CHECK(args.inputs[1].type == type, kInvalidArgument, layer.describe(), ": x and w types differ");
+  auto run = [&](const KernelArgs& a, auto tag) {
+    using T = typename decltype(tag)::type;
+    conv<T>(layer, p, a.inputs[0], a.inputs[1], detail::optionalInput(a, 2), a.outputs[0]);
+  };
+  switch (type) {
+    case DataType::kFloat32: run(args, TypeTag<float>{}); break;
+    case DataType::kFloat64: run(args, TypeTag<double>{}); break;
+    case DataType::kFloat16:
+    case DataType::kBFloat16:
+      detail::runInFloat(args, {0, 1, 2}, {0}, [&](const KernelArgs& fa) { run(fa, TypeTag<float>{}); });
+      break;
+    default: unsupportedType(type, layer);
+  }
+}
+
+}  // namespace kiln::cpu

@@ -1,0 +1,53 @@
+// CPU kernel entry points, one per layer type. Each lives in kernels/<name>.cpp and opens with a line
+// on its algorithm. All take row-major host views; outputs are allocated with their inferred shapes.
+#pragma once
+
+#include "backends/backend.h"
+
+namespace kiln::cpu {
+
+#define KILN_CPU_KERNEL(Name) void run##Name(const ir::Layer& layer, const KernelArgs& args)
+
+KILN_CPU_KERNEL(Constant);
+KILN_CPU_KERNEL(Identity);
+KILN_CPU_KERNEL(Cast);
+KILN_CPU_KERNEL(ElementWise);
+KILN_CPU_KERNEL(Unary);
+KILN_CPU_KERNEL(Activation);
+KILN_CPU_KERNEL(MatrixMultiply);
+KILN_CPU_KERNEL(Convolution);
+KILN_CPU_KERNEL(Deconvolution);
+KILN_CPU_KERNEL(Pooling);
+KILN_CPU_KERNEL(Reduce);
+KILN_CPU_KERNEL(Softmax);
+KILN_CPU_KERNEL(Normalization);
+KILN_CPU_KERNEL(Reshape);
+KILN_CPU_KERNEL(Transpose);
+KILN_CPU_KERNEL(Concatenation);
+KILN_CPU_KERNEL(Slice);
+KILN_CPU_KERNEL(Split);
+KILN_CPU_KERNEL(Gather);
+KILN_CPU_KERNEL(Scatter);
+KILN_CPU_KERNEL(Shape);
+KILN_CPU_KERNEL(ConstantOfShape);
+KILN_CPU_KERNEL(Range);
+KILN_CPU_KERNEL(Expand);
+KILN_CPU_KERNEL(Tile);
+KILN_CPU_KERNEL(Select);
+KILN_CPU_KERNEL(Padding);
+KILN_CPU_KERNEL(Resize);
+KILN_CPU_KERNEL(TopK);
+KILN_CPU_KERNEL(ArgMinMax);
+KILN_CPU_KERNEL(CumSum);
+KILN_CPU_KERNEL(Einsum);
+KILN_CPU_KERNEL(NonZero);
+KILN_CPU_KERNEL(OneHot);
+KILN_CPU_KERNEL(Quantize);
+KILN_CPU_KERNEL(Dequantize);
+KILN_CPU_KERNEL(Trilu);
+KILN_CPU_KERNEL(LRN);
+KILN_CPU_KERNEL(SpaceDepth);
+
+#undef KILN_CPU_KERNEL
+
+}  // namespace kiln::cpu

@@ -1,0 +1,131 @@
+// MatMul: numpy batch broadcasting over the blocked GEMM (gemm.h); a shared right operand folds the
+// batch into M; many small batched products run in parallel over the batch.
+#include <algorithm>
+#include <vector>
+
+#include "backends/cpu/kernels/compute_common.h"
+#include "backends/cpu/kernels/gemm.h"
+#include "backends/cpu/kernels/kernels.h"
+
+namespace kiln::cpu {
+namespace {
+
+template <class T>
+void gemmT(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
+           int64_t ldc, bool parallel) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    gemm(tA, tB, M, N, K, A, lda, B, ldb, C, ldc, false, nullptr, parallel);
+  } else {
+    gemmSimple<T>(tA, tB, M, N, K, A, lda, B, ldb, C, ldc, false);
+  }
+}
+
+template <class T>
+void matmul(const ir::Layer& layer, const MatrixMultiplyParams& p, const TensorView& a, const TensorView& b,
+            const TensorView& y) {
+  Dims as = a.shape, bs = b.shape;
+  bool tA = p.transposeA, tB = p.transposeB;
+  KILN_CHECK(!as.empty() && !bs.empty(), kInvalidArgument, layer.describe(), ": MatMul operands must not be scalars");
+  // 1-D promotion: a [K] -> [1, K]; b [K] -> [K, 1]. Transposes do not apply to 1-D operands.
+  if (as.size() == 1) { as.insert(as.begin(), 1); tA = false; }
+  if (bs.size() == 1) { bs.push_back(1); tB = false; }
+  int64_t M = tA ? as[as.size() - 1] : as[as.size() - 2];
+  int64_t K = tA ? as[as.size() - 2] : as[as.size() - 1];
+  int64_t Kb = tB ? bs[bs.size() - 1] : bs[bs.size() - 2];
+  int64_t N = tB ? bs[bs.size() - 2] : bs[bs.size() - 1];
+  KILN_CHECK(K == Kb, kInvalidArgument, layer.describe(), ": MatMul inner dimensions differ: ", dimsToString(a.shape),
+             " x ", dimsToString(b.shape));
+  int64_t lda = as.back(), ldb = bs.back();
+  // Batch dims, broadcast to the output's.
+  size_t rank = std::max(as.size(), bs.size());
+  size_t nb = rank - 2;
+  Dims ab(nb, 1), bb(nb, 1), ob(nb, 1);
+  for (size_t i = 0; i < as.size() - 2; ++i) ab[nb - (as.size() - 2) + i] = as[i];
+  for (size_t i = 0; i < bs.size() - 2; ++i) bb[nb - (bs.size() - 2) + i] = bs[i];
+  int64_t batch = 1;
+  for (size_t i = 0; i < nb; ++i) {
+    KILN_CHECK(ab[i] == bb[i] || ab[i] == 1 || bb[i] == 1, kInvalidArgument, layer.describe(),
+               ": MatMul batch dims do not broadcast: ", dimsToString(a.shape), " x ", dimsToString(b.shape));
+    ob[i] = std::max(ab[i], bb[i]);
+    if (ab[i] == 0 || bb[i] == 0) ob[i] = 0;
+    batch *= ob[i];
+  }
+  KILN_CHECK(y.count() == batch * M * N, kInvalidArgument, layer.describe(), ": MatMul output shape ",
+             dimsToString(y.shape), " does not match the operands");
+  if (y.count() == 0) return;
+  const T* A = a.as<const T>();
+  const T* B = b.as<const T>();
+  T* C = y.as<T>();
+  if (K == 0) {
+    std::fill(C, C + y.count(), T(0));
+    return;
+  }
+  int64_t aBatch = 1, bBatch = 1;
+  for (size_t i = 0; i < nb; ++i) { aBatch *= ab[i]; bBatch *= bb[i]; }
+  // b shared by every batch and a not transposed: one GEMM with M * batch rows.
+  if (bBatch == 1 && !tA && aBatch == batch) {
+    gemmT<T>(false, tB, M * batch, N, K, A, lda, B, ldb, C, N, true);
+    return;
+  }
+  // Offsets per output batch index.
+  std::vector<int64_t> aOff(batch), bOff(batch);
+  {
+    Dims aStr(nb, 0), bStr(nb, 0);
+    int64_t sa = M * K, sb = K * N;
+    for (int i = static_cast<int>(nb) - 1; i >= 0; --i) {
+      aStr[i] = ab[i] == 1 ? 0 : sa;
+      bStr[i] = bb[i] == 1 ? 0 : sb;
+      sa *= ab[i];
+      sb *= bb[i];
+    }
+    std::vector<int64_t> idx(nb, 0);
+    for (int64_t t = 0; t < batch; ++t) {
+      int64_t oa = 0, obb = 0;
+      for (size_t i = 0; i < nb; ++i) { oa += idx[i] * aStr[i]; obb += idx[i] * bStr[i]; }
+      aOff[t] = oa;
+      bOff[t] = obb;
+      for (int i = static_cast<int>(nb) - 1; i >= 0; --i) {
+        if (++idx[i] < ob[i]) break;
+        idx[i] = 0;
+      }
+    }
+  }
+  int64_t work = M * N * K;
+  bool perBatchParallel = batch >= numThreads() && work < (1 << 22);
+  if (perBatchParallel) {
+    parallelFor(batch, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t)
+        gemmT<T>(tA, tB, M, N, K, A + aOff[t], lda, B + bOff[t], ldb, C + t * M * N, N, false);
+    });
+  } else {
+    for (int64_t t = 0; t < batch; ++t)
+      gemmT<T>(tA, tB, M, N, K, A + aOff[t], lda, B + bOff[t], ldb, C + t * M * N, N, true);
+  }
+}
+
+}  // namespace
+
+void runMatrixMultiply(const ir::Layer& layer, const KernelArgs& args) {
+  const auto& p = layer.as<MatrixMultiplyParams>();
+  KILN_CHECK(args.inputs.size() >= 2 && args.outputs.size() >= 1, kInvalidArgument, layer.describe(),
+             ": MatMul needs 2 inputs");
+  const TensorView& a = args.inputs[0];
+  const TensorView& b = args.inputs[1];
+  KILN_CHECK(a.type == b.type, kInvalidArgument, layer.describe(), ": MatMul operand types differ");
+  if (a.type == DataType::kFloat16 || a.type == DataType::kBFloat16) {
+    detail::runInFloat(args, {0, 1}, {0}, [&](const KernelArgs& fa) {
+      matmul<float>(layer, p, fa.inputs[0], fa.inputs[1], fa.outputs[0]);
+    });
+    return;
+  }
+  dispatchType<kFloats | kSigned | kUnsigned>(a.type, layer, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (detail::kIsHalf<T>) {
+      unsupportedType(a.type, layer);
+    } else {
+      matmul<T>(layer, p, a, b, args.outputs[0]);
+    }
+  });
+}
+
+}  // namespace kiln::cpu

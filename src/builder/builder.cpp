@@ -1,0 +1,141 @@
+// Builder: validate, optimize (passes), assign backends per layer, write the plan.
+#include <chrono>
+#include <sstream>
+
+#include "backends/backend.h"
+#include "builder/pass_manager.h"
+#include "core/error.h"
+#include "ir/shape_inference.h"
+#include "plan/plan_format.h"
+
+namespace kiln {
+
+Builder::Builder(Logger& logger) : logger_(logger) {}
+
+std::unique_ptr<NetworkDefinition> Builder::createNetwork() const { return std::make_unique<ir::Network>(); }
+
+std::vector<std::string> Builder::passNames() {
+  std::vector<std::string> names;
+  for (auto& p : passes::allPasses()) names.push_back(p.name);
+  return names;
+}
+
+// A complete profile: every input gets min/opt/max; dynamic dims without a range default to 1.
+static OptimizationProfile completeProfile(const ir::Network& net, const OptimizationProfile& given) {
+  OptimizationProfile profile;
+  for (auto& [name, range] : given.shapes) {
+    const ir::Tensor* t = net.tensor(name);
+    KILN_CHECK(t && t->isInput, kInvalidArgument, "optimization profile names '", name,
+               "', which is not a network input");
+  }
+  for (const ir::Tensor* in : net.inputs()) {
+    const Dims& dims = in->dims();
+    auto it = given.shapes.find(in->name());
+    if (it == given.shapes.end()) {
+      Dims fixed = dims;
+      for (auto& d : fixed)
+        if (d < 0) d = 1;
+      profile.shapes[in->name()] = {fixed, fixed, fixed};
+      continue;
+    }
+    const ShapeRange& r = it->second;
+    for (const Dims* d : {&r.min, &r.opt, &r.max})
+      KILN_CHECK(d->size() == dims.size(), kInvalidArgument, "profile for input '", in->name(), "' has rank ",
+                 d->size(), " but the input is ", dimsToString(dims));
+    for (size_t i = 0; i < dims.size(); ++i) {
+      KILN_CHECK(r.min[i] >= 0 && r.min[i] <= r.opt[i] && r.opt[i] <= r.max[i], kInvalidArgument,
+                 "profile for input '", in->name(), "' needs 0 <= min <= opt <= max, got min ", dimsToString(r.min),
+                 " opt ", dimsToString(r.opt), " max ", dimsToString(r.max));
+      KILN_CHECK(dims[i] < 0 || (r.min[i] == dims[i] && r.max[i] == dims[i]), kInvalidArgument,
+                 "profile for input '", in->name(), "' changes static dimension ", i, " of ", dimsToString(dims));
+    }
+    profile.shapes[in->name()] = r;
+  }
+  return profile;
+}
+
+std::vector<uint8_t> Builder::buildSerializedNetwork(NetworkDefinition& definition, const BuilderConfig& config,
+                                                     BuildSummary* summary) const {
+  auto start = std::chrono::steady_clock::now();
+  ir::Network& net = ir::asNetwork(definition);
+  KILN_CHECK(net.numOutputs() > 0, kInvalidModel, "network has no outputs: mark at least one with markOutput");
+  BuildSummary result;
+  result.device = config.device;
+  result.layersBefore = net.numLayers();
+
+  plan::PlanInfo info;
+  info.kilnVersion = version();
+  info.profile = completeProfile(net, config.profile);
+  std::shared_ptr<Backend> device = backendFor(config.device);
+  std::shared_ptr<Backend> cpu = backendFor("cpu");
+  info.device = config.device == "cpu" ? "cpu" : config.device;
+  info.target = device->target();
+
+  net.inferShapes();
+  passes::runPasses(net, config.disabledPasses, result.passLog);
+
+  // Backends per layer: the device when it can run the layer, else the CPU; list what nothing runs.
+  std::string unsupported;
+  for (auto& layer : net.layers()) {
+    std::string backend = config.device;
+    std::string reason = device->unsupportedReason(*layer);
+    if (!reason.empty() && device != cpu) {
+      std::string cpuReason = cpu->unsupportedReason(*layer);
+      if (cpuReason.empty()) {
+        backend = "cpu";
+        result.fallbackLayers.push_back(concat(layer->describe(), ": ", reason));
+        reason.clear();
+      }
+    }
+    if (!reason.empty()) unsupported += concat("\n  ", layer->describe(), ": ", reason);
+    info.layerBackends.push_back(backend);
+  }
+  KILN_CHECK(unsupported.empty(), kUnsupported, "no backend can run these layers:", unsupported);
+
+  result.layersAfter = net.numLayers();
+  std::vector<uint8_t> planBytes = plan::writePlan(net, info);
+
+  // Activation memory at the profile's opt shapes, measured by planning a real context.
+  auto engine = Runtime(logger_).deserializeEngine(planBytes.data(), planBytes.size());
+  result.weightsBytes = engine->weightsBytes();
+  try {
+    auto context = engine->createExecutionContext();
+    for (auto& [name, range] : info.profile.shapes) context->setInputShape(name, range.opt);
+    MemoryUsage usage = context->memoryUsage();
+    result.activationBytesPlanned = usage.arenaBytes;
+    result.activationBytesNaive = usage.naiveBytes;
+  } catch (const Error& e) {
+    logger_.log(Severity::kInfo, concat("activation memory not known before run time: ", e.what()));
+    result.activationBytesPlanned = result.activationBytesNaive = -1;
+  }
+  result.buildSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (auto& line : result.fallbackLayers) logger_.log(Severity::kWarning, "runs on the CPU: " + line);
+  if (summary) *summary = result;
+  return planBytes;
+}
+
+static std::string megabytes(int64_t bytes) {
+  if (bytes < 0) return "unknown (data-dependent)";
+  std::ostringstream out;
+  out.precision(3);
+  out << std::fixed << bytes / 1048576.0 << " MiB";
+  return out.str();
+}
+
+std::string BuildSummary::toString() const {
+  std::ostringstream out;
+  out << "Build summary (" << device << ")\n";
+  out << "  layers:            " << layersBefore << " before optimization, " << layersAfter << " after\n";
+  out << "  activation memory: " << megabytes(activationBytesPlanned) << " planned vs "
+      << megabytes(activationBytesNaive) << " naive sum\n";
+  out << "  weights:           " << megabytes(weightsBytes) << "\n";
+  out << "  build time:        " << buildSeconds * 1000.0 << " ms\n";
+  for (auto& line : passLog) out << "  pass " << line << "\n";
+  if (!fallbackLayers.empty()) {
+    out << "  layers on the CPU (no " << device << " kernel): " << fallbackLayers.size() << "\n";
+    for (auto& line : fallbackLayers) out << "    " << line << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace kiln

@@ -1,0 +1,45 @@
+#include "builder/pass_manager.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace kiln::passes {
+
+const std::vector<Pass>& allPasses() {
+  // Order: folding first turns shape chains into constants, which makes Reshapes static and so
+  // exposes no-ops; dead-layer elimination last sweeps what the others disconnected.
+  static const std::vector<Pass> passes = {
+      {"fold_constants", "evaluate layers whose inputs are constants (and static Shape layers) at build time",
+       foldConstants},
+      {"remove_noops", "remove Identity, same-type Cast, same-shape Reshape/Expand/Tile, identity Transpose",
+       removeNoOps},
+      {"eliminate_dead_layers", "remove layers whose outputs are never used", eliminateDeadLayers},
+  };
+  return passes;
+}
+
+void runPasses(ir::Network& network, const std::vector<std::string>& disabled, std::vector<std::string>& log,
+               int maxRounds) {
+  for (const std::string& name : disabled) {
+    bool known = std::any_of(allPasses().begin(), allPasses().end(), [&](const Pass& p) { return name == p.name; });
+    if (known) continue;
+    std::string names;
+    for (const Pass& p : allPasses()) names += (names.empty() ? "" : ", ") + std::string(p.name);
+    fail(ErrorCode::kInvalidArgument, concat("unknown pass '", name, "' (passes: ", names, ")"));
+  }
+  PassContext context{network, log};
+  for (int round = 0; round < maxRounds; ++round) {
+    bool changed = false;
+    for (const Pass& pass : allPasses()) {
+      if (std::find(disabled.begin(), disabled.end(), pass.name) != disabled.end()) continue;
+      if (pass.run(context)) {
+        changed = true;
+        network.inferShapes();  // folded shape tensors refine downstream shapes
+      }
+    }
+    if (!changed) return;
+  }
+}
+
+}  // namespace kiln::passes

@@ -1,0 +1,74 @@
+#include "backends/cpu/cpu_backend.h"
+#include "builder/passes/passes.h"
+#include "core/error.h"
+#include "ir/shape_inference.h"
+
+namespace kiln::passes {
+
+// Folding stops at outputs larger than this, so plans do not balloon (e.g. a large ConstantOfShape).
+constexpr int64_t kMaxFoldedBytes = 64 << 20;
+
+static bool isConstant(const ir::Tensor* t) {
+  return t && t->producerLayer && t->producerLayer->type() == LayerType::kConstant;
+}
+
+bool foldConstants(PassContext& context) {
+  ir::Network& net = context.network;
+  std::vector<ir::Layer*> folded;
+  int count = 0;
+  // Iterate over a snapshot: new Constant layers are inserted while we go.
+  std::vector<ir::Layer*> layers;
+  for (auto& l : net.layers()) layers.push_back(l.get());
+  for (ir::Layer* layer : layers) {
+    if (layer->type() == LayerType::kConstant) continue;
+    // A Shape layer needs only its input's shape; other layers need every input constant.
+    std::vector<HostTensor> shapeOnly;
+    std::vector<const HostTensor*> inputs;
+    bool foldable = !layer->inputs.empty();
+    if (layer->type() == LayerType::kShape) {
+      const ir::Tensor* in = layer->inputs[0];
+      foldable = volume(in->dims()) >= 0;
+      shapeOnly.push_back(Weights{in->type(), in->dims(), nullptr});
+      inputs.push_back(&shapeOnly[0]);
+    } else {
+      for (auto* in : layer->inputs) {
+        if (in && !isConstant(in)) foldable = false;
+        inputs.push_back(in && isConstant(in) ? &in->producerLayer->as<ConstantParams>().weights : nullptr);
+      }
+    }
+    if (!foldable) continue;
+    bool small = true;
+    for (auto* out : layer->outputs) {
+      int64_t n = volume(out->dims());
+      if (n >= 0 && n * static_cast<int64_t>(dataTypeSize(out->type())) > kMaxFoldedBytes) small = false;
+    }
+    if (!small) continue;
+    std::vector<HostTensor> values;
+    try {
+      values = cpu::runLayerOnHost(*layer, inputs);
+    } catch (const Error&) {
+      continue;  // leave it to run time, where the error is reported with real inputs
+    }
+    for (size_t o = 0; o < layer->outputs.size(); ++o) {
+      ir::Tensor* out = layer->outputs[o];
+      ir::Layer* constant = net.addLayerRaw(ConstantParams{values[o]}, {}, 0, net.uniqueName(layer->name() + "_folded"));
+      constant->origin = layer->origin;
+      constant->outputs.push_back(out);
+      out->producerLayer = constant;
+      out->producerOutputIndex = 0;
+      out->setType(values[o].type);
+      out->setDims(values[o].shape);
+      net.moveLayerBefore(constant, layer);
+    }
+    layer->outputs.clear();
+    folded.push_back(layer);
+    ++count;
+  }
+  if (!folded.empty()) {
+    net.removeLayers(folded);
+    context.log.push_back(concat("fold_constants: folded ", count, " layers into constants"));
+  }
+  return !folded.empty();
+}
+
+}  // namespace kiln::passes

@@ -1,0 +1,35 @@
+// A non-owning view of a dense, row-major tensor in some memory (host or device).
+#pragma once
+
+#include "kiln/types.h"
+
+namespace kiln {
+
+// Host data of a tensor: constants, evaluated shape tensors, I/O files. Same type as public Weights.
+using HostTensor = Weights;
+
+struct TensorDesc {
+  DataType type = DataType::kFloat32;
+  Dims shape;
+  bool operator==(const TensorDesc& other) const { return type == other.type && shape == other.shape; }
+};
+
+struct TensorView {
+  void* data = nullptr;
+  DataType type = DataType::kFloat32;
+  Dims shape;
+
+  int64_t count() const { return volume(shape); }
+  size_t bytes() const { return static_cast<size_t>(count()) * dataTypeSize(type); }
+  template <class T> T* as() const { return static_cast<T*>(data); }
+  TensorDesc desc() const { return {type, shape}; }
+};
+
+// Row-major strides (in elements) of a shape.
+inline Dims stridesOf(const Dims& shape) {
+  Dims strides(shape.size(), 1);
+  for (int i = static_cast<int>(shape.size()) - 2; i >= 0; --i) strides[i] = strides[i + 1] * shape[i + 1];
+  return strides;
+}
+
+}  // namespace kiln

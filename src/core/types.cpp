@@ -1,0 +1,124 @@
+#include <cstring>
+#include <iostream>
+#include <mutex>
+
+#include "core/error.h"
+#include "kiln/kiln.h"
+
+namespace kiln {
+
+size_t dataTypeSize(DataType type) {
+  switch (type) {
+    case DataType::kFloat32: return 4;
+    case DataType::kFloat16: return 2;
+    case DataType::kBFloat16: return 2;
+    case DataType::kFloat64: return 8;
+    case DataType::kFP8E4M3: return 1;
+    case DataType::kInt8: return 1;
+    case DataType::kUInt8: return 1;
+    case DataType::kInt16: return 2;
+    case DataType::kUInt16: return 2;
+    case DataType::kInt32: return 4;
+    case DataType::kUInt32: return 4;
+    case DataType::kInt64: return 8;
+    case DataType::kUInt64: return 8;
+    case DataType::kBool: return 1;
+    case DataType::kString: return sizeof(std::string);
+  }
+  fail(ErrorCode::kInternal, concat("unknown data type ", static_cast<int>(type)));
+}
+
+const char* dataTypeName(DataType type) {
+  switch (type) {
+    case DataType::kFloat32: return "float32";
+    case DataType::kFloat16: return "float16";
+    case DataType::kBFloat16: return "bfloat16";
+    case DataType::kFloat64: return "float64";
+    case DataType::kFP8E4M3: return "float8e4m3";
+    case DataType::kInt8: return "int8";
+    case DataType::kUInt8: return "uint8";
+    case DataType::kInt16: return "int16";
+    case DataType::kUInt16: return "uint16";
+    case DataType::kInt32: return "int32";
+    case DataType::kUInt32: return "uint32";
+    case DataType::kInt64: return "int64";
+    case DataType::kUInt64: return "uint64";
+    case DataType::kBool: return "bool";
+    case DataType::kString: return "string";
+  }
+  return "unknown";
+}
+
+int64_t volume(const Dims& dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    if (d < 0) return -1;
+    n *= d;
+  }
+  return n;
+}
+
+std::string dimsToString(const Dims& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i) s += ",";
+    s += dims[i] < 0 ? std::string("?") : std::to_string(dims[i]);
+  }
+  return s + "]";
+}
+
+Weights Weights::copyOf(DataType type, Dims shape, const void* src) {
+  KILN_CHECK(type != DataType::kString, kUnsupported, "string weights are not supported");
+  Weights w;
+  w.type = type;
+  w.shape = std::move(shape);
+  int64_t n = volume(w.shape);
+  KILN_CHECK(n >= 0, kInvalidArgument, "weights need a known shape, got ", dimsToString(w.shape));
+  auto bytes = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(n) * dataTypeSize(type));
+  if (n > 0) {
+    KILN_CHECK(src != nullptr, kInvalidArgument, "weights of shape ", dimsToString(w.shape), " have no data");
+    std::memcpy(bytes->data(), src, bytes->size());
+  }
+  w.bytes = std::move(bytes);
+  return w;
+}
+
+Weights Weights::zeros(DataType type, Dims shape) {
+  Weights w;
+  w.type = type;
+  w.shape = std::move(shape);
+  w.bytes = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(volume(w.shape)) * dataTypeSize(type));
+  return w;
+}
+
+const char* errorCodeName(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument: return "invalid argument";
+    case ErrorCode::kInvalidModel: return "invalid model";
+    case ErrorCode::kUnsupported: return "unsupported";
+    case ErrorCode::kInvalidPlan: return "invalid plan";
+    case ErrorCode::kIOError: return "I/O error";
+    case ErrorCode::kRuntimeError: return "runtime error";
+    case ErrorCode::kInternal: return "internal error";
+  }
+  return "error";
+}
+
+Error::Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+
+void Logger::log(Severity severity, const std::string& message) {
+  if (severity > minSeverity) return;
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  static const char* names[] = {"error", "warning", "info", "verbose"};
+  std::cerr << "[kiln " << names[static_cast<int>(severity)] << "] " << message << "\n";
+}
+
+Logger& defaultLogger() {
+  static Logger logger;
+  return logger;
+}
+
+const char* version() { return "0.1.0"; }
+
+}  // namespace kiln

@@ -1,0 +1,185 @@
+// Neural-network ops: Gemm/MatMul, normalizations, softmax family, Dropout, quantization, Einsum.
+#include "onnx/importers/importers.h"
+#include "onnx/tensor_proto.h"
+
+namespace kiln::onnx_import {
+
+void importMatMul(ImporterContext& ctx) {
+  ctx.setOutput(0, ctx.add(MatrixMultiplyParams{}, {ctx.requireInput(0), ctx.requireInput(1)}));
+}
+
+void importGemm(ImporterContext& ctx) {
+  ITensor* a = ctx.requireInput(0);
+  bool ta = ctx.attrInt("transA", 0) != 0, tb = ctx.attrInt("transB", 0) != 0;
+  float alpha = ctx.attrFloat("alpha", 1.f), beta = ctx.attrFloat("beta", 1.f);
+  ITensor* y = ctx.add(MatrixMultiplyParams{ta, tb}, {a, ctx.requireInput(1)});
+  if (alpha != 1.f) y = ctx.elementWise(y, ctx.scalar(y->type(), alpha), ElementWiseOp::kMul);
+  if (ctx.hasInput(2) && beta != 0.f) {
+    ITensor* c = ctx.input(2);
+    if (beta != 1.f) {
+      const HostTensor* cv = ctx.constantInput(2);
+      if (cv && cv->type == DataType::kFloat32) {  // fold beta into the bias constant
+        std::vector<float> scaled(cv->as<float>(), cv->as<float>() + cv->count());
+        for (float& v : scaled) v *= beta;
+        c = ctx.constant(HostTensor::copyOf(DataType::kFloat32, cv->shape, scaled.data()));
+      } else {
+        c = ctx.elementWise(c, ctx.scalar(c->type(), beta), ElementWiseOp::kMul);
+      }
+    }
+    y = ctx.elementWise(y, c, ElementWiseOp::kAdd);
+  }
+  ctx.setOutput(0, y);
+}
+
+std::string checkBatchNormalization(const NodeView& n) {
+  for (int i = 1; i < n.numOutputs(); ++i)
+    if (n.hasOutput(i)) return "training outputs (running mean/var, saved statistics) are not supported";
+  if (n.attrInt("training_mode", 0) != 0) return "training_mode = 1 is not supported (inference only)";
+  if (n.opset() < 9 && n.attrInt("spatial", 1) == 0) return "spatial = 0 is not supported";
+  return "";
+}
+
+void importBatchNormalization(ImporterContext& ctx) {
+  NormalizationParams p;
+  p.type = NormalizationType::kBatch;
+  p.epsilon = ctx.attrFloat("epsilon", 1e-5f);
+  std::vector<ITensor*> in;
+  for (int i = 0; i < 5; ++i) in.push_back(ctx.requireInput(i));
+  ctx.setOutput(0, ctx.add(p, in));
+}
+
+void importInstanceNormalization(ImporterContext& ctx) {
+  NormalizationParams p;
+  p.type = NormalizationType::kInstance;
+  p.epsilon = ctx.attrFloat("epsilon", 1e-5f);
+  ctx.setOutput(0, ctx.add(p, {ctx.requireInput(0), ctx.requireInput(1), ctx.requireInput(2)}));
+}
+
+std::string checkLayerNormalization(const NodeView& n) {
+  if (n.hasOutput(1) || n.hasOutput(2)) return "the Mean / InvStdDev outputs are not supported";
+  return "";
+}
+
+void importLayerNormalization(ImporterContext& ctx) {
+  NormalizationParams p;
+  p.type = NormalizationType::kLayer;
+  p.epsilon = ctx.attrFloat("epsilon", 1e-5f);
+  p.axis = ctx.attrInt("axis", -1);
+  ctx.setOutput(0, ctx.add(p, {ctx.requireInput(0), ctx.requireInput(1), ctx.input(2)}));
+}
+
+void importGroupNormalization(ImporterContext& ctx) {
+  NormalizationParams p;
+  p.type = NormalizationType::kGroup;
+  p.epsilon = ctx.attrFloat("epsilon", 1e-5f);
+  p.numGroups = ctx.attrInt("num_groups", 0);
+  if (p.numGroups <= 0) ctx.fail(ErrorCode::kInvalidModel, "num_groups must be positive");
+  ITensor* x = ctx.requireInput(0);
+  ITensor* scale = ctx.requireInput(1);
+  ITensor* bias = ctx.requireInput(2);
+  if (ctx.opset() < 21) {
+    // Opset 18: scale and bias are per group; the layer takes them per channel.
+    int64_t channels = x->dims().size() > 1 ? x->dims()[1] : -1;
+    const HostTensor* s = ctx.constantInput(1);
+    const HostTensor* b = ctx.constantInput(2);
+    if (!s || !b || channels <= 0 || channels % p.numGroups != 0)
+      ctx.fail(ErrorCode::kUnsupported,
+               "opset < 21 per-group scale/bias need constant values and a known channel count divisible by "
+               "num_groups");
+    auto expand = [&](const HostTensor& v) {
+      if (v.count() != p.numGroups)
+        ctx.fail(ErrorCode::kInvalidModel, concat("scale/bias must have num_groups = ", p.numGroups, " values"));
+      std::vector<float> out(static_cast<size_t>(channels));
+      for (int64_t c = 0; c < channels; ++c)
+        out[c] = static_cast<float>(scalarValue(v, static_cast<size_t>(c / (channels / p.numGroups))));
+      HostTensor f = HostTensor::copyOf(DataType::kFloat32, {channels}, out.data());
+      ITensor* t = ctx.constant(f);
+      if (v.type != DataType::kFloat32) t = ctx.add(CastParams{v.type}, {t});
+      return t;
+    };
+    scale = expand(*s);
+    bias = expand(*b);
+  }
+  ctx.setOutput(0, ctx.add(p, {x, scale, bias}));
+}
+
+void importLRN(ImporterContext& ctx) {
+  LRNParams p;
+  p.size = ctx.attrInt("size", 1);
+  p.alpha = ctx.attrFloat("alpha", 1e-4f);
+  p.beta = ctx.attrFloat("beta", 0.75f);
+  p.bias = ctx.attrFloat("bias", 1.f);
+  ctx.setOutput(0, ctx.add(p, {ctx.requireInput(0)}));
+}
+
+void importSoftmax(ImporterContext& ctx) {
+  SoftmaxParams p;
+  const std::string& type = ctx.opType();
+  p.type = type == "Softmax" ? SoftmaxType::kSoftmax : type == "LogSoftmax" ? SoftmaxType::kLogSoftmax
+                                                                             : SoftmaxType::kHardmax;
+  p.coerce2d = ctx.opset() < 13;
+  p.axis = ctx.attrInt("axis", p.coerce2d ? 1 : -1);
+  ctx.setOutput(0, ctx.add(p, {ctx.requireInput(0)}));
+}
+
+std::string checkDropout(const NodeView& n) {
+  if (n.opset() < 7 && n.attrInt("is_test", 0) == 0 && n.hasOutput(1))
+    return "training-mode mask output (is_test = 0) is not supported";
+  return "";
+}
+
+void importDropout(ImporterContext& ctx) {
+  ITensor* x = ctx.requireInput(0);
+  if (ctx.opset() >= 12 && ctx.hasInput(2)) {
+    const HostTensor* training = ctx.constantInput(2);
+    if (!training || scalarValue(*training) != 0)
+      ctx.fail(ErrorCode::kUnsupported, "training_mode must be a constant false (inference only)");
+  }
+  ctx.setOutput(0, ctx.identity(x));
+  if (ctx.hasOutput(1)) {
+    ITensor* shape = ctx.add(ShapeParams{}, {x});
+    ConstantOfShapeParams p;
+    p.value = makeScalar(DataType::kBool, 1, false);
+    ctx.setOutput(1, ctx.add(p, {shape}));
+  }
+}
+
+std::string checkQuantizeLinear(const NodeView& n) {
+  if (int64_t t = n.attrInt("output_dtype", 0); t != 0) {
+    try {
+      fromOnnxType(static_cast<int32_t>(t), "output_dtype");
+    } catch (const Error& e) {
+      return e.what();
+    }
+  }
+  return "";
+}
+
+void importQuantizeLinear(ImporterContext& ctx) {
+  QuantizeParams p;
+  p.axis = ctx.attrInt("axis", 1);
+  p.blockSize = ctx.attrInt("block_size", 0);
+  p.saturate = ctx.attrInt("saturate", 1) != 0;
+  ITensor* zp = ctx.input(2);
+  if (zp) p.outputType = zp->type();
+  else if (int64_t t = ctx.attrInt("output_dtype", 0); t != 0) p.outputType = fromOnnxType(static_cast<int32_t>(t), ctx.where());
+  else p.outputType = DataType::kUInt8;
+  ctx.setOutput(0, ctx.add(p, {ctx.requireInput(0), ctx.requireInput(1), zp}));
+}
+
+void importDequantizeLinear(ImporterContext& ctx) {
+  DequantizeParams p;
+  p.axis = ctx.attrInt("axis", 1);
+  p.blockSize = ctx.attrInt("block_size", 0);
+  ctx.setOutput(0, ctx.add(p, {ctx.requireInput(0), ctx.requireInput(1), ctx.input(2)}));
+}
+
+void importEinsum(ImporterContext& ctx) {
+  EinsumParams p;
+  p.equation = ctx.attrString("equation", "");
+  std::vector<ITensor*> in;
+  for (int i = 0; i < ctx.numInputs(); ++i) in.push_back(ctx.requireInput(i));
+  ctx.setOutput(0, ctx.add(p, in));
+}
+
+}  // namespace kiln::onnx_import

@@ -1,0 +1,268 @@
+#include "onnx/tensor_proto.h"
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <onnx/onnx.pb.h>
+
+#include "core/error.h"
+
+namespace kiln::onnx_import {
+
+using TP = onnx::TensorProto;
+
+const char* onnxTypeName(int32_t t) {
+  switch (t) {
+    case TP::UNDEFINED: return "UNDEFINED";
+    case TP::FLOAT: return "FLOAT";
+    case TP::UINT8: return "UINT8";
+    case TP::INT8: return "INT8";
+    case TP::UINT16: return "UINT16";
+    case TP::INT16: return "INT16";
+    case TP::INT32: return "INT32";
+    case TP::INT64: return "INT64";
+    case TP::STRING: return "STRING";
+    case TP::BOOL: return "BOOL";
+    case TP::FLOAT16: return "FLOAT16";
+    case TP::DOUBLE: return "DOUBLE";
+    case TP::UINT32: return "UINT32";
+    case TP::UINT64: return "UINT64";
+    case TP::COMPLEX64: return "COMPLEX64";
+    case TP::COMPLEX128: return "COMPLEX128";
+    case TP::BFLOAT16: return "BFLOAT16";
+    case TP::FLOAT8E4M3FN: return "FLOAT8E4M3FN";
+    case TP::FLOAT8E4M3FNUZ: return "FLOAT8E4M3FNUZ";
+    case TP::FLOAT8E5M2: return "FLOAT8E5M2";
+    case TP::FLOAT8E5M2FNUZ: return "FLOAT8E5M2FNUZ";
+    case TP::UINT4: return "UINT4";
+    case TP::INT4: return "INT4";
+    case TP::FLOAT4E2M1: return "FLOAT4E2M1";
+  }
+  return "unknown";
+}
+
+DataType fromOnnxType(int32_t t, const std::string& what) {
+  switch (t) {
+    case TP::FLOAT: return DataType::kFloat32;
+    case TP::UINT8: return DataType::kUInt8;
+    case TP::INT8: return DataType::kInt8;
+    case TP::UINT16: return DataType::kUInt16;
+    case TP::INT16: return DataType::kInt16;
+    case TP::INT32: return DataType::kInt32;
+    case TP::INT64: return DataType::kInt64;
+    case TP::BOOL: return DataType::kBool;
+    case TP::FLOAT16: return DataType::kFloat16;
+    case TP::DOUBLE: return DataType::kFloat64;
+    case TP::UINT32: return DataType::kUInt32;
+    case TP::UINT64: return DataType::kUInt64;
+    case TP::BFLOAT16: return DataType::kBFloat16;
+    case TP::FLOAT8E4M3FN: return DataType::kFP8E4M3;
+    default: break;
+  }
+  fail(ErrorCode::kUnsupported,
+       concat(what, ": ONNX data type ", onnxTypeName(t), " (", t, ") is not supported by Kiln"));
+}
+
+int32_t toOnnxType(DataType type) {
+  switch (type) {
+    case DataType::kFloat32: return TP::FLOAT;
+    case DataType::kFloat16: return TP::FLOAT16;
+    case DataType::kBFloat16: return TP::BFLOAT16;
+    case DataType::kFloat64: return TP::DOUBLE;
+    case DataType::kFP8E4M3: return TP::FLOAT8E4M3FN;
+    case DataType::kInt8: return TP::INT8;
+    case DataType::kUInt8: return TP::UINT8;
+    case DataType::kInt16: return TP::INT16;
+    case DataType::kUInt16: return TP::UINT16;
+    case DataType::kInt32: return TP::INT32;
+    case DataType::kUInt32: return TP::UINT32;
+    case DataType::kInt64: return TP::INT64;
+    case DataType::kUInt64: return TP::UINT64;
+    case DataType::kBool: return TP::BOOL;
+    case DataType::kString: return TP::STRING;
+  }
+  fail(ErrorCode::kInternal, concat("unknown kiln data type ", static_cast<int>(type)));
+}
+
+namespace {
+
+std::string tensorLabel(const TP& proto) {
+  return proto.name().empty() ? std::string("unnamed tensor") : concat("tensor '", proto.name(), "'");
+}
+
+// Resolves an external data location against baseDir, rejecting absolute paths and '..'.
+std::filesystem::path resolveExternal(const std::string& location, const std::string& baseDir,
+                                      const std::string& label) {
+  namespace fs = std::filesystem;
+  KILN_CHECK(!location.empty(), kInvalidModel, label, ": external data without a 'location' key");
+  fs::path rel(location);
+  KILN_CHECK(!rel.is_absolute() && !rel.has_root_name() && !rel.has_root_directory(), kInvalidModel, label,
+             ": external data location '", location, "' must be a relative path");
+  for (const auto& part : rel)
+    KILN_CHECK(part != "..", kInvalidModel, label, ": external data location '", location,
+               "' must not leave the model directory ('..')");
+  return fs::path(baseDir.empty() ? "." : baseDir) / rel;
+}
+
+void readExternal(const TP& proto, const std::string& baseDir, const std::string& label, size_t expected,
+                  uint8_t* dst) {
+  std::string location;
+  int64_t offset = 0, length = -1;
+  for (const auto& kv : proto.external_data()) {
+    try {
+      if (kv.key() == "location") location = kv.value();
+      else if (kv.key() == "offset") offset = std::stoll(kv.value());
+      else if (kv.key() == "length") length = std::stoll(kv.value());
+    } catch (const std::exception&) {
+      fail(ErrorCode::kInvalidModel, concat(label, ": bad external data value '", kv.value(), "' for key '",
+                                            kv.key(), "'"));
+    }
+  }
+  std::filesystem::path path = resolveExternal(location, baseDir, label);
+  KILN_CHECK(offset >= 0, kInvalidModel, label, ": negative external data offset ", offset);
+  if (length >= 0)
+    KILN_CHECK(static_cast<size_t>(length) == expected, kInvalidModel, label, ": external data length ", length,
+               " does not match the ", expected, " bytes its type and shape need (file '", path.string(), "')");
+  std::ifstream in(path, std::ios::binary);
+  KILN_CHECK(in.good(), kIOError, label, ": cannot open external data file '", path.string(), "'");
+  in.seekg(0, std::ios::end);
+  auto fileSize = static_cast<int64_t>(in.tellg());
+  KILN_CHECK(offset + static_cast<int64_t>(expected) <= fileSize, kInvalidModel, label, ": external data file '",
+             path.string(), "' has ", fileSize, " bytes, too few for ", expected, " bytes at offset ", offset);
+  in.seekg(offset);
+  if (expected) in.read(reinterpret_cast<char*>(dst), static_cast<std::streamsize>(expected));
+  KILN_CHECK(in.good() || expected == 0, kIOError, label, ": failed reading external data file '", path.string(),
+             "'");
+}
+
+template <class Dst, class Src>
+void convertInto(uint8_t* dst, const Src* src, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    Dst v = static_cast<Dst>(src[i]);
+    std::memcpy(dst + i * sizeof(Dst), &v, sizeof(Dst));
+  }
+}
+
+}  // namespace
+
+HostTensor tensorFromProto(const TP& proto, const std::string& baseDir) {
+  std::string label = tensorLabel(proto);
+  KILN_CHECK(proto.has_data_type() && proto.data_type() != TP::UNDEFINED, kInvalidModel, label,
+             " has no data type");
+  DataType type = fromOnnxType(proto.data_type(), label);
+  KILN_CHECK(!proto.has_segment(), kUnsupported, label, ": segmented tensors are not supported");
+  Dims shape(proto.dims().begin(), proto.dims().end());
+  for (int64_t d : shape) KILN_CHECK(d >= 0, kInvalidModel, label, " has a negative dimension in ", dimsToString(shape));
+  int64_t count = volume(shape);
+  size_t elem = dataTypeSize(type);
+  size_t bytes = static_cast<size_t>(count) * elem;
+  HostTensor t;
+  t.type = type;
+  t.shape = shape;
+  auto buffer = std::make_shared<std::vector<uint8_t>>(bytes);
+  uint8_t* dst = buffer->data();
+  auto checkCount = [&](int n, const char* field) {
+    KILN_CHECK(static_cast<int64_t>(n) == count, kInvalidModel, label, " of shape ", dimsToString(shape), " has ", n,
+               " values in ", field, ", expected ", count);
+  };
+  if (proto.data_location() == TP::EXTERNAL) {
+    readExternal(proto, baseDir, label, bytes, dst);
+  } else if (proto.has_raw_data()) {
+    KILN_CHECK(proto.raw_data().size() == bytes, kInvalidModel, label, " of type ", dataTypeName(type), " and shape ",
+               dimsToString(shape), " has ", proto.raw_data().size(), " bytes of raw_data, expected ", bytes);
+    if (bytes) std::memcpy(dst, proto.raw_data().data(), bytes);
+  } else {
+    switch (type) {
+      case DataType::kFloat32:
+        checkCount(proto.float_data_size(), "float_data");
+        if (bytes) std::memcpy(dst, proto.float_data().data(), bytes);
+        break;
+      case DataType::kFloat64:
+        checkCount(proto.double_data_size(), "double_data");
+        if (bytes) std::memcpy(dst, proto.double_data().data(), bytes);
+        break;
+      case DataType::kInt64:
+        checkCount(proto.int64_data_size(), "int64_data");
+        if (bytes) std::memcpy(dst, proto.int64_data().data(), bytes);
+        break;
+      case DataType::kUInt32:
+        checkCount(proto.uint64_data_size(), "uint64_data");
+        convertInto<uint32_t>(dst, proto.uint64_data().data(), bytes / elem);
+        break;
+      case DataType::kUInt64:
+        checkCount(proto.uint64_data_size(), "uint64_data");
+        if (bytes) std::memcpy(dst, proto.uint64_data().data(), bytes);
+        break;
+      case DataType::kInt32:
+        checkCount(proto.int32_data_size(), "int32_data");
+        if (bytes) std::memcpy(dst, proto.int32_data().data(), bytes);
+        break;
+      case DataType::kInt16: checkCount(proto.int32_data_size(), "int32_data");
+        convertInto<int16_t>(dst, proto.int32_data().data(), bytes / elem); break;
+      case DataType::kUInt16: case DataType::kFloat16: case DataType::kBFloat16:
+        checkCount(proto.int32_data_size(), "int32_data");
+        convertInto<uint16_t>(dst, proto.int32_data().data(), bytes / elem); break;
+      case DataType::kInt8: checkCount(proto.int32_data_size(), "int32_data");
+        convertInto<int8_t>(dst, proto.int32_data().data(), bytes / elem); break;
+      case DataType::kUInt8: case DataType::kFP8E4M3:
+        checkCount(proto.int32_data_size(), "int32_data");
+        convertInto<uint8_t>(dst, proto.int32_data().data(), bytes / elem); break;
+      case DataType::kBool: {
+        checkCount(proto.int32_data_size(), "int32_data");
+        for (int i = 0; i < proto.int32_data_size(); ++i) dst[i] = proto.int32_data(i) != 0 ? 1 : 0;
+        break;
+      }
+      case DataType::kString: fail(ErrorCode::kUnsupported, concat(label, ": string tensors are not supported"));
+    }
+  }
+  t.bytes = std::move(buffer);
+  return t;
+}
+
+void tensorToProto(const HostTensor& tensor, const std::string& name, TP* proto) {
+  KILN_CHECK(tensor.type != DataType::kString, kUnsupported, "tensor '", name,
+             "': string tensors cannot be written to ONNX");
+  int64_t count = volume(tensor.shape);
+  KILN_CHECK(count >= 0, kInvalidArgument, "tensor '", name, "' has an unknown shape ", dimsToString(tensor.shape));
+  size_t bytes = static_cast<size_t>(count) * dataTypeSize(tensor.type);
+  KILN_CHECK(bytes == 0 || (tensor.bytes && tensor.bytes->size() >= bytes), kInvalidArgument, "tensor '", name,
+             "' has fewer bytes than its shape ", dimsToString(tensor.shape), " needs");
+  proto->Clear();
+  proto->set_name(name);
+  proto->set_data_type(toOnnxType(tensor.type));
+  for (int64_t d : tensor.shape) proto->add_dims(d);
+  proto->set_raw_data(bytes ? std::string(reinterpret_cast<const char*>(tensor.bytes->data()), bytes)
+                            : std::string());
+}
+
+std::pair<std::string, HostTensor> readTensorFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  KILN_CHECK(in.good(), kIOError, "cannot open tensor file '", path, "'");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  std::string data = ss.str();
+  TP proto;
+  KILN_CHECK(proto.ParseFromString(data), kInvalidModel, "tensor file '", path,
+             "' is not a valid ONNX TensorProto (truncated or corrupt)");
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  try {
+    return {proto.name(), tensorFromProto(proto, dir.empty() ? "." : dir)};
+  } catch (const Error& e) {
+    throw Error(e.code(), concat("tensor file '", path, "': ", e.what()));
+  }
+}
+
+void writeTensorFile(const std::string& path, const std::string& name, const HostTensor& tensor) {
+  TP proto;
+  tensorToProto(tensor, name, &proto);
+  std::string data;
+  KILN_CHECK(proto.SerializeToString(&data), kInternal, "cannot serialize tensor '", name, "'");
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  KILN_CHECK(out.good(), kIOError, "cannot open '", path, "' for writing");
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+  KILN_CHECK(out.good(), kIOError, "failed writing '", path, "'");
+}
+
+}  // namespace kiln::onnx_import

@@ -1,0 +1,295 @@
+#include "plan/plan_format.h"
+
+#include <cstring>
+#include <type_traits>
+
+#include "core/error.h"
+
+namespace kiln::plan {
+namespace {
+
+uint32_t fnv1a(const uint8_t* data, size_t size, uint32_t hash = 2166136261u) {
+  for (size_t i = 0; i < size; ++i) hash = (hash ^ data[i]) * 16777619u;
+  return hash;
+}
+
+// ---- writing ----
+
+class Writer {
+ public:
+  explicit Writer(std::vector<uint8_t>& weights) : weights_(weights) {}
+  std::vector<uint8_t> bytes;
+
+  void raw(const void* p, size_t n) {
+    auto* b = static_cast<const uint8_t*>(p);
+    bytes.insert(bytes.end(), b, b + n);
+  }
+  template <class T>
+  void pod(T v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    raw(&v, sizeof v);
+  }
+  void operator()(bool v) { pod<uint8_t>(v); }
+  void operator()(int64_t v) { pod(v); }
+  void operator()(float v) { pod(v); }
+  void operator()(const std::string& s) {
+    pod<uint64_t>(s.size());
+    raw(s.data(), s.size());
+  }
+  void operator()(const Dims& d) {
+    pod<uint64_t>(d.size());
+    for (int64_t x : d) pod(x);
+  }
+  void operator()(const std::vector<std::string>& v) {
+    pod<uint64_t>(v.size());
+    for (auto& s : v) (*this)(s);
+  }
+  template <class E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
+  void operator()(E e) { pod<uint8_t>(static_cast<uint8_t>(e)); }
+  void operator()(const Weights& w) {
+    (*this)(w.type);
+    (*this)(w.shape);
+    size_t size = w.bytes ? w.bytes->size() : 0;
+    // Offsets are relative to the weights section, which itself starts aligned.
+    size_t offset = (weights_.size() + kWeightsAlignment - 1) / kWeightsAlignment * kWeightsAlignment;
+    weights_.resize(offset + size);
+    if (size) std::memcpy(weights_.data() + offset, w.bytes->data(), size);
+    pod<uint64_t>(offset);
+    pod<uint64_t>(size);
+  }
+  template <class A, class B, class... Rest>
+  void operator()(const A& a, const B& b, const Rest&... rest) {
+    (*this)(a);
+    (*this)(b);
+    ((*this)(rest), ...);
+  }
+
+ private:
+  std::vector<uint8_t>& weights_;
+};
+
+// ---- reading ----
+
+class Reader {
+ public:
+  Reader(const uint8_t* data, size_t size, const uint8_t* weights, size_t weightsSize)
+      : data_(data), size_(size), weights_(weights), weightsSize_(weightsSize) {}
+
+  void raw(void* p, size_t n) {
+    KILN_CHECK(n <= size_ - pos_, kInvalidPlan, "plan is truncated or corrupted: metadata ends early at byte ", pos_);
+    std::memcpy(p, data_ + pos_, n);
+    pos_ += n;
+  }
+  template <class T>
+  T pod() {
+    T v;
+    raw(&v, sizeof v);
+    return v;
+  }
+  uint64_t count(uint64_t elementSize) {
+    auto n = pod<uint64_t>();
+    KILN_CHECK(n <= (size_ - pos_) / elementSize, kInvalidPlan, "plan is corrupted: a count of ", n,
+               " exceeds the metadata size");
+    return n;
+  }
+  void operator()(bool& v) { v = pod<uint8_t>() != 0; }
+  void operator()(int64_t& v) { v = pod<int64_t>(); }
+  void operator()(float& v) { v = pod<float>(); }
+  void operator()(std::string& s) {
+    s.resize(count(1));
+    raw(s.data(), s.size());
+  }
+  void operator()(Dims& d) {
+    d.resize(count(8));
+    for (auto& x : d) x = pod<int64_t>();
+  }
+  void operator()(std::vector<std::string>& v) {
+    v.resize(count(8));
+    for (auto& s : v) (*this)(s);
+  }
+  template <class E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
+  void operator()(E& e) { e = static_cast<E>(pod<uint8_t>()); }
+  void operator()(Weights& w) {
+    (*this)(w.type);
+    KILN_CHECK(static_cast<int>(w.type) <= static_cast<int>(DataType::kString), kInvalidPlan,
+               "plan is corrupted: unknown data type ", static_cast<int>(w.type));
+    (*this)(w.shape);
+    auto offset = pod<uint64_t>(), size = pod<uint64_t>();
+    KILN_CHECK(offset <= weightsSize_ && size <= weightsSize_ - offset, kInvalidPlan,
+               "plan is truncated or corrupted: weights at ", offset, "+", size, " lie outside the weights section (",
+               weightsSize_, " bytes)");
+    int64_t n = volume(w.shape);
+    KILN_CHECK(n >= 0 && static_cast<uint64_t>(n) * dataTypeSize(w.type) == size, kInvalidPlan,
+               "plan is corrupted: weights of shape ", dimsToString(w.shape), " hold ", size, " bytes");
+    w.bytes = std::make_shared<const std::vector<uint8_t>>(weights_ + offset, weights_ + offset + size);
+  }
+  template <class A, class B, class... Rest>
+  void operator()(A& a, B& b, Rest&... rest) {
+    (*this)(a);
+    (*this)(b);
+    ((*this)(rest), ...);
+  }
+  bool atEnd() const { return pos_ == size_; }
+
+ private:
+  const uint8_t* data_;
+  size_t size_, pos_ = 0;
+  const uint8_t* weights_;
+  size_t weightsSize_;
+};
+
+// Visits a LayerParams alternative chosen by index (for reading).
+template <size_t I = 0>
+LayerParams defaultParams(size_t index) {
+  if constexpr (I < std::variant_size_v<LayerParams>) {
+    if (index == I) return LayerParams(std::in_place_index<I>);
+    return defaultParams<I + 1>(index);
+  } else {
+    fail(ErrorCode::kInvalidPlan, concat("plan is corrupted: unknown layer type ", index));
+  }
+}
+
+template <class T>
+void putU32(std::vector<uint8_t>& out, size_t at, T v) {
+  std::memcpy(out.data() + at, &v, sizeof v);
+}
+
+}  // namespace
+
+std::vector<uint8_t> writePlan(const ir::Network& net, const PlanInfo& c) {
+  std::vector<uint8_t> weights;
+  Writer w(weights);
+  w(c.kilnVersion, c.device, c.target);
+  w.pod<uint64_t>(c.profile.shapes.size());
+  for (auto& [name, range] : c.profile.shapes) w(name, range.min, range.opt, range.max);
+
+  std::unordered_map<const ir::Tensor*, int64_t> ids;
+  w.pod<uint64_t>(net.tensors().size());
+  for (auto& t : net.tensors()) {
+    ids[t.get()] = static_cast<int64_t>(ids.size());
+    w(t->name(), t->type(), t->dims(), t->dimNames);
+  }
+  auto id = [&](const ir::Tensor* t) -> int64_t { return t ? ids.at(t) : -1; };
+  w.pod<uint64_t>(net.layers().size());
+  for (auto& l : net.layers()) {
+    w(l->name(), l->origin);
+    w.pod<uint8_t>(static_cast<uint8_t>(l->type()));
+    std::visit([&](auto& p) { const_cast<std::decay_t<decltype(p)>&>(p).visit(w); }, l->params());
+    w.pod<uint64_t>(l->inputs.size());
+    for (auto* t : l->inputs) w(id(t));
+    w.pod<uint64_t>(l->outputs.size());
+    for (auto* t : l->outputs) w(id(t));
+  }
+  w.pod<uint64_t>(net.inputs().size());
+  for (auto* t : net.inputs()) w(id(t));
+  w.pod<uint64_t>(net.outputs().size());
+  for (auto* t : net.outputs()) w(id(t));
+  w(c.layerBackends);
+
+  size_t metadataOffset = kHeaderSize;
+  size_t weightsOffset = (metadataOffset + w.bytes.size() + kWeightsAlignment - 1) / kWeightsAlignment * kWeightsAlignment;
+  std::vector<uint8_t> out(weightsOffset + weights.size(), 0);
+  std::memcpy(out.data(), kPlanMagic, 8);
+  putU32(out, 8, kPlanFormatVersion);
+  putU32<uint64_t>(out, 16, metadataOffset);
+  putU32<uint64_t>(out, 24, w.bytes.size());
+  putU32<uint64_t>(out, 32, weightsOffset);
+  putU32<uint64_t>(out, 40, weights.size());
+  std::memcpy(out.data() + metadataOffset, w.bytes.data(), w.bytes.size());
+  if (!weights.empty()) std::memcpy(out.data() + weightsOffset, weights.data(), weights.size());
+  uint32_t checksum = fnv1a(out.data() + metadataOffset, out.size() - metadataOffset);
+  putU32(out, 48, checksum);
+  return out;
+}
+
+PlanContents readPlan(const void* data, size_t size) {
+  auto* bytes = static_cast<const uint8_t*>(data);
+  KILN_CHECK(bytes != nullptr && size >= 8 && std::memcmp(bytes, kPlanMagic, 8) == 0, kInvalidPlan,
+             "not a Kiln plan (the file does not start with the KILNPLAN magic)");
+  KILN_CHECK(size >= kHeaderSize, kInvalidPlan, "plan is truncated: ", size, " bytes is shorter than the header");
+  auto get = [&](size_t at, auto v) {
+    std::memcpy(&v, bytes + at, sizeof v);
+    return v;
+  };
+  uint32_t formatVersion = get(8, uint32_t{});
+  KILN_CHECK(formatVersion == kPlanFormatVersion, kInvalidPlan, "plan format version ", formatVersion,
+             " is not supported: this Kiln (", version(), ") reads format version ", kPlanFormatVersion,
+             "; rebuild the plan");
+  uint64_t metadataOffset = get(16, uint64_t{}), metadataSize = get(24, uint64_t{});
+  uint64_t weightsOffset = get(32, uint64_t{}), weightsSize = get(40, uint64_t{});
+  uint32_t checksum = get(48, uint32_t{});
+  KILN_CHECK(metadataOffset == kHeaderSize && metadataSize <= size && weightsOffset <= size &&
+                 weightsSize <= size - weightsOffset && metadataOffset + metadataSize <= weightsOffset,
+             kInvalidPlan, "plan is truncated or corrupted: its sections (metadata ", metadataSize, " bytes, weights ",
+             weightsSize, " bytes at ", weightsOffset, ") do not fit in ", size, " bytes");
+  KILN_CHECK(weightsOffset + weightsSize == size, kInvalidPlan, "plan is truncated or has trailing bytes: expected ",
+             weightsOffset + weightsSize, " bytes, got ", size);
+  KILN_CHECK(fnv1a(bytes + metadataOffset, size - metadataOffset) == checksum, kInvalidPlan,
+             "plan is corrupted: checksum mismatch");
+
+  Reader r(bytes + metadataOffset, metadataSize, bytes + weightsOffset, weightsSize);
+  PlanContents contents;
+  PlanInfo& c = contents.info;
+  r(c.kilnVersion, c.device, c.target);
+  KILN_CHECK(c.kilnVersion == version(), kInvalidPlan, "plan was built by Kiln ", c.kilnVersion,
+             " but this is Kiln ", version(), "; rebuild the plan");
+  for (uint64_t n = r.count(8); n > 0; --n) {
+    std::string name;
+    ShapeRange range;
+    r(name, range.min, range.opt, range.max);
+    c.profile.shapes[name] = range;
+  }
+  contents.network = std::make_unique<ir::Network>();
+  ir::Network& net = *contents.network;
+  std::vector<ir::Tensor*> tensors(r.count(8));
+  for (auto& t : tensors) {
+    std::string name;
+    DataType type;
+    Dims dims;
+    std::vector<std::string> dimNames;
+    r(name, type, dims, dimNames);
+    t = net.addTensor(name, type, dims);
+    t->dimNames = dimNames;
+  }
+  auto tensorAt = [&](int64_t id) -> ir::Tensor* {
+    if (id == -1) return nullptr;
+    KILN_CHECK(id >= 0 && static_cast<size_t>(id) < tensors.size(), kInvalidPlan, "plan is corrupted: tensor id ",
+               id, " out of range");
+    return tensors[id];
+  };
+  for (uint64_t n = r.count(8); n > 0; --n) {
+    std::string name, origin;
+    r(name, origin);
+    LayerParams params = defaultParams(r.pod<uint8_t>());
+    std::visit([&](auto& p) { p.visit(r); }, params);
+    std::vector<ir::Tensor*> inputs(r.count(8));
+    for (auto& t : inputs) t = tensorAt(r.pod<int64_t>());
+    ir::Layer* layer = net.addLayerRaw(std::move(params), inputs, 0, name);
+    layer->origin = origin;
+    for (uint64_t k = r.count(8); k > 0; --k) {
+      ir::Tensor* t = tensorAt(r.pod<int64_t>());
+      KILN_CHECK(t != nullptr && t->producerLayer == nullptr, kInvalidPlan, "plan is corrupted: layer '", name,
+                 "' has an invalid output");
+      t->producerLayer = layer;
+      t->producerOutputIndex = static_cast<int>(layer->outputs.size());
+      layer->outputs.push_back(t);
+    }
+  }
+  for (uint64_t n = r.count(8); n > 0; --n) {
+    ir::Tensor* t = tensorAt(r.pod<int64_t>());
+    KILN_CHECK(t != nullptr, kInvalidPlan, "plan is corrupted: null network input");
+    net.markInput(t);
+  }
+  for (uint64_t n = r.count(8); n > 0; --n) {
+    ir::Tensor* t = tensorAt(r.pod<int64_t>());
+    KILN_CHECK(t != nullptr, kInvalidPlan, "plan is corrupted: null network output");
+    net.markOutput(t);
+  }
+  r(c.layerBackends);
+  KILN_CHECK(c.layerBackends.size() == net.layers().size(), kInvalidPlan,
+             "plan is corrupted: backend list does not match the layers");
+  KILN_CHECK(r.atEnd(), kInvalidPlan, "plan is corrupted: unexpected bytes after the metadata");
+  return contents;
+}
+
+}  // namespace kiln::plan

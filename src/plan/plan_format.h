@@ -1,0 +1,48 @@
+// The serialized plan: a header, a metadata section (the optimized network and how to run it) and an
+// aligned weights section.
+//
+//   offset 0   magic "KILNPLAN" (8 bytes)
+//              u32 format version, u32 reserved
+//              u64 metadata offset, u64 metadata size, u64 weights offset, u64 weights size
+//              u32 checksum (FNV-1a over metadata and weights), u32 reserved
+//   metadata   kiln version, device, profile, tensors, layers (typed params), I/O order, layer backends
+//   weights    every Constant's bytes, each aligned to kWeightsAlignment from the start of the file
+//
+// Format version history (bump on any change; older versions are refused with a message saying so):
+//   1  first format.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/network.h"
+
+namespace kiln::plan {
+
+constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
+constexpr uint32_t kPlanFormatVersion = 1;
+constexpr size_t kWeightsAlignment = 64;
+constexpr size_t kHeaderSize = 8 + 4 + 4 + 8 * 4 + 4 + 4;
+
+// What a plan says besides the network.
+struct PlanInfo {
+  std::string kilnVersion;
+  std::string device;                      // "cpu" or "cuda"
+  std::string target;                      // what the device was tuned for: "x86_64", "sm_90", ...
+  OptimizationProfile profile;             // a complete range for every network input
+  std::vector<std::string> layerBackends;  // per layer, in network order: "cpu" or the device
+};
+
+// Everything an engine is made from.
+struct PlanContents {
+  std::unique_ptr<ir::Network> network;
+  PlanInfo info;
+};
+
+std::vector<uint8_t> writePlan(const ir::Network& network, const PlanInfo& info);
+// Throws kiln::Error(kInvalidPlan) naming what is wrong: not a plan, version, truncated, corrupted.
+PlanContents readPlan(const void* data, size_t size);
+
+}  // namespace kiln::plan

@@ -1,0 +1,503 @@
+// ExecutionContext: per-inference shapes, bindings and activation memory.
+//
+// reshape() runs whenever input shapes change (or input values shape the network): it infers every
+// tensor's shape, evaluates shape tensors on the host, plans the activation arenas from tensor
+// lifetimes over the step schedule and sizes the workspaces. enqueue() then only runs steps.
+// When a shape depends on data (NonZero), the context runs the network layer by layer on the host
+// instead ("data-dependent mode"); outputs are then owned by the context.
+#include <algorithm>
+#include <cstring>
+
+#include "backends/cpu/cpu_backend.h"
+#include "core/error.h"
+#include "ir/shape_inference.h"
+#include "runtime/engine_impl.h"
+#include "runtime/memory_planner.h"
+
+namespace kiln {
+
+namespace {
+// Memory owned through a backend.
+struct Buffer {
+  const Backend* backend = nullptr;
+  void* pointer = nullptr;
+  size_t bytes = 0;
+  Buffer() = default;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() { release(); }
+  void release() {
+    if (pointer) backend->deallocate(pointer);
+    pointer = nullptr;
+    bytes = 0;
+  }
+  // Ensures at least `size` bytes; contents are not kept.
+  void reserve(const Backend* owner, size_t size) {
+    if (pointer && bytes >= size && backend == owner) return;
+    release();
+    backend = owner;
+    bytes = std::max<size_t>(size, 1);
+    pointer = owner->allocate(bytes);
+  }
+};
+}  // namespace
+
+struct ContextImpl {
+  const EngineImpl& engine;
+  std::vector<Dims> inputShapes;             // per network input
+  std::vector<void*> bindings;               // per tensor (I/O only)
+  std::vector<TensorDesc> descs;             // per tensor, current
+  std::vector<const HostTensor*> values;     // per tensor: host value when known at reshape
+  std::vector<HostTensor> ownedValues;       // per tensor: storage of host-evaluated values
+  std::vector<int64_t> offsets[2];           // per tensor: arena offset by MemoryKind, -1 when not in the arena
+  Buffer arenas[2], workspaces[2];
+  std::vector<std::unique_ptr<Buffer>> ownedOutputs;  // per tensor: storage of unbound outputs
+  std::vector<std::unique_ptr<Buffer>> deviceMirrors; // per tensor: device copies of host-evaluated values
+  std::vector<HostTensor> lazyValues;        // data-dependent mode: every tensor's value
+  bool dirty = true;
+  bool dataDependent = false;
+  bool valuesRead = false;                   // some input's values shape the network
+  int64_t arenaBytes[2] = {0, 0};
+  int64_t naiveBytes[2] = {0, 0};
+
+  explicit ContextImpl(const EngineImpl& e) : engine(e) {
+    size_t n = e.tensors.size();
+    bindings.assign(n, nullptr);
+    descs.assign(n, {});
+    values.assign(n, nullptr);
+    ownedValues.assign(n, {});
+    offsets[0].assign(n, -1);
+    offsets[1].assign(n, -1);
+    ownedOutputs.resize(n);
+    deviceMirrors.resize(n);
+    for (auto* t : e.network().inputs()) {
+      inputShapes.push_back(t->dims());
+      valuesRead = valuesRead || e.readsInputValues[e.indexOf(t)];
+    }
+  }
+
+  const Backend* backendOf(MemoryKind kind) const {
+    return kind == kHostMemory ? engine.cpuBackend.get() : engine.deviceBackend.get();
+  }
+  int inputPosition(const ir::Tensor* t) const {
+    const auto& inputs = engine.network().inputs();
+    return static_cast<int>(std::find(inputs.begin(), inputs.end(), t) - inputs.begin());
+  }
+
+  // bindingsOnHost: the bound input addresses are host memory (execute() on a GPU engine).
+  void reshape(bool bindingsOnHost = false);
+  void planMemory();
+  void* address(int t, MemoryKind kind);
+  KernelArgs argsFor(int layer, void* stream, bool withAddresses);
+  void run(void* stream);
+  void runDataDependent();
+  void copyHostValueToOutput(int t, void* stream);
+};
+
+void ContextImpl::reshape(bool bindingsOnHost) {
+  const ir::Network& net = engine.network();
+  // Inputs.
+  for (size_t i = 0; i < net.inputs().size(); ++i) {
+    const ir::Tensor* in = net.inputs()[i];
+    int t = engine.indexOf(in);
+    KILN_CHECK(volume(inputShapes[i]) >= 0, kInvalidArgument, "input '", in->name(), "' has dynamic shape ",
+               dimsToString(in->dims()), ": call setInputShape before running");
+    descs[t] = {in->type(), inputShapes[i]};
+    values[t] = nullptr;
+    if (engine.readsInputValues[t]) {
+      KILN_CHECK(bindings[t] != nullptr, kInvalidArgument, "input '", in->name(),
+                 "' gives shape values: bind its address before running");
+      HostTensor value = Weights::zeros(in->type(), inputShapes[i]);
+      auto* dst = const_cast<uint8_t*>(value.bytes->data());
+      if (engine.primaryKind == kHostMemory || bindingsOnHost) std::memcpy(dst, bindings[t], value.bytes->size());
+      else engine.deviceBackend->copyToHost(dst, bindings[t], value.bytes->size(), nullptr);
+      ownedValues[t] = std::move(value);
+      values[t] = &ownedValues[t];
+    }
+  }
+  // Layers in order: infer shapes; evaluate host layers.
+  dataDependent = false;
+  for (size_t li = 0; li < net.layers().size(); ++li) {
+    const ir::Layer& layer = *net.layers()[li];
+    if (layer.type() == LayerType::kConstant) {
+      int t = engine.indexOf(layer.outputs[0]);
+      descs[t] = {engine.constantValue[t]->type, engine.constantValue[t]->shape};
+      values[t] = engine.constantValue[t];
+      continue;
+    }
+    std::vector<const TensorDesc*> inDescs;
+    ir::InputValues inValues;
+    for (auto* in : layer.inputs) {
+      inDescs.push_back(in ? &descs[engine.indexOf(in)] : nullptr);
+      inValues.push_back(in ? values[engine.indexOf(in)] : nullptr);
+    }
+    if (engine.hostLayer[li]) {
+      std::vector<HostTensor> outs;
+      if (layer.type() == LayerType::kShape) {
+        HostTensor shapeOnly{inDescs[0]->type, inDescs[0]->shape, nullptr};  // only the shape is read
+        outs = cpu::runLayerOnHost(layer, {&shapeOnly});
+      } else {
+        outs = cpu::runLayerOnHost(layer, inValues);
+      }
+      for (size_t o = 0; o < outs.size(); ++o) {
+        int t = engine.indexOf(layer.outputs[o]);
+        descs[t] = {outs[o].type, outs[o].shape};
+        ownedValues[t] = std::move(outs[o]);
+        values[t] = &ownedValues[t];
+      }
+      continue;
+    }
+    std::vector<TensorDesc> outs = ir::inferOutputs(layer, inDescs, inValues);
+    for (size_t o = 0; o < outs.size(); ++o) {
+      int t = engine.indexOf(layer.outputs[o]);
+      descs[t] = outs[o];
+      values[t] = nullptr;
+      if (volume(outs[o].shape) < 0) dataDependent = true;
+    }
+  }
+  if (dataDependent) {
+    KILN_CHECK(engine.primaryKind == kHostMemory, kUnsupported,
+               "this network has data-dependent shapes (e.g. NonZero), which run only on the CPU backend for now");
+  } else {
+    planMemory();
+  }
+  dirty = false;
+}
+
+void ContextImpl::planMemory() {
+  const ir::Network& net = engine.network();
+  // Buffers (tensor, kind) that live in an arena, with lifetimes in step indices.
+  struct Slot {
+    int tensor;
+    MemoryKind kind;
+    BufferRequest request;
+  };
+  std::vector<Slot> slots;
+  std::vector<int> slotOf[2];
+  slotOf[0].assign(engine.tensors.size(), -1);
+  slotOf[1].assign(engine.tensors.size(), -1);
+  auto bytesOf = [&](int t) { return volume(descs[t].shape) * static_cast<int64_t>(dataTypeSize(descs[t].type)); };
+  auto inArena = [&](int t, MemoryKind kind) {
+    const ir::Tensor* tensor = engine.tensors[t];
+    if (engine.constantValue[t] || engine.hostEvaluated[t]) return false;
+    if ((tensor->isInput || tensor->isOutput) && kind == engine.primaryKind) return false;
+    return true;
+  };
+  auto define = [&](int t, MemoryKind kind, int step) {
+    if (!inArena(t, kind) || slotOf[kind][t] >= 0) return;
+    slotOf[kind][t] = static_cast<int>(slots.size());
+    slots.push_back({t, kind, {bytesOf(t), step, step}});
+  };
+  auto use = [&](int t, MemoryKind kind, int step) {
+    int s = slotOf[kind][t];
+    if (s >= 0) slots[s].request.lastUse = std::max(slots[s].request.lastUse, step);
+  };
+  for (size_t si = 0; si < engine.steps.size(); ++si) {
+    const Step& step = engine.steps[si];
+    int s = static_cast<int>(si);
+    if (step.kind == Step::Kind::kCopy) {
+      use(step.tensor, step.from, s);
+      define(step.tensor, step.to, s);
+      continue;
+    }
+    const ir::Layer& layer = *net.layers()[step.layer];
+    MemoryKind kind = engine.layerKind[step.layer];
+    for (int i = 0; i < layer.numInputs(); ++i)
+      if (layer.inputs[i]) use(engine.indexOf(layer.inputs[i]), kind, s);
+    for (auto* out : layer.outputs) define(engine.indexOf(out), kind, s);
+  }
+  for (int kind = 0; kind < 2; ++kind) {
+    std::vector<BufferRequest> requests;
+    std::vector<int> tensorsOf;
+    for (auto& slot : slots)
+      if (slot.kind == kind) {
+        requests.push_back(slot.request);
+        tensorsOf.push_back(slot.tensor);
+      }
+    MemoryPlan plan = kiln::planMemory(requests);
+    std::fill(offsets[kind].begin(), offsets[kind].end(), -1);
+    for (size_t i = 0; i < tensorsOf.size(); ++i) offsets[kind][tensorsOf[i]] = plan.offsets[i];
+    arenaBytes[kind] = plan.arenaBytes;
+    naiveBytes[kind] = plan.naiveBytes;
+    if (plan.arenaBytes > 0) arenas[kind].reserve(backendOf(static_cast<MemoryKind>(kind)), plan.arenaBytes);
+  }
+  // Unbound outputs get context-owned memory; host-evaluated values used on the device get mirrors.
+  for (auto* out : net.outputs()) {
+    int t = engine.indexOf(out);
+    if (!ownedOutputs[t]) ownedOutputs[t] = std::make_unique<Buffer>();
+    ownedOutputs[t]->reserve(backendOf(engine.primaryKind), static_cast<size_t>(bytesOf(t)));
+  }
+  if (engine.primaryKind == kDeviceMemory) {
+    for (size_t li = 0; li < net.layers().size(); ++li) {
+      if (!engine.kernels[li] || engine.layerKind[li] != kDeviceMemory) continue;
+      const ir::Layer& layer = *net.layers()[li];
+      for (int i = 0; i < layer.numInputs(); ++i) {
+        const ir::Tensor* in = layer.inputs[i];
+        if (!in || ir::isShapeInput(layer, i)) continue;
+        int t = engine.indexOf(in);
+        if (!engine.hostEvaluated[t] || engine.constantValue[t] || in->isInput) continue;
+        if (!deviceMirrors[t]) deviceMirrors[t] = std::make_unique<Buffer>();
+        size_t bytes = values[t]->bytes->size();
+        deviceMirrors[t]->reserve(engine.deviceBackend.get(), bytes);
+        engine.deviceBackend->copyFromHost(deviceMirrors[t]->pointer, values[t]->data(), bytes, nullptr);
+      }
+    }
+    engine.deviceBackend->synchronize(nullptr);
+  }
+  // Workspaces: the largest any kernel needs, per memory kind.
+  size_t workspace[2] = {0, 0};
+  for (const Step& step : engine.steps)
+    if (step.kind == Step::Kind::kRunLayer) {
+      size_t& w = workspace[engine.layerKind[step.layer]];
+      w = std::max(w, engine.kernels[step.layer]->workspaceSize(argsFor(step.layer, nullptr, false)));
+    }
+  for (int kind = 0; kind < 2; ++kind)
+    if (workspace[kind] > 0) workspaces[kind].reserve(backendOf(static_cast<MemoryKind>(kind)), workspace[kind]);
+}
+
+void* ContextImpl::address(int t, MemoryKind kind) {
+  const ir::Tensor* tensor = engine.tensors[t];
+  if (engine.constantValue[t])
+    return kind == kHostMemory ? const_cast<void*>(engine.constantValue[t]->data()) : engine.constantOnDevice[t];
+  if (engine.hostEvaluated[t] && !tensor->isInput) {
+    if (kind == kHostMemory) return const_cast<void*>(values[t]->data());
+    KILN_CHECK(deviceMirrors[t] != nullptr, kInternal, "no device copy of host value '", tensor->name(), "'");
+    return deviceMirrors[t]->pointer;
+  }
+  if ((tensor->isInput || tensor->isOutput) && kind == engine.primaryKind) {
+    if (bindings[t]) return bindings[t];
+    KILN_CHECK(!tensor->isInput, kInvalidArgument, "input '", tensor->name(),
+               "' has no address: call setTensorAddress before running");
+    return ownedOutputs[t]->pointer;
+  }
+  KILN_CHECK(offsets[kind][t] >= 0, kInternal, "tensor '", tensor->name(), "' has no memory");
+  return static_cast<uint8_t*>(arenas[kind].pointer) + offsets[kind][t];
+}
+
+KernelArgs ContextImpl::argsFor(int li, void* stream, bool withAddresses) {
+  const ir::Layer& layer = *engine.network().layers()[li];
+  MemoryKind kind = engine.layerKind[li];
+  KernelArgs args;
+  args.stream = stream;
+  for (int i = 0; i < layer.numInputs(); ++i) {
+    const ir::Tensor* in = layer.inputs[i];
+    if (!in) {
+      args.inputs.push_back({});
+      continue;
+    }
+    int t = engine.indexOf(in);
+    // Shape inputs are always read on the host.
+    MemoryKind where = ir::isShapeInput(layer, i) ? kHostMemory : kind;
+    void* data = nullptr;
+    if (withAddresses) data = where == kHostMemory && values[t] ? const_cast<void*>(values[t]->data()) : address(t, where);
+    args.inputs.push_back({data, descs[t].type, descs[t].shape});
+  }
+  for (auto* out : layer.outputs) {
+    int t = engine.indexOf(out);
+    args.outputs.push_back({withAddresses ? address(t, kind) : nullptr, descs[t].type, descs[t].shape});
+  }
+  args.workspace = workspaces[kind].pointer;
+  args.workspaceBytes = workspaces[kind].bytes;
+  return args;
+}
+
+void ContextImpl::copyHostValueToOutput(int t, void* stream) {
+  void* dst = bindings[t] ? bindings[t] : ownedOutputs[t]->pointer;
+  const HostTensor* value = values[t];
+  size_t bytes = value->bytes ? value->bytes->size() : 0;
+  if (engine.primaryKind == kHostMemory) std::memcpy(dst, value->data(), bytes);
+  else engine.deviceBackend->copyFromHost(dst, value->data(), bytes, stream);
+}
+
+void ContextImpl::run(void* stream) {
+  const ir::Network& net = engine.network();
+  for (const Step& step : engine.steps) {
+    if (step.kind == Step::Kind::kCopy) {
+      int t = step.tensor;
+      void* src = address(t, step.from);
+      void* dst = address(t, step.to);
+      size_t bytes = static_cast<size_t>(volume(descs[t].shape)) * dataTypeSize(descs[t].type);
+      if (step.to == kHostMemory) {
+        engine.deviceBackend->copyToHost(dst, src, bytes, stream);
+        engine.deviceBackend->synchronize(stream);  // the host layer that follows reads it now
+      } else {
+        engine.deviceBackend->copyFromHost(dst, src, bytes, stream);
+      }
+      continue;
+    }
+    if (engine.layerKind[step.layer] == kHostMemory && engine.primaryKind == kDeviceMemory)
+      engine.deviceBackend->synchronize(stream);
+    engine.kernels[step.layer]->execute(argsFor(step.layer, stream, true));
+  }
+  // Outputs known at reshape time (shape computations, constants) are copied into place.
+  for (auto* out : net.outputs()) {
+    int t = engine.indexOf(out);
+    if (out->isInput) {
+      void* src = bindings[t];
+      void* dst = ownedOutputs[t]->pointer;
+      KILN_CHECK(src != nullptr, kInvalidArgument, "input '", out->name(), "' has no address");
+      size_t bytes = static_cast<size_t>(volume(descs[t].shape)) * dataTypeSize(descs[t].type);
+      engine.deviceBackend->copy(dst, src, bytes, stream);
+    } else if (engine.hostEvaluated[t]) {
+      copyHostValueToOutput(t, stream);
+    }
+  }
+}
+
+void ContextImpl::runDataDependent() {
+  const ir::Network& net = engine.network();
+  lazyValues.assign(engine.tensors.size(), {});
+  std::vector<const HostTensor*> known = values;
+  for (auto* in : net.inputs()) {
+    int t = engine.indexOf(in);
+    KILN_CHECK(bindings[t] != nullptr, kInvalidArgument, "input '", in->name(),
+               "' has no address: call setTensorAddress before running");
+    lazyValues[t] = Weights::copyOf(descs[t].type, descs[t].shape, bindings[t]);
+    known[t] = &lazyValues[t];
+  }
+  for (size_t li = 0; li < net.layers().size(); ++li) {
+    const ir::Layer& layer = *net.layers()[li];
+    if (layer.type() == LayerType::kConstant || engine.hostLayer[li]) continue;
+    std::vector<const HostTensor*> inputs;
+    for (auto* in : layer.inputs) inputs.push_back(in ? known[engine.indexOf(in)] : nullptr);
+    std::vector<HostTensor> outs = cpu::runLayerOnHost(layer, inputs);
+    for (size_t o = 0; o < outs.size(); ++o) {
+      int t = engine.indexOf(layer.outputs[o]);
+      lazyValues[t] = std::move(outs[o]);
+      known[t] = &lazyValues[t];
+      descs[t] = {lazyValues[t].type, lazyValues[t].shape};
+    }
+  }
+  for (auto* out : net.outputs()) {
+    int t = engine.indexOf(out);
+    KILN_CHECK(bindings[t] == nullptr, kInvalidArgument, "output '", out->name(),
+               "' has a data-dependent shape: leave it unbound and read it with tensorAddress() after execute()");
+    const HostTensor* value = known[t];
+    size_t bytes = value->bytes ? value->bytes->size() : 0;
+    if (!ownedOutputs[t]) ownedOutputs[t] = std::make_unique<Buffer>();
+    ownedOutputs[t]->reserve(engine.cpuBackend.get(), bytes);
+    if (bytes) std::memcpy(ownedOutputs[t]->pointer, value->data(), bytes);
+  }
+}
+
+// ---- public API ----
+
+ExecutionContext::ExecutionContext(std::shared_ptr<const Engine> engine)
+    : engine_(std::move(engine)), impl_(std::make_unique<ContextImpl>(engine_->impl())) {}
+ExecutionContext::~ExecutionContext() = default;
+const Engine& ExecutionContext::engine() const { return *engine_; }
+
+void ExecutionContext::setInputShape(const std::string& name, const Dims& dims) {
+  const EngineImpl& e = engine_->impl();
+  const ir::Tensor* t = e.ioTensor(name);
+  KILN_CHECK(t->isInput, kInvalidArgument, "'", name, "' is an output; only inputs take a shape");
+  const Dims& declared = t->dims();
+  KILN_CHECK(dims.size() == declared.size(), kInvalidArgument, "input '", name, "' has rank ", declared.size(),
+             " (shape ", dimsToString(declared), "), got shape ", dimsToString(dims));
+  ShapeRange range = engine_->profileShape(name);
+  for (size_t i = 0; i < dims.size(); ++i) {
+    KILN_CHECK(declared[i] < 0 || dims[i] == declared[i], kInvalidArgument, "input '", name, "' must have shape ",
+               dimsToString(declared), ", got ", dimsToString(dims), " (dimension ", i, ")");
+    KILN_CHECK(dims[i] >= range.min[i] && dims[i] <= range.max[i], kInvalidArgument, "input '", name, "' shape ",
+               dimsToString(dims), " is outside the optimization profile [min ", dimsToString(range.min), ", max ",
+               dimsToString(range.max), "] (dimension ", i, ")");
+  }
+  Dims& current = impl_->inputShapes[impl_->inputPosition(t)];
+  if (current != dims) {
+    current = dims;
+    impl_->dirty = true;
+  }
+}
+
+Dims ExecutionContext::tensorShape(const std::string& name) const {
+  const EngineImpl& e = engine_->impl();
+  const ir::Tensor* t = e.ioTensor(name);
+  if (t->isInput) return impl_->inputShapes[impl_->inputPosition(t)];
+  if (impl_->dirty) {
+    try {
+      impl_->reshape();
+    } catch (const Error&) {
+      return t->dims();  // shapes not settled yet (an input shape or value is missing)
+    }
+  }
+  return impl_->descs[e.indexOf(t)].shape;
+}
+
+void ExecutionContext::setTensorAddress(const std::string& name, void* address) {
+  const EngineImpl& e = engine_->impl();
+  int t = e.indexOf(e.ioTensor(name));
+  if (impl_->bindings[t] != address && e.readsInputValues[t]) impl_->dirty = true;
+  impl_->bindings[t] = address;
+}
+
+void* ExecutionContext::tensorAddress(const std::string& name) const {
+  const EngineImpl& e = engine_->impl();
+  const ir::Tensor* tensor = e.ioTensor(name);
+  int t = e.indexOf(tensor);
+  if (impl_->bindings[t]) return impl_->bindings[t];
+  if (tensor->isOutput && impl_->ownedOutputs[t]) return impl_->ownedOutputs[t]->pointer;
+  return nullptr;
+}
+
+MemoryUsage ExecutionContext::memoryUsage() const {
+  if (impl_->dirty) impl_->reshape();
+  return {impl_->arenaBytes[0] + impl_->arenaBytes[1], impl_->naiveBytes[0] + impl_->naiveBytes[1]};
+}
+
+void ExecutionContext::enqueue(void* stream) {
+  if (impl_->dirty || impl_->valuesRead) impl_->reshape();
+  if (impl_->dataDependent) {
+    impl_->runDataDependent();
+    impl_->dirty = true;  // shapes must be inferred again next time
+    return;
+  }
+  impl_->run(stream);
+}
+
+void ExecutionContext::execute() {
+  const EngineImpl& e = engine_->impl();
+  if (e.primaryKind == kHostMemory) {
+    enqueue(nullptr);
+    return;
+  }
+  // A GPU engine with host buffers: stage through device memory.
+  if (impl_->dirty || impl_->valuesRead) impl_->reshape(/*bindingsOnHost=*/true);
+  const Backend& device = *e.deviceBackend;
+  std::vector<std::pair<int, void*>> hostBindings;
+  std::vector<std::unique_ptr<Buffer>> staging;
+  for (auto* t : e.network().inputs()) {
+    int i = e.indexOf(t);
+    KILN_CHECK(impl_->bindings[i] != nullptr, kInvalidArgument, "input '", t->name(),
+               "' has no address: call setTensorAddress before running");
+    size_t bytes = static_cast<size_t>(volume(impl_->descs[i].shape)) * dataTypeSize(impl_->descs[i].type);
+    staging.push_back(std::make_unique<Buffer>());
+    staging.back()->reserve(&device, bytes);
+    device.copyFromHost(staging.back()->pointer, impl_->bindings[i], bytes, nullptr);
+    hostBindings.push_back({i, impl_->bindings[i]});
+    impl_->bindings[i] = staging.back()->pointer;
+  }
+  std::vector<std::pair<int, void*>> outputs;
+  for (auto* t : e.network().outputs()) {
+    int i = e.indexOf(t);
+    if (impl_->bindings[i]) {
+      outputs.push_back({i, impl_->bindings[i]});
+      impl_->bindings[i] = nullptr;  // runs into the context-owned device buffer
+    }
+  }
+  try {
+    impl_->run(nullptr);
+    for (auto& [i, host] : outputs) {
+      size_t bytes = static_cast<size_t>(volume(impl_->descs[i].shape)) * dataTypeSize(impl_->descs[i].type);
+      device.copyToHost(host, impl_->ownedOutputs[i]->pointer, bytes, nullptr);
+    }
+    device.synchronize(nullptr);
+  } catch (...) {
+    for (auto& [i, host] : hostBindings) impl_->bindings[i] = host;
+    for (auto& [i, host] : outputs) impl_->bindings[i] = host;
+    throw;
+  }
+  for (auto& [i, host] : hostBindings) impl_->bindings[i] = host;
+  for (auto& [i, host] : outputs) impl_->bindings[i] = host;
+}
+
+}  // namespace kiln

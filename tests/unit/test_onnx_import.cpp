@@ -1,0 +1,702 @@
+// ONNX importer tests: TensorProto conversion, model import, the op checker and error paths.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include <onnx/onnx.pb.h>
+
+#include "ir/network.h"
+#include "kiln/kiln.h"
+#include "onnx/importers/importers.h"
+#include "onnx/op_checker.h"
+#include "onnx/tensor_proto.h"
+
+namespace fs = std::filesystem;
+using namespace kiln;
+using kiln::onnx_import::readTensorFile;
+using kiln::onnx_import::tensorFromProto;
+using kiln::onnx_import::tensorToProto;
+using kiln::onnx_import::writeTensorFile;
+
+namespace {
+
+fs::path tempDir(const std::string& name) {
+  fs::path dir = fs::temp_directory_path() / ("kiln_onnx_test_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+HostTensor floats(Dims shape, std::vector<float> values) {
+  return HostTensor::copyOf(DataType::kFloat32, std::move(shape), values.data());
+}
+HostTensor ints(std::vector<int64_t> values) {
+  return HostTensor::copyOf(DataType::kInt64, {static_cast<int64_t>(values.size())}, values.data());
+}
+
+// Builds small ONNX models through the generated protobuf classes.
+struct ModelBuilder {
+  onnx::ModelProto model;
+  explicit ModelBuilder(int64_t opset = 13, const std::string& domain = "") {
+    model.set_ir_version(8);
+    auto* o = model.add_opset_import();
+    o->set_domain(domain);
+    o->set_version(opset);
+    model.mutable_graph()->set_name("test");
+  }
+  onnx::GraphProto& g() { return *model.mutable_graph(); }
+  // Dims < 0 become dim_param "d<i>" (or the given names).
+  void input(const std::string& name, Dims dims, int elem = onnx::TensorProto::FLOAT,
+             std::vector<std::string> names = {}) {
+    auto* vi = g().add_input();
+    vi->set_name(name);
+    auto* tt = vi->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(elem);
+    auto* shape = tt->mutable_shape();
+    for (size_t i = 0; i < dims.size(); ++i) {
+      auto* d = shape->add_dim();
+      if (dims[i] >= 0) d->set_dim_value(dims[i]);
+      else d->set_dim_param(i < names.size() ? names[i] : "d" + std::to_string(i));
+    }
+  }
+  void output(const std::string& name) {
+    auto* vi = g().add_output();
+    vi->set_name(name);
+  }
+  void init(const std::string& name, const HostTensor& t) { tensorToProto(t, name, g().add_initializer()); }
+  onnx::NodeProto& node(const std::string& op, std::vector<std::string> in, std::vector<std::string> out,
+                        const std::string& name = "") {
+    auto* n = g().add_node();
+    n->set_op_type(op);
+    n->set_name(name.empty() ? op + "_" + std::to_string(g().node_size()) : name);
+    for (auto& s : in) n->add_input(s);
+    for (auto& s : out) n->add_output(s);
+    return *n;
+  }
+  std::string bytes() const { return model.SerializeAsString(); }
+};
+
+onnx::AttributeProto* attrOf(onnx::NodeProto& n, const std::string& name, onnx::AttributeProto::AttributeType type) {
+  auto* a = n.add_attribute();
+  a->set_name(name);
+  a->set_type(type);
+  return a;
+}
+void attrInt(onnx::NodeProto& n, const std::string& name, int64_t v) { attrOf(n, name, onnx::AttributeProto::INT)->set_i(v); }
+void attrFloat(onnx::NodeProto& n, const std::string& name, float v) { attrOf(n, name, onnx::AttributeProto::FLOAT)->set_f(v); }
+void attrString(onnx::NodeProto& n, const std::string& name, const std::string& v) {
+  attrOf(n, name, onnx::AttributeProto::STRING)->set_s(v);
+}
+void attrInts(onnx::NodeProto& n, const std::string& name, std::vector<int64_t> v) {
+  auto* a = attrOf(n, name, onnx::AttributeProto::INTS);
+  for (auto x : v) a->add_ints(x);
+}
+void attrFloats(onnx::NodeProto& n, const std::string& name, std::vector<float> v) {
+  auto* a = attrOf(n, name, onnx::AttributeProto::FLOATS);
+  for (auto x : v) a->add_floats(x);
+}
+
+std::unique_ptr<ir::Network> import(const ModelBuilder& mb, const std::string& dir = ".") {
+  auto net = std::make_unique<ir::Network>();
+  OnnxParser parser(*net);
+  std::string data = mb.bytes();
+  parser.parse(data.data(), data.size(), dir);
+  return net;
+}
+
+ir::Layer* producer(ir::Network& net, const std::string& tensor) {
+  ir::Tensor* t = net.tensor(tensor);
+  EXPECT_NE(t, nullptr) << "no tensor " << tensor;
+  return t ? t->producerLayer : nullptr;
+}
+
+// Runs f and returns the kiln::Error it throws (fails the test when it does not throw).
+Error errorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "expected a kiln::Error";
+  return Error(ErrorCode::kInternal, "no error");
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+// ---- TensorProto --------------------------------------------------------------------------------
+
+TEST(OnnxTensorProto, RawRoundTripEveryType) {
+  const DataType types[] = {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16, DataType::kFloat64,
+                            DataType::kFP8E4M3, DataType::kInt8,    DataType::kUInt8,    DataType::kInt16,
+                            DataType::kUInt16,  DataType::kInt32,   DataType::kUInt32,   DataType::kInt64,
+                            DataType::kUInt64,  DataType::kBool};
+  for (DataType type : types) {
+    Dims shape{2, 3};
+    std::vector<uint8_t> bytes(6 * dataTypeSize(type));
+    for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(type == DataType::kBool ? i % 2 : i * 7 + 1);
+    HostTensor t = HostTensor::copyOf(type, shape, bytes.data());
+    onnx::TensorProto proto;
+    tensorToProto(t, "t", &proto);
+    EXPECT_EQ(proto.name(), "t");
+    std::string wire = proto.SerializeAsString();
+    onnx::TensorProto parsed;
+    ASSERT_TRUE(parsed.ParseFromString(wire));
+    HostTensor back = tensorFromProto(parsed);
+    EXPECT_EQ(back.type, type) << dataTypeName(type);
+    EXPECT_EQ(back.shape, shape);
+    EXPECT_EQ(*back.bytes, bytes) << dataTypeName(type);
+    EXPECT_EQ(onnx_import::fromOnnxType(onnx_import::toOnnxType(type), "x"), type);
+  }
+}
+
+TEST(OnnxTensorProto, TypedFields) {
+  using TP = onnx::TensorProto;
+  {
+    TP p;
+    p.set_data_type(TP::FLOAT);
+    p.add_dims(3);
+    for (float v : {1.f, -2.5f, 3.f}) p.add_float_data(v);
+    HostTensor t = tensorFromProto(p);
+    EXPECT_EQ(t.as<float>()[1], -2.5f);
+  }
+  {
+    TP p;
+    p.set_data_type(TP::INT64);
+    p.add_dims(2);
+    p.add_int64_data(-5);
+    p.add_int64_data(1LL << 40);
+    HostTensor t = tensorFromProto(p);
+    EXPECT_EQ(t.as<int64_t>()[1], 1LL << 40);
+  }
+  {
+    TP p;
+    p.set_data_type(TP::DOUBLE);
+    p.add_double_data(0.125);
+    HostTensor t = tensorFromProto(p);  // a scalar
+    EXPECT_TRUE(t.shape.empty());
+    EXPECT_EQ(t.as<double>()[0], 0.125);
+  }
+  {
+    TP p;
+    p.set_data_type(TP::UINT64);
+    p.add_dims(1);
+    p.add_uint64_data(~0ULL);
+    EXPECT_EQ(tensorFromProto(p).as<uint64_t>()[0], ~0ULL);
+  }
+  {
+    TP p;
+    p.set_data_type(TP::UINT32);
+    p.add_dims(1);
+    p.add_uint64_data(4000000000ULL);
+    EXPECT_EQ(tensorFromProto(p).as<uint32_t>()[0], 4000000000u);
+  }
+  struct Case { int type; std::vector<int32_t> values; std::vector<uint8_t> expect; };
+  std::vector<Case> cases = {
+      {TP::INT8, {-1, 5}, {0xff, 5}},
+      {TP::UINT8, {255, 7}, {255, 7}},
+      {TP::BOOL, {1, 0}, {1, 0}},
+      {TP::INT16, {-2, 3}, {0xfe, 0xff, 3, 0}},
+      {TP::UINT16, {65535, 1}, {0xff, 0xff, 1, 0}},
+      {TP::FLOAT16, {0x3c00, 0xc000}, {0x00, 0x3c, 0x00, 0xc0}},
+      {TP::BFLOAT16, {0x3f80, 0x4000}, {0x80, 0x3f, 0x00, 0x40}},
+      {TP::INT32, {-1, 2}, {0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0}},
+  };
+  for (auto& c : cases) {
+    TP p;
+    p.set_data_type(c.type);
+    p.add_dims(2);
+    for (int32_t v : c.values) p.add_int32_data(v);
+    HostTensor t = tensorFromProto(p);
+    EXPECT_EQ(*t.bytes, c.expect) << onnx_import::onnxTypeName(c.type);
+  }
+}
+
+TEST(OnnxTensorProto, Errors) {
+  using TP = onnx::TensorProto;
+  TP p;
+  p.set_name("w");
+  p.set_data_type(TP::FLOAT);
+  p.add_dims(4);
+  p.add_float_data(1.f);
+  Error e = errorOf([&] { tensorFromProto(p); });
+  EXPECT_EQ(e.code(), ErrorCode::kInvalidModel);
+  EXPECT_TRUE(contains(e.what(), "'w'")) << e.what();
+  p.clear_float_data();
+  p.set_raw_data(std::string(3, '\0'));
+  EXPECT_EQ(errorOf([&] { tensorFromProto(p); }).code(), ErrorCode::kInvalidModel);
+  for (int type : {TP::STRING, TP::COMPLEX64, TP::COMPLEX128, TP::INT4}) {
+    TP q;
+    q.set_name("s");
+    q.set_data_type(type);
+    Error u = errorOf([&] { tensorFromProto(q); });
+    EXPECT_EQ(u.code(), ErrorCode::kUnsupported);
+    EXPECT_TRUE(contains(u.what(), onnx_import::onnxTypeName(type))) << u.what();
+  }
+}
+
+TEST(OnnxTensorProto, FileRoundTrip) {
+  fs::path dir = tempDir("file");
+  HostTensor t = floats({2, 2}, {1, 2, 3, 4});
+  writeTensorFile((dir / "input_0.pb").string(), "x", t);
+  auto [name, back] = readTensorFile((dir / "input_0.pb").string());
+  EXPECT_EQ(name, "x");
+  EXPECT_EQ(back.shape, (Dims{2, 2}));
+  EXPECT_EQ(*back.bytes, *t.bytes);
+  Error e = errorOf([&] { readTensorFile((dir / "missing.pb").string()); });
+  EXPECT_EQ(e.code(), ErrorCode::kIOError);
+  EXPECT_TRUE(contains(e.what(), "missing.pb"));
+  {
+    std::ofstream bad(dir / "bad.pb", std::ios::binary);
+    bad << "\x0a\xff\xff";
+  }
+  EXPECT_EQ(errorOf([&] { readTensorFile((dir / "bad.pb").string()); }).code(), ErrorCode::kInvalidModel);
+  fs::remove_all(dir);
+}
+
+TEST(OnnxTensorProto, ExternalData) {
+  using TP = onnx::TensorProto;
+  fs::path dir = tempDir("external");
+  std::vector<float> values{0, 1, 2, 3, 4, 5};
+  {
+    std::ofstream out(dir / "weights.bin", std::ios::binary);
+    out.write("pad!", 4);
+    out.write(reinterpret_cast<const char*>(values.data()), 24);
+  }
+  auto make = [](const std::string& location, const std::string& offset) {
+    TP p;
+    p.set_name("w");
+    p.set_data_type(TP::FLOAT);
+    p.add_dims(2);
+    p.add_dims(3);
+    p.set_data_location(TP::EXTERNAL);
+    auto* kv = p.add_external_data();
+    kv->set_key("location");
+    kv->set_value(location);
+    kv = p.add_external_data();
+    kv->set_key("offset");
+    kv->set_value(offset);
+    kv = p.add_external_data();
+    kv->set_key("length");
+    kv->set_value("24");
+    return p;
+  };
+  HostTensor t = tensorFromProto(make("weights.bin", "4"), dir.string());
+  EXPECT_EQ(t.as<float>()[5], 5.f);
+  Error missing = errorOf([&] { tensorFromProto(make("nope.bin", "0"), dir.string()); });
+  EXPECT_EQ(missing.code(), ErrorCode::kIOError);
+  EXPECT_TRUE(contains(missing.what(), "nope.bin") && contains(missing.what(), "'w'")) << missing.what();
+  EXPECT_TRUE(contains(errorOf([&] { tensorFromProto(make("../weights.bin", "0"), dir.string()); }).what(), ".."));
+  EXPECT_EQ(errorOf([&] { tensorFromProto(make("/etc/passwd", "0"), dir.string()); }).code(),
+            ErrorCode::kInvalidModel);
+  EXPECT_EQ(errorOf([&] { tensorFromProto(make("weights.bin", "8"), dir.string()); }).code(),
+            ErrorCode::kInvalidModel);  // runs past the end of the file
+  fs::remove_all(dir);
+}
+
+// ---- import -------------------------------------------------------------------------------------
+
+TEST(OnnxImport, ConvReluFlattenGemm) {
+  ModelBuilder mb(13);
+  mb.input("x", {-1, 3, 8, 8}, onnx::TensorProto::FLOAT, {"batch"});
+  mb.init("W", HostTensor::zeros(DataType::kFloat32, {4, 3, 3, 3}));
+  mb.init("B", HostTensor::zeros(DataType::kFloat32, {4}));
+  mb.init("G", HostTensor::zeros(DataType::kFloat32, {10, 256}));
+  mb.init("C", HostTensor::zeros(DataType::kFloat32, {10}));
+  auto& conv = mb.node("Conv", {"x", "W", "B"}, {"c"}, "conv1");
+  attrInts(conv, "pads", {1, 1, 1, 1});
+  attrInts(conv, "strides", {1, 1});
+  mb.node("Relu", {"c"}, {"r"}, "relu1");
+  mb.node("Flatten", {"r"}, {"f"}, "flat");
+  auto& gemm = mb.node("Gemm", {"f", "G", "C"}, {"y"}, "fc");
+  attrInt(gemm, "transB", 1);
+  mb.output("y");
+  auto net = import(mb);
+
+  ASSERT_EQ(net->numInputs(), 1);
+  EXPECT_EQ(net->input(0)->name(), "x");
+  EXPECT_EQ(net->input(0)->dims(), (Dims{-1, 3, 8, 8}));
+  EXPECT_EQ(net->inputs()[0]->dimNames, (std::vector<std::string>{"batch", "", "", ""}));
+
+  ir::Layer* c = producer(*net, "c");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->type(), LayerType::kConvolution);
+  EXPECT_EQ(c->origin, "ONNX node 'conv1' (Conv)");
+  EXPECT_EQ(c->as<ConvolutionParams>().padsBegin, (Dims{1, 1}));
+  EXPECT_EQ(c->as<ConvolutionParams>().padsEnd, (Dims{1, 1}));
+  ASSERT_EQ(c->numInputs(), 3);
+  EXPECT_EQ(c->inputs[1]->name(), "W");
+  EXPECT_EQ(c->inputs[1]->producerLayer->type(), LayerType::kConstant);
+  EXPECT_EQ(producer(*net, "r")->as<ActivationParams>().type, ActivationType::kRelu);
+  EXPECT_EQ(producer(*net, "f")->as<ReshapeParams>().mode, ReshapeMode::kFlatten);
+
+  ir::Layer* add = producer(*net, "y");
+  ASSERT_NE(add, nullptr);
+  EXPECT_EQ(add->as<ElementWiseParams>().op, ElementWiseOp::kAdd);
+  EXPECT_EQ(add->origin, "ONNX node 'fc' (Gemm)");
+  ir::Layer* mm = add->inputs[0]->producerLayer;
+  ASSERT_EQ(mm->type(), LayerType::kMatrixMultiply);
+  EXPECT_FALSE(mm->as<MatrixMultiplyParams>().transposeA);
+  EXPECT_TRUE(mm->as<MatrixMultiplyParams>().transposeB);
+  EXPECT_EQ(add->inputs[1]->name(), "C");
+  ASSERT_EQ(net->numOutputs(), 1);
+  EXPECT_EQ(net->output(0)->name(), "y");
+  for (auto& layer : net->layers()) EXPECT_FALSE(layer->origin.empty()) << layer->name();
+}
+
+TEST(OnnxImport, GemmAlphaBeta) {
+  ModelBuilder mb(11);
+  mb.input("a", {2, 3});
+  mb.input("b", {3, 4});
+  mb.input("c", {4});
+  auto& gemm = mb.node("Gemm", {"a", "b", "c"}, {"y"});
+  attrFloat(gemm, "alpha", 2.f);
+  attrFloat(gemm, "beta", 0.5f);
+  mb.output("y");
+  auto net = import(mb);
+  ir::Layer* add = producer(*net, "y");
+  ASSERT_EQ(add->as<ElementWiseParams>().op, ElementWiseOp::kAdd);
+  ir::Layer* alpha = add->inputs[0]->producerLayer;
+  ASSERT_EQ(alpha->as<ElementWiseParams>().op, ElementWiseOp::kMul);
+  EXPECT_EQ(alpha->inputs[1]->producerLayer->as<ConstantParams>().weights.as<float>()[0], 2.f);
+  EXPECT_EQ(alpha->inputs[0]->producerLayer->type(), LayerType::kMatrixMultiply);
+  ir::Layer* beta = add->inputs[1]->producerLayer;
+  ASSERT_EQ(beta->as<ElementWiseParams>().op, ElementWiseOp::kMul);
+  EXPECT_EQ(beta->inputs[0]->name(), "c");
+}
+
+TEST(OnnxImport, ClipForms) {
+  {
+    ModelBuilder mb(6);
+    mb.input("x", {4});
+    auto& n = mb.node("Clip", {"x"}, {"y"});
+    attrFloat(n, "min", 0.f);
+    attrFloat(n, "max", 6.f);
+    mb.output("y");
+    auto net = import(mb);
+    auto& p = producer(*net, "y")->as<ActivationParams>();
+    EXPECT_EQ(p.type, ActivationType::kClip);
+    EXPECT_EQ(p.alpha, 0.f);
+    EXPECT_EQ(p.beta, 6.f);
+  }
+  {
+    ModelBuilder mb(13);
+    mb.input("x", {4});
+    mb.init("lo", HostTensor::copyOf(DataType::kFloat32, {}, std::vector<float>{-1.f}.data()));
+    mb.node("Clip", {"x", "lo", ""}, {"y"});
+    mb.output("y");
+    auto net = import(mb);
+    auto& p = producer(*net, "y")->as<ActivationParams>();
+    EXPECT_EQ(p.type, ActivationType::kClip);
+    EXPECT_EQ(p.alpha, -1.f);
+    EXPECT_GT(p.beta, 1e30f);
+  }
+  {
+    ModelBuilder mb(13);
+    mb.input("x", {4});
+    mb.input("lo", {});
+    mb.input("hi", {});
+    mb.node("Clip", {"x", "lo", "hi"}, {"y"});
+    mb.output("y");
+    auto net = import(mb);
+    ir::Layer* mn = producer(*net, "y");
+    EXPECT_EQ(mn->as<ElementWiseParams>().op, ElementWiseOp::kMin);
+    EXPECT_EQ(mn->inputs[0]->producerLayer->as<ElementWiseParams>().op, ElementWiseOp::kMax);
+  }
+}
+
+TEST(OnnxImport, SoftmaxAndPools) {
+  for (int64_t opset : {11, 13}) {
+    ModelBuilder mb(opset);
+    mb.input("x", {1, 3, 4, 4});
+    mb.node("GlobalAveragePool", {"x"}, {"g"});
+    mb.node("Softmax", {"g"}, {"s"});
+    auto& mp = mb.node("MaxPool", {"x"}, {"m", "idx"});
+    attrInts(mp, "kernel_shape", {2, 2});
+    attrInts(mp, "strides", {2, 2});
+    attrString(mp, "auto_pad", "SAME_UPPER");
+    mb.output("s");
+    mb.output("m");
+    mb.output("idx");
+    auto net = import(mb);
+    auto& r = producer(*net, "g")->as<ReduceParams>();
+    EXPECT_EQ(r.op, ReduceOp::kMean);
+    EXPECT_EQ(r.axes, (Dims{2, 3}));
+    EXPECT_TRUE(r.keepDims);
+    auto& s = producer(*net, "s")->as<SoftmaxParams>();
+    EXPECT_EQ(s.coerce2d, opset < 13);
+    EXPECT_EQ(s.axis, opset < 13 ? 1 : -1);
+    ir::Layer* pool = producer(*net, "m");
+    EXPECT_EQ(pool, producer(*net, "idx"));
+    EXPECT_EQ(pool->numOutputs(), 2);
+    EXPECT_EQ(pool->as<PoolingParams>().paddingMode, PaddingMode::kSameUpper);
+    EXPECT_EQ(net->numOutputs(), 3);
+  }
+}
+
+TEST(OnnxImport, SqueezeUnsqueezeAxes) {
+  for (int64_t opset : {11, 13}) {
+    ModelBuilder mb(opset);
+    mb.input("x", {3, 4});
+    auto& n = mb.node("Unsqueeze", opset < 13 ? std::vector<std::string>{"x"} : std::vector<std::string>{"x", "axes"},
+                      {"u"});
+    if (opset < 13) attrInts(n, "axes", {0, 3});
+    else mb.init("axes", ints({0, 3}));
+    mb.output("u");
+    auto net = import(mb);
+    auto& p = producer(*net, "u")->as<ReshapeParams>();
+    EXPECT_EQ(p.mode, ReshapeMode::kUnsqueeze);
+    EXPECT_EQ(p.axes, (Dims{0, 3}));
+  }
+}
+
+TEST(OnnxImport, ConstantNodesAndIdentity) {
+  ModelBuilder mb(13);
+  mb.input("x", {3});
+  auto& c = mb.node("Constant", {}, {"k"}, "const");
+  attrFloats(c, "value_floats", {1, 2, 3});
+  auto& ci = mb.node("Constant", {}, {"i"}, "consti");
+  attrInt(ci, "value_int", 7);
+  mb.node("Add", {"x", "k"}, {"y"});
+  mb.node("Identity", {"y"}, {"z"});
+  mb.output("z");
+  mb.output("i");
+  mb.output("x");  // an input that is also an output
+  auto net = import(mb);
+  ir::Layer* k = producer(*net, "k");
+  ASSERT_EQ(k->type(), LayerType::kConstant);
+  EXPECT_EQ(k->as<ConstantParams>().weights.as<float>()[2], 3.f);
+  EXPECT_EQ(k->origin, "ONNX node 'const' (Constant)");
+  auto& iw = producer(*net, "i")->as<ConstantParams>().weights;
+  EXPECT_EQ(iw.type, DataType::kInt64);
+  EXPECT_TRUE(iw.shape.empty());
+  EXPECT_EQ(producer(*net, "z")->type(), LayerType::kIdentity);
+  EXPECT_EQ(net->numOutputs(), 3);
+}
+
+TEST(OnnxImport, InitializerAlsoGraphInputIsConstant) {
+  ModelBuilder mb(9);
+  mb.input("x", {2});
+  mb.input("w", {2});
+  mb.init("w", floats({2}, {1, 2}));
+  mb.node("Mul", {"x", "w"}, {"y"});
+  mb.output("y");
+  auto net = import(mb);
+  EXPECT_EQ(net->numInputs(), 1);
+  EXPECT_EQ(producer(*net, "w")->type(), LayerType::kConstant);
+}
+
+TEST(OnnxImport, LegacyBroadcastAxis) {
+  ModelBuilder mb(6);
+  mb.input("x", {1, 3, 4, 4});
+  mb.init("b", floats({3}, {1, 2, 3}));
+  auto& n = mb.node("Add", {"x", "b"}, {"y"});
+  attrInt(n, "broadcast", 1);
+  attrInt(n, "axis", 1);
+  mb.output("y");
+  auto net = import(mb);
+  ir::Layer* add = producer(*net, "y");
+  ir::Layer* unsq = add->inputs[1]->producerLayer;
+  ASSERT_EQ(unsq->type(), LayerType::kReshape);
+  EXPECT_EQ(unsq->as<ReshapeParams>().axes, (Dims{1, 2}));
+}
+
+TEST(OnnxImport, SliceOpset1AttributesBecomeConstants) {
+  ModelBuilder mb(9);
+  mb.input("x", {4, 6});
+  auto& n = mb.node("Slice", {"x"}, {"y"});
+  attrInts(n, "starts", {1});
+  attrInts(n, "ends", {3});
+  attrInts(n, "axes", {1});
+  mb.output("y");
+  auto net = import(mb);
+  ir::Layer* s = producer(*net, "y");
+  ASSERT_EQ(s->type(), LayerType::kSlice);
+  ASSERT_EQ(s->numInputs(), 4);
+  EXPECT_EQ(s->inputs[2]->producerLayer->as<ConstantParams>().weights.as<int64_t>()[0], 3);
+}
+
+TEST(OnnxImport, UnsupportedNodesAreAllListed) {
+  ModelBuilder mb(13);
+  auto* ms = mb.model.add_opset_import();
+  ms->set_domain("com.microsoft");
+  ms->set_version(1);
+  mb.input("x", {2});
+  mb.node("Relu", {"x"}, {"a"}, "ok");
+  mb.node("FancyOp", {"a"}, {"b"}, "fancy1");
+  auto& m = mb.node("FusedGemm", {"b"}, {"c"}, "ms1");
+  m.set_domain("com.microsoft");
+  mb.node("Loop", {"c"}, {"d"}, "loop");
+  auto& pad = mb.node("Pad", {"d"}, {"e"}, "badpad");
+  attrString(pad, "mode", "mirror");
+  mb.node("Gelu", {"e"}, {"f"}, "gelu_too_new");
+  mb.output("f");
+  Error e = errorOf([&] { import(mb); });
+  EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
+  std::string msg = e.what();
+  EXPECT_TRUE(contains(msg, "node 'fancy1' (FancyOp, domain 'ai.onnx', opset 13): unsupported op type")) << msg;
+  EXPECT_TRUE(contains(msg, "node 'ms1' (FusedGemm, domain 'com.microsoft', opset 1)")) << msg;
+  EXPECT_TRUE(contains(msg, "node 'loop' (Loop")) << msg;
+  EXPECT_TRUE(contains(msg, "node 'badpad' (Pad, domain 'ai.onnx', opset 13): mode 'mirror'")) << msg;
+  EXPECT_TRUE(contains(msg, "node 'gelu_too_new' (Gelu")) << msg;
+  EXPECT_FALSE(contains(msg, "'ok'")) << msg;
+
+  ModelBuilder future(30);
+  future.input("x", {2});
+  future.node("Relu", {"x"}, {"y"}, "r");
+  future.output("y");
+  EXPECT_TRUE(contains(errorOf([&] { import(future); }).what(), "opset 30 is outside"));
+}
+
+TEST(OnnxImport, TruncatedFileNamesTheFile) {
+  fs::path dir = tempDir("trunc");
+  ModelBuilder mb(13);
+  mb.input("x", {2});
+  mb.init("w", HostTensor::zeros(DataType::kFloat32, {64}));
+  mb.node("Add", {"x", "w"}, {"y"});
+  mb.output("y");
+  std::string bytes = mb.bytes();
+  fs::path path = dir / "model.onnx";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+  }
+  ir::Network net;
+  OnnxParser parser(net);
+  Error e = errorOf([&] { parser.parseFromFile(path.string()); });
+  EXPECT_EQ(e.code(), ErrorCode::kInvalidModel);
+  EXPECT_TRUE(contains(e.what(), path.string())) << e.what();
+  Error missing = errorOf([&] { parser.parseFromFile((dir / "absent.onnx").string()); });
+  EXPECT_EQ(missing.code(), ErrorCode::kIOError);
+  fs::remove_all(dir);
+}
+
+TEST(OnnxImport, MissingInitializerNamesNode) {
+  ModelBuilder mb(13);
+  mb.input("x", {1, 3, 4, 4});
+  mb.node("Conv", {"x", "W"}, {"y"}, "conv1");
+  mb.output("y");
+  Error e = errorOf([&] { import(mb); });
+  EXPECT_EQ(e.code(), ErrorCode::kInvalidModel);
+  EXPECT_TRUE(contains(e.what(), "node 'conv1' (Conv)") && contains(e.what(), "'W'")) << e.what();
+}
+
+TEST(OnnxImport, ExternalDataFileMissing) {
+  fs::path dir = tempDir("extmodel");
+  ModelBuilder mb(13);
+  mb.input("x", {2});
+  auto* w = mb.g().add_initializer();
+  w->set_name("w");
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  w->add_dims(2);
+  w->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto* kv = w->add_external_data();
+  kv->set_key("location");
+  kv->set_value("w.bin");
+  mb.node("Add", {"x", "w"}, {"y"});
+  mb.output("y");
+  std::string bytes = mb.bytes();
+  {
+    std::ofstream out(dir / "m.onnx", std::ios::binary);
+    out << bytes;
+  }
+  ir::Network net;
+  OnnxParser parser(net);
+  Error e = errorOf([&] { parser.parseFromFile((dir / "m.onnx").string()); });
+  EXPECT_EQ(e.code(), ErrorCode::kIOError);
+  EXPECT_TRUE(contains(e.what(), "w.bin") && contains(e.what(), "'w'")) << e.what();
+  // With the file present it imports.
+  {
+    std::ofstream out(dir / "w.bin", std::ios::binary);
+    float v[2] = {1, 2};
+    out.write(reinterpret_cast<const char*>(v), 8);
+  }
+  ir::Network net2;
+  OnnxParser(net2).parseFromFile((dir / "m.onnx").string());
+  EXPECT_EQ(net2.tensor("w")->producerLayer->as<ConstantParams>().weights.as<float>()[1], 2.f);
+  fs::remove_all(dir);
+}
+
+TEST(OnnxImport, GraphOutputNotProduced) {
+  ModelBuilder mb(13);
+  mb.input("x", {2});
+  mb.node("Relu", {"x"}, {"y"});
+  mb.output("nothing");
+  Error e = errorOf([&] { import(mb); });
+  EXPECT_TRUE(contains(e.what(), "'nothing'")) << e.what();
+}
+
+TEST(OnnxImport, TableHasStarterOps) {
+  for (const char* op : {"Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh",
+                         "LeakyRelu", "Clip", "BatchNormalization", "MaxPool", "AveragePool", "GlobalAveragePool",
+                         "GlobalMaxPool", "Flatten", "Reshape", "Transpose", "Concat", "Softmax", "Identity", "Shape",
+                         "Gather", "Unsqueeze", "Squeeze", "Cast", "Constant", "ConstantOfShape"})
+    EXPECT_NE(onnx_import::findOp(op), nullptr) << op;
+}
+
+// ---- the Debian ONNX test data ------------------------------------------------------------------
+
+namespace {
+void parseSuite(const std::string& suite, int* parsed, int* skipped, std::vector<std::string>* failures) {
+  fs::path root = fs::path("/usr/share/libonnx-testdata/data") / suite;
+  if (!fs::exists(root)) return;
+  for (const auto& entry : fs::directory_iterator(root)) {
+    fs::path model = entry.path() / "model.onnx";
+    if (!fs::exists(model)) continue;
+    std::ifstream in(model, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    onnx::ModelProto proto;
+    if (!proto.ParseFromString(bytes)) {
+      failures->push_back(model.string() + ": protobuf parse failed");
+      continue;
+    }
+    bool usable = onnx_import::findUnsupportedNodes(proto.graph(), onnx_import::opsetVersions(proto)).empty();
+    for (const auto& vi : proto.graph().input()) {
+      const auto& tt = vi.type().tensor_type();
+      if (!vi.type().has_tensor_type() || !tt.has_shape()) usable = false;
+      if (tt.elem_type() == onnx::TensorProto::STRING) usable = false;
+    }
+    if (!usable) {
+      ++*skipped;
+      continue;
+    }
+    try {
+      ir::Network net;
+      Logger quiet;
+      quiet.minSeverity = Severity::kError;
+      OnnxParser(net, quiet).parseFromFile(model.string());
+      if (net.numOutputs() != proto.graph().output_size()) failures->push_back(model.string() + ": output count");
+      ++*parsed;
+    } catch (const Error& e) {
+      failures->push_back(e.what());
+    }
+  }
+}
+}  // namespace
+
+TEST(OnnxImport, DebianTestDataParses) {
+  int parsed = 0, skipped = 0;
+  std::vector<std::string> failures;
+  for (const char* suite : {"pytorch-converted", "simple"}) parseSuite(suite, &parsed, &skipped, &failures);
+  if (parsed + skipped == 0) GTEST_SKIP() << "no /usr/share/libonnx-testdata";
+  for (const auto& f : failures) ADD_FAILURE() << f;
+  std::cout << "parsed " << parsed << " models, skipped " << skipped << " with unsupported ops\n";
+  EXPECT_GT(parsed, 20);
+}
+
+TEST(OnnxImport, DebianNodeTestDataParses) {
+  int parsed = 0, skipped = 0;
+  std::vector<std::string> failures;
+  for (const char* suite : {"node", "pytorch-operator"}) parseSuite(suite, &parsed, &skipped, &failures);
+  if (parsed + skipped == 0) GTEST_SKIP() << "no /usr/share/libonnx-testdata";
+  // Informational: some node cases need training mode or shape tensors the definition-time inference
+  // cannot size; they must fail with a clear kiln::Error (they did not crash to get here).
+  for (const auto& f : failures) std::cout << "  not imported: " << f << "\n";
+  std::cout << "parsed " << parsed << " models, skipped " << skipped << " with unsupported ops, "
+            << failures.size() << " failed\n";
+  EXPECT_GT(parsed, 10 * static_cast<int>(failures.size()));
+}

@@ -1,0 +1,182 @@
+// End to end on the CPU through the public API: build by hand, serialize, run, dynamic shapes, errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "test_helpers.h"
+
+using namespace kiln;
+using kiln::testing::buildEngine;
+using kiln::testing::floats;
+
+namespace {
+
+// y = relu(x @ W + b), x: [batch, 3]
+std::unique_ptr<NetworkDefinition> mlp() {
+  auto net = Builder().createNetwork();
+  ITensor* x = net->addInput("x", DataType::kFloat32, {-1, 3}, {"batch"});
+  ITensor* w = net->addConstant(floats({3, 2}, {1, -1, 2, 0.5f, -3, 1}));
+  ITensor* b = net->addConstant(floats({2}, {0.25f, -0.5f}));
+  ITensor* y = net->addActivation(net->addElementWise(net->addMatrixMultiply(x, false, w, false), b, ElementWiseOp::kAdd),
+                                  ActivationType::kRelu);
+  y->setName("y");
+  net->markOutput(y);
+  return net;
+}
+
+std::vector<float> expectedMlp(const std::vector<float>& x) {
+  const float w[3][2] = {{1, -1}, {2, 0.5f}, {-3, 1}}, b[2] = {0.25f, -0.5f};
+  std::vector<float> y;
+  for (size_t r = 0; r < x.size() / 3; ++r)
+    for (int c = 0; c < 2; ++c) {
+      float s = b[c];
+      for (int k = 0; k < 3; ++k) s += x[r * 3 + k] * w[k][c];
+      y.push_back(std::max(s, 0.f));
+    }
+  return y;
+}
+
+BuilderConfig dynamicBatch() {
+  BuilderConfig config;
+  config.profile.setDimensions("x", {1, 3}, {4, 3}, {16, 3});
+  return config;
+}
+
+}  // namespace
+
+TEST(Runtime, RunsAtSeveralBatchSizesFromOneBuild) {
+  auto net = mlp();
+  BuildSummary summary;
+  auto engine = buildEngine(*net, dynamicBatch(), &summary);
+  EXPECT_GT(summary.activationBytesPlanned, 0);
+  EXPECT_LE(summary.activationBytesPlanned, summary.activationBytesNaive);
+  auto context = engine->createExecutionContext();
+  for (int64_t batch : {1, 5, 16, 2}) {
+    std::vector<float> x(batch * 3);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.7f * i + batch);
+    std::vector<float> y(batch * 2, NAN);
+    context->setInputShape("x", {batch, 3});
+    EXPECT_EQ(context->tensorShape("y"), (Dims{batch, 2}));
+    context->setTensorAddress("x", x.data());
+    context->setTensorAddress("y", y.data());
+    context->execute();
+    std::vector<float> expected = expectedMlp(x);
+    for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], expected[i], 1e-5) << "batch " << batch << " i " << i;
+  }
+}
+
+TEST(Runtime, SerializedEngineGivesSameOutputs) {
+  auto net = mlp();
+  auto engine = buildEngine(*net, dynamicBatch());
+  std::vector<uint8_t> bytes = engine->serialize();
+  auto reloaded = Runtime().deserializeEngine(bytes.data(), bytes.size());
+  std::vector<float> x = {0.5f, -1, 2, 3, 0.25f, -0.75f};
+  std::vector<float> y1(4), y2(4);
+  for (auto [e, y] : {std::pair{engine.get(), &y1}, std::pair{reloaded.get(), &y2}}) {
+    auto context = e->createExecutionContext();
+    context->setInputShape("x", {2, 3});
+    context->setTensorAddress("x", x.data());
+    context->setTensorAddress("y", y->data());
+    context->execute();
+  }
+  EXPECT_EQ(y1, y2);
+  EXPECT_EQ(y1, expectedMlp(x));
+}
+
+TEST(Runtime, UnboundOutputIsOwnedByTheContext) {
+  auto net = mlp();
+  auto engine = buildEngine(*net, dynamicBatch());
+  auto context = engine->createExecutionContext();
+  std::vector<float> x = {1, 2, 3};
+  context->setInputShape("x", {1, 3});
+  context->setTensorAddress("x", x.data());
+  context->execute();
+  auto* y = static_cast<float*>(context->tensorAddress("y"));
+  ASSERT_NE(y, nullptr);
+  EXPECT_NEAR(y[0], expectedMlp(x)[0], 1e-6);
+}
+
+TEST(Runtime, EngineIntrospection) {
+  auto net = mlp();
+  auto engine = buildEngine(*net, dynamicBatch());
+  ASSERT_EQ(engine->numIOTensors(), 2);
+  EXPECT_EQ(engine->ioTensorName(0), "x");
+  EXPECT_EQ(engine->tensorIOMode("x"), TensorIOMode::kInput);
+  EXPECT_EQ(engine->tensorIOMode("y"), TensorIOMode::kOutput);
+  EXPECT_EQ(engine->tensorShape("x"), (Dims{-1, 3}));
+  EXPECT_EQ(engine->profileShape("x").max, (Dims{16, 3}));
+  EXPECT_EQ(engine->device(), "cpu");
+  EXPECT_NE(engine->layerInformation().find("MatrixMultiply"), std::string::npos);
+}
+
+TEST(Runtime, BadInputsGiveClearErrors) {
+  auto net = mlp();
+  auto engine = buildEngine(*net, dynamicBatch());
+  auto context = engine->createExecutionContext();
+  auto expectMessage = [](auto&& call, const std::string& fragment) {
+    try {
+      call();
+      ADD_FAILURE() << "expected an error containing '" << fragment << "'";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  expectMessage([&] { context->setInputShape("nope", {1, 3}); }, "no input or output named 'nope'");
+  expectMessage([&] { context->setInputShape("x", {1, 4}); }, "must have shape [?,3]");
+  expectMessage([&] { context->setInputShape("x", {1, 3, 1}); }, "has rank 2");
+  expectMessage([&] { context->setInputShape("x", {17, 3}); }, "outside the optimization profile");
+  expectMessage([&] { context->execute(); }, "call setInputShape");
+  context->setInputShape("x", {1, 3});
+  expectMessage([&] { context->execute(); }, "call setTensorAddress");
+}
+
+TEST(Runtime, ConstantAndInputOutputsAreCopied) {
+  auto net = Builder().createNetwork();
+  ITensor* x = net->addInput("x", DataType::kFloat32, {2});
+  net->markOutput(x);
+  ITensor* c = net->addConstant(floats({2}, {7, 8}));
+  c->setName("c");
+  net->markOutput(c);
+  auto engine = buildEngine(*net);
+  auto context = engine->createExecutionContext();
+  std::vector<float> in = {1, 2}, outX(2), outC(2);
+  context->setTensorAddress("x", in.data());
+  context->execute();
+  auto* px = static_cast<float*>(context->tensorAddress("x"));
+  EXPECT_EQ(px[1], 2.f);
+  auto* pc = static_cast<float*>(context->tensorAddress("c"));
+  EXPECT_EQ(pc[0], 7.f);
+  EXPECT_EQ(pc[1], 8.f);
+}
+
+TEST(Runtime, NetworkWithoutOutputsIsRejected) {
+  auto net = Builder().createNetwork();
+  net->addInput("x", DataType::kFloat32, {2});
+  EXPECT_THROW(buildEngine(*net), Error);
+}
+
+TEST(Runtime, ParsesAndRunsTheBundledSample) {
+  std::string path = std::string(KILN_SOURCE_DIR) + "/samples/small_cnn.onnx";
+  auto net = Builder().createNetwork();
+  OnnxParser(*net).parseFromFile(path);
+  BuilderConfig config;
+  config.profile.setDimensions("input", {1, 3, 32, 32}, {2, 3, 32, 32}, {4, 3, 32, 32});
+  BuildSummary summary;
+  auto engine = buildEngine(*net, config, &summary);
+  EXPECT_LT(summary.layersAfter, summary.layersBefore + 1);
+  auto context = engine->createExecutionContext();
+  std::vector<float> x(3 * 3 * 32 * 32);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.01f * i);
+  std::vector<float> y(3 * 10);
+  context->setInputShape("input", {3, 3, 32, 32});
+  context->setTensorAddress("input", x.data());
+  context->setTensorAddress("probabilities", y.data());
+  context->execute();
+  for (int r = 0; r < 3; ++r) {
+    float sum = 0;
+    for (int c = 0; c < 10; ++c) sum += y[r * 10 + c];
+    EXPECT_NEAR(sum, 1.f, 1e-5);  // softmax rows
+  }
+}

@@ -1,0 +1,175 @@
+// kiln conformance: runs ONNX backend test cases (model.onnx + test_data_set_*/{input,output}_N.pb).
+// Each case runs in a child process, so a crash or a hang fails that case and never the run.
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "cli.h"
+#include "common.h"
+#include "core/error.h"
+
+namespace kiln::tools {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CaseResult {
+  std::string name, path;
+  std::string status;  // "pass", "fail", "unsupported"
+  std::string reason;
+};
+
+// Runs one case in this process: "pass", or "fail: why", or "unsupported: what".
+CaseResult runCase(const fs::path& dir, const Options& options) {
+  CaseResult result{dir.filename().string(), dir.string(), "pass", ""};
+  double rtol = options.getDouble("rtol", 1e-3), atol = options.getDouble("atol", 1e-7);
+  std::vector<fs::path> dataSets;
+  for (auto& entry : fs::directory_iterator(dir))
+    if (entry.is_directory() && entry.path().filename().string().rfind("test_data_set_", 0) == 0)
+      dataSets.push_back(entry.path());
+  std::sort(dataSets.begin(), dataSets.end());
+  if (dataSets.empty()) return {result.name, result.path, "fail", "no test_data_set_* folder"};
+  try {
+    auto inputs = readTensorFiles(dataSets[0].string(), "input");
+    std::vector<Dims> shapes;
+    for (auto& in : inputs) shapes.push_back(in.second.shape);
+    BuilderConfig config = builderConfigFrom(options);
+    std::vector<uint8_t> plan = buildPlanFromOnnx((dir / "model.onnx").string(), config, nullptr, nullptr, shapes);
+    auto engine = Runtime().deserializeEngine(plan.data(), plan.size());
+    for (auto& set : dataSets) {
+      auto context = engine->createExecutionContext();
+      auto outputs = runEngine(*engine, *context, readTensorFiles(set.string(), "input"));
+      auto expected = readTensorFiles(set.string(), "output");
+      if (expected.size() != outputs.size())
+        return {result.name, result.path, "fail",
+                concat(set.filename().string(), ": ", outputs.size(), " outputs, expected ", expected.size())};
+      for (size_t i = 0; i < outputs.size(); ++i) {
+        std::string diff = compareTensors(outputs[i].second, expected[i].second, rtol, atol);
+        if (!diff.empty())
+          return {result.name, result.path, "fail",
+                  concat(set.filename().string(), " output ", i, " '", outputs[i].first, "': ", diff)};
+      }
+    }
+  } catch (const Error& e) {
+    std::string message = e.what();
+    std::replace(message.begin(), message.end(), '\n', ' ');
+    return {result.name, result.path, e.code() == ErrorCode::kUnsupported ? "unsupported" : "fail", message};
+  } catch (const std::exception& e) {
+    return {result.name, result.path, "fail", concat("exception: ", e.what())};
+  }
+  return result;
+}
+
+// Runs a case in a child process with a time limit.
+CaseResult runCaseIsolated(const fs::path& dir, const Options& options, int timeoutSeconds) {
+  int pipeFds[2];
+  if (pipe(pipeFds) != 0) return runCase(dir, options);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(pipeFds[0]);
+    CaseResult r = runCase(dir, options);
+    std::string message = r.status + "\n" + r.reason;
+    ssize_t ignored = write(pipeFds[1], message.data(), message.size());
+    (void)ignored;
+    close(pipeFds[1]);
+    _exit(0);
+  }
+  close(pipeFds[1]);
+  std::string message;
+  char buffer[4096];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeoutSeconds);
+  bool timedOut = false;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      timedOut = true;
+      break;
+    }
+    pollfd p{pipeFds[0], POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    ssize_t n = read(pipeFds[0], buffer, sizeof buffer);
+    if (n <= 0) break;
+    message.append(buffer, static_cast<size_t>(n));
+  }
+  close(pipeFds[0]);
+  if (timedOut) kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CaseResult r{dir.filename().string(), dir.string(), "fail", ""};
+  if (timedOut) {
+    r.reason = concat("timed out after ", timeoutSeconds, " s");
+  } else if (WIFSIGNALED(status)) {
+    r.reason = concat("crashed with signal ", WTERMSIG(status), " (", strsignal(WTERMSIG(status)), ")");
+  } else if (size_t nl = message.find('\n'); nl != std::string::npos) {
+    r.status = message.substr(0, nl);
+    r.reason = message.substr(nl + 1);
+  } else {
+    r.reason = "the case process ended without a result";
+  }
+  return r;
+}
+
+std::string jsonEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\', out += c;
+    else if (static_cast<unsigned char>(c) < 0x20) out += concat("\\u00", "0123456789abcdef"[(c >> 4) & 0xf], "0123456789abcdef"[c & 0xf]);
+    else out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+int runConformanceCommand(const std::vector<std::string>& args, std::ostream& out) {
+  Options options(args, {"report", "device", "fp16", "bf16", "filter", "rtol", "atol", "timeout", "disable-passes"});
+  KILN_CHECK(!options.positional().empty(), kInvalidArgument,
+             "kiln conformance needs one or more folders of test cases (each with model.onnx)");
+  std::vector<fs::path> cases;
+  for (const std::string& root : options.positional()) {
+    KILN_CHECK(fs::exists(root), kIOError, "'", root, "' does not exist");
+    if (fs::exists(fs::path(root) / "model.onnx")) {
+      cases.push_back(root);
+      continue;
+    }
+    for (auto& entry : fs::recursive_directory_iterator(root))
+      if (entry.is_regular_file() && entry.path().filename() == "model.onnx") cases.push_back(entry.path().parent_path());
+  }
+  std::sort(cases.begin(), cases.end());
+  std::string filter = options.get("filter");
+  int timeout = static_cast<int>(options.getInt("timeout", 120));
+  int passed = 0, failed = 0, skipped = 0;
+  std::vector<CaseResult> results;
+  for (const fs::path& dir : cases) {
+    if (!filter.empty() && dir.string().find(filter) == std::string::npos) continue;
+    CaseResult r = runCaseIsolated(dir, options, timeout);
+    if (r.status == "pass") ++passed;
+    else if (r.status == "unsupported") ++skipped;
+    else ++failed;
+    out << r.status << " " << r.name << (r.reason.empty() ? "" : ": " + r.reason) << "\n" << std::flush;
+    results.push_back(std::move(r));
+  }
+  if (options.has("report")) {
+    std::ofstream report(options.get("report"));
+    KILN_CHECK(report.good(), kIOError, "cannot write '", options.get("report"), "'");
+    report << "{\n  \"passed\": " << passed << ", \"failed\": " << failed << ", \"skipped\": " << skipped
+           << ",\n  \"cases\": [\n";
+    for (size_t i = 0; i < results.size(); ++i)
+      report << "    {\"case\": \"" << jsonEscape(results[i].name) << "\", \"path\": \"" << jsonEscape(results[i].path)
+             << "\", \"status\": \"" << results[i].status << "\", \"reason\": \"" << jsonEscape(results[i].reason)
+             << "\"}" << (i + 1 < results.size() ? "," : "") << "\n";
+    report << "  ]\n}\n";
+  }
+  out << passed << " passed, " << failed << " failed, " << skipped << " skipped\n";
+  return failed ? 1 : 0;
+}
+
+}  // namespace kiln::tools

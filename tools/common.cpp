@@ -1,0 +1,186 @@
+#include "common.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/half.h"
+#include "onnx/tensor_proto.h"
+
+namespace kiln::tools {
+
+namespace fs = std::filesystem;
+
+BuilderConfig builderConfigFrom(const Options& options) {
+  BuilderConfig config;
+  config.device = options.get("device", "cpu");
+  config.fp16 = options.has("fp16");
+  config.bf16 = options.has("bf16");
+  config.disabledPasses = splitList(options.get("disable-passes"));
+  auto mins = parseShapes(options.get("min-shapes"));
+  auto opts = parseShapes(options.get("opt-shapes"));
+  auto maxs = parseShapes(options.get("max-shapes"));
+  for (auto& [name, dims] : parseShapes(options.get("shapes"))) {  // one shape: min = opt = max
+    mins[name] = opts[name] = maxs[name] = dims;
+  }
+  for (auto& [name, opt] : opts) {
+    Dims min = mins.count(name) ? mins[name] : opt;
+    Dims max = maxs.count(name) ? maxs[name] : opt;
+    config.profile.setDimensions(name, min, opt, max);
+  }
+  for (auto& [name, dims] : mins)
+    KILN_CHECK(opts.count(name), kInvalidArgument, "--min-shapes names '", name, "' but --opt-shapes does not");
+  for (auto& [name, dims] : maxs)
+    KILN_CHECK(opts.count(name), kInvalidArgument, "--max-shapes names '", name, "' but --opt-shapes does not");
+  return config;
+}
+
+std::vector<uint8_t> buildPlanFromOnnx(const std::string& onnxPath, BuilderConfig config, std::ostream* out,
+                                       BuildSummary* summary, const std::vector<Dims>& inputShapes) {
+  Builder builder;
+  auto network = builder.createNetwork();
+  OnnxParser parser(*network);
+  parser.parseFromFile(onnxPath);
+  for (int i = 0; i < network->numInputs() && i < static_cast<int>(inputShapes.size()); ++i) {
+    ITensor* input = network->input(i);
+    if (volume(input->dims()) < 0 && !config.profile.shapes.count(input->name()))
+      config.profile.setDimensions(input->name(), inputShapes[i], inputShapes[i], inputShapes[i]);
+  }
+  BuildSummary local;
+  std::vector<uint8_t> plan = builder.buildSerializedNetwork(*network, config, &local);
+  if (out) *out << local.toString();
+  if (summary) *summary = local;
+  return plan;
+}
+
+std::shared_ptr<Engine> engineFrom(const Options& options, std::ostream* buildLog, BuildSummary* summary,
+                                   const std::vector<Dims>& inputShapes) {
+  Runtime runtime;
+  if (options.has("engine")) {
+    KILN_CHECK(!options.has("onnx"), kInvalidArgument, "give either --engine or --onnx, not both");
+    return runtime.deserializeEngineFromFile(options.get("engine"));
+  }
+  KILN_CHECK(options.has("onnx"), kInvalidArgument, "give a model: --onnx=MODEL.onnx or --engine=MODEL.plan");
+  std::vector<uint8_t> plan = buildPlanFromOnnx(options.get("onnx"), builderConfigFrom(options), buildLog, summary, inputShapes);
+  return runtime.deserializeEngine(plan.data(), plan.size());
+}
+
+void writeFile(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream file(path, std::ios::binary);
+  KILN_CHECK(file.good(), kIOError, "cannot write '", path, "'");
+  file.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  KILN_CHECK(file.good(), kIOError, "failed writing '", path, "'");
+}
+
+std::vector<std::pair<std::string, HostTensor>> readTensorFiles(const std::string& dir, const std::string& prefix) {
+  KILN_CHECK(fs::is_directory(dir), kIOError, "'", dir, "' is not a directory");
+  std::vector<std::pair<std::string, HostTensor>> tensors;
+  for (int i = 0;; ++i) {
+    fs::path path = fs::path(dir) / concat(prefix, "_", i, ".pb");
+    if (!fs::exists(path)) break;
+    tensors.push_back(onnx_import::readTensorFile(path.string()));
+  }
+  return tensors;
+}
+
+std::vector<std::pair<std::string, HostTensor>> runEngine(const Engine& engine, ExecutionContext& context,
+                                                         const std::vector<std::pair<std::string, HostTensor>>& inputs) {
+  std::vector<std::string> inputNames, outputNames;
+  for (int i = 0; i < engine.numIOTensors(); ++i) {
+    const std::string& name = engine.ioTensorName(i);
+    (engine.tensorIOMode(name) == TensorIOMode::kInput ? inputNames : outputNames).push_back(name);
+  }
+  KILN_CHECK(inputs.size() == inputNames.size(), kInvalidArgument, "the engine has ", inputNames.size(),
+             " inputs but ", inputs.size(), " were given");
+  bool byName = true;
+  for (auto& [name, value] : inputs)
+    if (std::find(inputNames.begin(), inputNames.end(), name) == inputNames.end()) byName = false;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::string& name = byName ? inputs[i].first : inputNames[i];
+    const HostTensor& value = inputs[i].second;
+    KILN_CHECK(value.type == engine.tensorDataType(name), kInvalidArgument, "input '", name, "' must be ",
+               dataTypeName(engine.tensorDataType(name)), ", got ", dataTypeName(value.type));
+    context.setInputShape(name, value.shape);
+    context.setTensorAddress(name, const_cast<void*>(value.data()));
+  }
+  for (auto& name : outputNames) context.setTensorAddress(name, nullptr);  // context-owned outputs
+  context.execute();
+  std::vector<std::pair<std::string, HostTensor>> outputs;
+  for (auto& name : outputNames) {
+    Dims shape = context.tensorShape(name);
+    outputs.push_back({name, Weights::copyOf(engine.tensorDataType(name), shape, context.tensorAddress(name))});
+  }
+  return outputs;
+}
+
+namespace {
+double elementAsDouble(const HostTensor& t, int64_t i) {
+  const void* p = t.data();
+  switch (t.type) {
+    case DataType::kFloat32: return static_cast<const float*>(p)[i];
+    case DataType::kFloat64: return static_cast<const double*>(p)[i];
+    case DataType::kFloat16: return halfToFloat(static_cast<const uint16_t*>(p)[i]);
+    case DataType::kBFloat16: return bfloat16ToFloat(static_cast<const uint16_t*>(p)[i]);
+    case DataType::kInt8: return static_cast<const int8_t*>(p)[i];
+    case DataType::kUInt8: return static_cast<const uint8_t*>(p)[i];
+    case DataType::kInt16: return static_cast<const int16_t*>(p)[i];
+    case DataType::kUInt16: return static_cast<const uint16_t*>(p)[i];
+    case DataType::kInt32: return static_cast<const int32_t*>(p)[i];
+    case DataType::kUInt32: return static_cast<const uint32_t*>(p)[i];
+    case DataType::kInt64: return static_cast<double>(static_cast<const int64_t*>(p)[i]);
+    case DataType::kUInt64: return static_cast<double>(static_cast<const uint64_t*>(p)[i]);
+    case DataType::kBool: return static_cast<const uint8_t*>(p)[i] ? 1.0 : 0.0;
+    default: fail(ErrorCode::kUnsupported, concat("cannot compare ", dataTypeName(t.type), " tensors"));
+  }
+}
+bool isFloat(DataType t) {
+  return t == DataType::kFloat32 || t == DataType::kFloat64 || t == DataType::kFloat16 || t == DataType::kBFloat16;
+}
+}  // namespace
+
+std::string compareTensors(const HostTensor& actual, const HostTensor& expected, double rtol, double atol) {
+  if (actual.type != expected.type)
+    return concat("type ", dataTypeName(actual.type), " differs from expected ", dataTypeName(expected.type));
+  if (actual.shape != expected.shape)
+    return concat("shape ", dimsToString(actual.shape), " differs from expected ", dimsToString(expected.shape));
+  if (actual.type == DataType::kInt64 || actual.type == DataType::kUInt64) {  // exact, without double rounding
+    size_t n = static_cast<size_t>(actual.count()) * 8;
+    if (n && std::memcmp(actual.data(), expected.data(), n) != 0) {
+      auto* a = actual.as<int64_t>();
+      auto* e = expected.as<int64_t>();
+      for (int64_t i = 0; i < actual.count(); ++i)
+        if (a[i] != e[i]) return concat("element ", i, " is ", a[i], ", expected ", e[i]);
+    }
+    return "";
+  }
+  bool floating = isFloat(actual.type);
+  int64_t worst = -1, mismatches = 0;
+  double worstExcess = 0;
+  for (int64_t i = 0; i < actual.count(); ++i) {
+    double a = elementAsDouble(actual, i), e = elementAsDouble(expected, i);
+    if (std::isnan(a) && std::isnan(e)) continue;
+    if (std::isinf(e) && a == e) continue;
+    double error = std::fabs(a - e), allowed = floating ? atol + rtol * std::fabs(e) : 0.0;
+    if (!(error <= allowed)) {
+      ++mismatches;
+      double excess = std::isnan(error) ? INFINITY : error - allowed;
+      if (worst < 0 || excess > worstExcess) {
+        worst = i;
+        worstExcess = excess;
+      }
+    }
+  }
+  if (worst < 0) return "";
+  double a = elementAsDouble(actual, worst), e = elementAsDouble(expected, worst);
+  std::ostringstream out;
+  out.precision(9);
+  out << mismatches << " of " << actual.count() << " elements differ; worst at index " << worst << ": got " << a
+      << ", expected " << e << " (abs error " << std::fabs(a - e) << ", rtol " << rtol << ", atol " << atol << ")";
+  return out.str();
+}
+
+}  // namespace kiln::tools
