@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: unit and kernel tests (GoogleTest through ctest), the ONNX conformance
-# regression check, and the Python tests when the package is installed.
+# regression check. (Python tests: scripts/python_tests.sh; not yet part of this command.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -9,9 +9,5 @@ echo "== unit tests"
 (cd build && ctest --output-on-failure -j2 --timeout 300) || status=1
 echo "== ONNX conformance (CPU) against tests/conformance/expected_cpu.txt"
 python3 scripts/check_conformance.py --kiln build/kiln --expected tests/conformance/expected_cpu.txt || status=1
-if [ -d python ] && [ -f python/pyproject.toml ]; then
-  echo "== Python tests"
-  bash scripts/python_tests.sh || status=1
-fi
 [ $status -eq 0 ] && echo "all test stages passed" || echo "some test stage FAILED"
 exit $status

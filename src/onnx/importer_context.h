@@ -63,6 +63,7 @@ class ImporterContext : public NodeView {
   ImporterContext(GraphState& graph, const onnx::NodeProto& node, int64_t opset, int nodeIndex);
 
   ir::Network& network() { return *graph_.network; }
+  const std::string& baseDir() const { return graph_.baseDir; }
 
   // Input i; nullptr when omitted. Throws when the name is not defined yet.
   ITensor* input(int i) const;

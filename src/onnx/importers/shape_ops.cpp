@@ -228,7 +228,7 @@ HostTensor constantNodeValue(const NodeView& n, const std::string& baseDir) {
 void importConstant(ImporterContext& ctx) {
   HostTensor value;
   try {
-    value = constantNodeValue(ctx, ".");
+    value = constantNodeValue(ctx, ctx.baseDir());
   } catch (const Error& e) {
     if (std::string(e.what()).rfind("node '", 0) == 0) throw;
     ctx.fail(e.code(), e.what());

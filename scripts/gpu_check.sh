@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The one script for the GPU machine (see shared/GPU.md): configure + build with CUDA for sm_90, run the
+# CUDA kernel tests and the normal tests, then later steps (conformance on the GPU, real models vs
+# ONNX Runtime, speed vs PyTorch) each guarded so a missing piece does not stop the rest. The exit
+# code is non-zero when any step failed; the last line is a one-line summary.
+#
+#   bash scripts/gpu_check.sh                    # everything
+#   KILN_STEPS="build cuda_tests" bash scripts/gpu_check.sh
+#   env: BUILD (build dir, default build-gpu), OUT (logs; $OUT from the device tool when set),
+#        KILN_ONNX_TESTDATA (ONNX backend test data: a folder of test_*/ cases), KILN_SANITIZE=1.
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BUILD=${BUILD:-build-gpu}
+LOGS=${OUT:-/tmp/kiln-gpu-check}
+mkdir -p "$LOGS"
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
+STEPS=${KILN_STEPS:-"configure build_cuda_tests build cuda_tests unit_tests sanitize conformance models bench"}
+summary=()
+failures=0
+
+want() { [[ " $STEPS " == *" $1 "* ]]; }
+# step NAME command... : runs, logs to $LOGS/NAME.log (tail printed), records ok/FAIL.
+step() {
+  local name=$1; shift
+  want "$name" || return 0
+  echo "=== [$name] $*"
+  local t0=$(date +%s)
+  "$@" >"$LOGS/$name.log" 2>&1
+  local rc=$?
+  tail -n 40 "$LOGS/$name.log"
+  local dt=$(( $(date +%s) - t0 ))
+  if [ $rc -eq 0 ]; then summary+=("$name=ok(${dt}s)"); else summary+=("$name=FAIL(rc=$rc,${dt}s)"); failures=$((failures+1)); fi
+  return $rc
+}
+skip() { want "$1" && summary+=("$1=skipped($2)"); return 0; }
+
+echo "=== machine"
+nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv 2>/dev/null || echo "nvidia-smi unavailable"
+nvcc --version 2>/dev/null | tail -1
+
+built=0
+if step configure cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_WITH_CUDA=ON \
+     -DCMAKE_CUDA_ARCHITECTURES=90 || ! want configure; then
+  # the CUDA tests first, so that a broken unrelated target does not hide them
+  step build_cuda_tests cmake --build "$BUILD" -j "$JOBS" --target kiln_cuda_tests
+  step build cmake --build "$BUILD" -j "$JOBS" && built=1
+  want build || built=1
+fi
+
+CUDA_TESTS=$(find "$BUILD" -name kiln_cuda_tests -type f -perm -u+x 2>/dev/null | head -1)
+UNIT_TESTS=$(find "$BUILD" -name kiln_tests -type f -perm -u+x 2>/dev/null | head -1)
+KILN_BIN=$(find "$BUILD" -maxdepth 2 -name kiln -type f -perm -u+x 2>/dev/null | head -1)
+
+if [ -n "$CUDA_TESTS" ]; then
+  step cuda_tests "$CUDA_TESTS" --gtest_color=no --gtest_brief=1
+else skip cuda_tests "not built"; fi
+
+if [ -n "$UNIT_TESTS" ]; then
+  step unit_tests "$UNIT_TESTS" --gtest_color=no --gtest_brief=1
+else skip unit_tests "not built"; fi
+
+if [ "${KILN_SANITIZE:-0}" = 1 ] && command -v compute-sanitizer >/dev/null && [ -n "$CUDA_TESTS" ]; then
+  step sanitize compute-sanitizer --tool memcheck --error-exitcode 1 "$CUDA_TESTS" --gtest_brief=1 \
+    --gtest_filter='*CudaTyped.*/float32:Cuda.*'
+else skip sanitize "KILN_SANITIZE!=1 or no compute-sanitizer"; fi
+
+# ONNX backend test data: Debian's libonnx-testdata is not installed on the GPU machine; use a copy
+# carried with the working tree (shared/onnx-testdata or third_party/onnx-testdata) when present.
+DATA=""
+for d in "${KILN_ONNX_TESTDATA:-}" "$ROOT/shared/onnx-testdata" "$ROOT/third_party/onnx-testdata" \
+         /usr/share/libonnx-testdata/onnx/backend/test/data/node /usr/share/libonnx-testdata; do
+  if [ -n "$d" ] && [ -d "$d" ]; then DATA=$d; break; fi
+done
+if [ -z "$KILN_BIN" ]; then skip conformance "kiln binary not built"
+elif ! "$KILN_BIN" --help 2>&1 | grep -q conformance; then skip conformance "no 'kiln conformance' command yet"
+elif [ -z "$DATA" ]; then skip conformance "no ONNX test data (set KILN_ONNX_TESTDATA or carry shared/onnx-testdata)"
+else
+  EXPECTED="$ROOT/tests/conformance/expected_cuda.txt"
+  args=(conformance --device=cuda "$DATA")
+  [ -f "$EXPECTED" ] && args+=(--expected="$EXPECTED")
+  step conformance "$KILN_BIN" "${args[@]}"
+fi
+
+# Real models (ResNet-50, BERT-base): export with torch, compare with ONNX Runtime, time vs PyTorch.
+if [ -f "$ROOT/scripts/gpu_models.py" ] && python3 -c "import torch, onnxruntime" 2>/dev/null; then
+  step models python3 "$ROOT/scripts/gpu_models.py" --build "$BUILD" --check
+  step bench python3 "$ROOT/scripts/gpu_models.py" --build "$BUILD" --bench
+else
+  skip models "scripts/gpu_models.py or torch/onnxruntime missing"
+  skip bench "scripts/gpu_models.py or torch/onnxruntime missing"
+fi
+
+echo "=== summary"
+status=$([ $failures -eq 0 ] && echo PASS || echo FAIL)
+echo "gpu_check: $status ($failures failed) ${summary[*]}"
+[ $failures -eq 0 ]

@@ -1,0 +1,289 @@
+// The CUDA backend: device memory and copies on streams, library handles, and kernel creation
+// through the kernel table (kernel_table.cpp).
+#include "backends/cuda/cuda_backend.h"
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "backends/cuda/cuda_common.h"
+#include "backends/cuda/kernels/kernels.h"
+#include "ir/shape_inference.h"
+
+namespace kiln::cuda {
+
+void throwCudaError(const char* call, cudaError_t status, const char* file, int line) {
+  const char* base = std::strrchr(file, '/');
+  fail(ErrorCode::kRuntimeError, concat("CUDA error: ", call, " failed with ", cudaGetErrorName(status), " (",
+                                        cudaGetErrorString(status), ") at ", base ? base + 1 : file, ":", line));
+}
+
+#define KILN_CUBLAS_CHECK(call)                                                                        \
+  do {                                                                                                 \
+    cublasStatus_t s_ = (call);                                                                        \
+    if (s_ != CUBLAS_STATUS_SUCCESS)                                                                   \
+      fail(ErrorCode::kRuntimeError, concat("cuBLASLt error: ", #call, " failed with status ", static_cast<int>(s_))); \
+  } while (0)
+#define KILN_CUDNN_CHECK(call)                                                                         \
+  do {                                                                                                 \
+    cudnnStatus_t s_ = (call);                                                                         \
+    if (s_ != CUDNN_STATUS_SUCCESS)                                                                    \
+      fail(ErrorCode::kRuntimeError, concat("cuDNN error: ", #call, " failed with ", cudnnGetErrorString(s_))); \
+  } while (0)
+
+// ---- DeviceContext ----------------------------------------------------------------------------
+
+DeviceContext::~DeviceContext() {
+  // Handles are released best-effort: the process may be exiting with the driver already torn down.
+  if (lt_) cublasLtDestroy(lt_);
+  if (dnn_) cudnnDestroy(dnn_);
+}
+
+void DeviceContext::makeCurrent() const {
+  int current = -1;
+  KILN_CUDA_CHECK(cudaGetDevice(&current));
+  if (current != device_) KILN_CUDA_CHECK(cudaSetDevice(device_));
+}
+
+cublasLtContext* DeviceContext::cublasLt() const {
+  std::call_once(ltOnce_, [&] {
+    makeCurrent();
+    cublasLtHandle_t h = nullptr;
+    KILN_CUBLAS_CHECK(cublasLtCreate(&h));
+    lt_ = h;
+  });
+  return lt_;
+}
+
+cudnnContext* DeviceContext::cudnn() const {
+  std::call_once(dnnOnce_, [&] {
+    makeCurrent();
+    cudnnHandle_t h = nullptr;
+    KILN_CUDNN_CHECK(cudnnCreate(&h));
+    dnn_ = h;
+  });
+  return dnn_;
+}
+
+// ---- helpers ----------------------------------------------------------------------------------
+
+DeviceBuffer::DeviceBuffer(const void* host, size_t bytes) : bytes_(bytes) {
+  if (bytes == 0) return;
+  KILN_CUDA_CHECK(cudaMalloc(&ptr_, bytes));
+  KILN_CUDA_CHECK(cudaMemcpy(ptr_, host, bytes, cudaMemcpyHostToDevice));
+}
+DeviceBuffer::~DeviceBuffer() {
+  if (ptr_) cudaFree(ptr_);
+}
+
+std::shared_ptr<DeviceBuffer> uploadConstant(const Constants& constants, size_t index) {
+  if (index >= constants.size() || !constants[index] || !constants[index]->data()) return nullptr;
+  const HostTensor& t = *constants[index];
+  KILN_CHECK(t.type != DataType::kString, kUnsupported, "the CUDA backend cannot hold string constants");
+  return std::make_shared<DeviceBuffer>(t.data(), static_cast<size_t>(t.count()) * dataTypeSize(t.type));
+}
+
+bool inputIsConstant(const ir::Layer& layer, size_t index) {
+  if (index >= layer.inputs.size() || !layer.inputs[index]) return false;
+  const ir::Tensor* t = layer.inputs[index];
+  return t->producerLayer && t->producerLayer->type() == LayerType::kConstant;
+}
+
+namespace {
+bool isHostPointer(const void* p) {
+  cudaPointerAttributes attrs{};
+  cudaError_t st = cudaPointerGetAttributes(&attrs, p);
+  if (st != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky-free error
+    return true;         // unknown to CUDA: plain host memory
+  }
+  return attrs.type == cudaMemoryTypeUnregistered || attrs.type == cudaMemoryTypeHost ||
+         attrs.type == cudaMemoryTypeManaged;
+}
+
+template <class Out>
+std::vector<Out> readHost(DataType type, const void* data, int64_t n, const ir::Layer& layer) {
+  std::vector<Out> out(static_cast<size_t>(std::max<int64_t>(n, 0)));
+  for (int64_t i = 0; i < n; ++i) {
+    switch (type) {
+      case DataType::kInt64: out[i] = static_cast<Out>(static_cast<const int64_t*>(data)[i]); break;
+      case DataType::kInt32: out[i] = static_cast<Out>(static_cast<const int32_t*>(data)[i]); break;
+      case DataType::kFloat32: out[i] = static_cast<Out>(static_cast<const float*>(data)[i]); break;
+      case DataType::kFloat64: out[i] = static_cast<Out>(static_cast<const double*>(data)[i]); break;
+      case DataType::kFloat16: {
+        uint16_t h = static_cast<const uint16_t*>(data)[i];
+        // exact enough for scales: decode through float
+        uint32_t sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+        float f;
+        if (e == 0) f = std::ldexp(static_cast<float>(m), -24);
+        else if (e == 31) f = m ? NAN : INFINITY;
+        else f = std::ldexp(static_cast<float>(m | 0x400), static_cast<int>(e) - 25);
+        out[i] = static_cast<Out>(sign ? -f : f);
+        break;
+      }
+      case DataType::kInt8: out[i] = static_cast<Out>(static_cast<const int8_t*>(data)[i]); break;
+      case DataType::kUInt8: out[i] = static_cast<Out>(static_cast<const uint8_t*>(data)[i]); break;
+      case DataType::kInt16: out[i] = static_cast<Out>(static_cast<const int16_t*>(data)[i]); break;
+      case DataType::kUInt32: out[i] = static_cast<Out>(static_cast<const uint32_t*>(data)[i]); break;
+      case DataType::kUInt64: out[i] = static_cast<Out>(static_cast<const uint64_t*>(data)[i]); break;
+      default:
+        fail(ErrorCode::kUnsupported, concat(layer.describe(), ": cannot read ", dataTypeName(type), " values on the host"));
+    }
+  }
+  return out;
+}
+
+template <class Out>
+std::vector<Out> hostValues(const ir::Layer& layer, const KernelArgs& args, const Constants& constants, size_t index) {
+  if (index < constants.size() && constants[index] && constants[index]->data())
+    return readHost<Out>(constants[index]->type, constants[index]->data(), constants[index]->count(), layer);
+  KILN_CHECK(index < args.inputs.size(), kInternal, layer.describe(), ": input ", index, " is missing");
+  const TensorView& v = args.inputs[index];
+  if (v.count() == 0) return {};
+  KILN_CHECK(v.data != nullptr, kInvalidArgument, layer.describe(), ": input ", index, " is missing");
+  KILN_CHECK(isHostPointer(v.data), kUnsupported, layer.describe(), ": the CUDA kernel needs input ", index,
+             " on the host (a constant or a host-evaluated shape tensor), but it is in device memory");
+  return readHost<Out>(v.type, v.data, v.count(), layer);
+}
+}  // namespace
+
+std::vector<int64_t> shapeInputValues(const ir::Layer& layer, const KernelArgs& args, const Constants& constants,
+                                      size_t index) {
+  return hostValues<int64_t>(layer, args, constants, index);
+}
+std::vector<double> hostInputValuesAsDouble(const ir::Layer& layer, const KernelArgs& args,
+                                            const Constants& constants, size_t index) {
+  return hostValues<double>(layer, args, constants, index);
+}
+
+int coalesceDims(std::vector<int64_t>& dims, std::vector<std::vector<int64_t>*> strides) {
+  // drop size-1 dims, then merge d into d+1 when stride[d] == stride[d+1] * dims[d+1] for every operand
+  std::vector<int64_t> nd;
+  std::vector<std::vector<int64_t>> ns(strides.size());
+  for (size_t d = 0; d < dims.size(); ++d) {
+    if (dims[d] == 1) continue;
+    if (!nd.empty()) {
+      bool merge = true;
+      for (size_t k = 0; k < strides.size(); ++k)
+        if (ns[k].back() != (*strides[k])[d] * dims[d]) merge = false;
+      if (merge) {
+        nd.back() *= dims[d];
+        for (size_t k = 0; k < strides.size(); ++k) ns[k].back() = (*strides[k])[d];
+        continue;
+      }
+    }
+    nd.push_back(dims[d]);
+    for (size_t k = 0; k < strides.size(); ++k) ns[k].push_back((*strides[k])[d]);
+  }
+  dims = nd;
+  for (size_t k = 0; k < strides.size(); ++k) *strides[k] = ns[k];
+  return static_cast<int>(nd.size());
+}
+
+// ---- the backend ------------------------------------------------------------------------------
+
+namespace {
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(std::shared_ptr<DeviceContext> ctx) : ctx_(std::move(ctx)) {}
+  std::string name() const override { return concat("cuda:", ctx_->device()); }
+  std::string unsupportedReason(const ir::Layer& layer) const override { return cuda::unsupportedReason(layer); }
+  std::unique_ptr<Kernel> createKernel(const ir::Layer& layer, const Constants& constants) const override {
+    ctx_->makeCurrent();
+    std::string why = cuda::unsupportedReason(layer);
+    KILN_CHECK(why.empty(), kUnsupported, layer.describe(), ": ", why);
+    return createKernelFor(ctx_, layer, constants);
+  }
+  bool isHostMemory() const override { return false; }
+  void* allocate(size_t bytes) const override {
+    ctx_->makeCurrent();
+    void* p = nullptr;
+    if (bytes == 0) return nullptr;
+    cudaError_t st = cudaMalloc(&p, bytes);
+    if (st != cudaSuccess) {
+      cudaGetLastError();
+      fail(ErrorCode::kRuntimeError, concat("cudaMalloc of ", bytes, " bytes on ", name(), " failed: ",
+                                            cudaGetErrorString(st)));
+    }
+    return p;
+  }
+  void deallocate(void* pointer) const override {
+    if (!pointer) return;
+    ctx_->makeCurrent();
+    KILN_CUDA_CHECK(cudaFree(pointer));
+  }
+  void copyFromHost(void* dst, const void* src, size_t bytes, void* stream) const override {
+    if (bytes == 0) return;
+    KILN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, static_cast<cudaStream_t>(stream)));
+  }
+  void copyToHost(void* dst, const void* src, size_t bytes, void* stream) const override {
+    if (bytes == 0) return;
+    KILN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, static_cast<cudaStream_t>(stream)));
+  }
+  void copy(void* dst, const void* src, size_t bytes, void* stream) const override {
+    if (bytes == 0) return;
+    KILN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, static_cast<cudaStream_t>(stream)));
+  }
+  void synchronize(void* stream) const override {
+    ctx_->makeCurrent();
+    if (stream) KILN_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)));
+    else KILN_CUDA_CHECK(cudaDeviceSynchronize());
+  }
+
+ private:
+  std::shared_ptr<DeviceContext> ctx_;
+};
+
+void checkDevice(int device) {
+  int count = 0;
+  cudaError_t st = cudaGetDeviceCount(&count);
+  if (st != cudaSuccess) {
+    cudaGetLastError();
+    fail(ErrorCode::kRuntimeError, concat("no CUDA device is available: ", cudaGetErrorString(st)));
+  }
+  if (count == 0) fail(ErrorCode::kRuntimeError, "no CUDA device is available: the driver reports 0 devices");
+  KILN_CHECK(device >= 0 && device < count, kRuntimeError, "no CUDA device is available: device index ", device,
+             " is out of range (", count, " device", count == 1 ? "" : "s", " found)");
+}
+
+}  // namespace
+
+int cudaDeviceCount() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
+int cudaComputeCapability(int device) {
+  checkDevice(device);
+  int major = 0, minor = 0;
+  KILN_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  KILN_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  return major * 10 + minor;
+}
+
+std::string cudaDeviceDescription(int device) {
+  checkDevice(device);
+  cudaDeviceProp prop{};
+  KILN_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  return concat(prop.name, " (sm_", prop.major, prop.minor, ", ", prop.totalGlobalMem >> 30, " GiB, ",
+                prop.multiProcessorCount, " SMs)");
+}
+
+std::shared_ptr<Backend> makeCudaBackend(int deviceIndex) {
+  checkDevice(deviceIndex);
+  auto ctx = std::make_shared<DeviceContext>(deviceIndex);
+  ctx->setComputeCapability(cudaComputeCapability(deviceIndex));
+  ctx->makeCurrent();
+  return std::make_shared<CudaBackend>(std::move(ctx));
+}
+
+}  // namespace kiln::cuda

@@ -1,0 +1,116 @@
+// Device-side helpers shared by the CUDA kernel files: element types, conversions, index math.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include "backends/cuda/cuda_common.h"
+
+namespace kiln::cuda {
+
+// Arithmetic type of an element type: float for the 16-bit floats.
+template <class T> struct ComputeOf { using type = T; };
+template <> struct ComputeOf<__half> { using type = float; };
+template <> struct ComputeOf<__nv_bfloat16> { using type = float; };
+template <class T> using Compute = typename ComputeOf<T>::type;
+
+template <class T> __device__ __forceinline__ Compute<T> toCompute(T v) { return v; }
+template <> __device__ __forceinline__ float toCompute<__half>(__half v) { return __half2float(v); }
+template <> __device__ __forceinline__ float toCompute<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <class T, class C> __device__ __forceinline__ T fromCompute(C v) { return static_cast<T>(v); }
+template <> __device__ __forceinline__ __half fromCompute<__half, float>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 fromCompute<__nv_bfloat16, float>(float v) {
+  return __float2bfloat16_rn(v);
+}
+
+template <class T> constexpr bool kIsFloat = std::is_floating_point_v<T> || std::is_same_v<T, __half> ||
+                                             std::is_same_v<T, __nv_bfloat16>;
+
+// Offset of flat index `i` (row-major over dims) in a strided operand.
+__device__ __forceinline__ int64_t stridedOffset(int64_t i, int rank, const int64_t* dims, const int64_t* strides) {
+  int64_t off = 0;
+  for (int d = rank - 1; d >= 0; --d) {
+    int64_t q = i / dims[d];
+    off += (i - q * dims[d]) * strides[d];
+    i = q;
+  }
+  return off;
+}
+
+#define KILN_GRID_STRIDE(i, n) \
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
+// Element-size carrier types for type-agnostic data movement.
+template <size_t N> struct Bytes;
+template <> struct Bytes<1> { using type = uint8_t; };
+template <> struct Bytes<2> { using type = uint16_t; };
+template <> struct Bytes<4> { using type = uint32_t; };
+template <> struct Bytes<8> { using type = uint64_t; };
+
+// f(TypeTag) for element sizes 1, 2, 4, 8.
+template <class T> struct Tag { using type = T; };
+template <class F> void dispatchBySize(size_t size, F&& f) {
+  switch (size) {
+    case 1: f(Tag<uint8_t>{}); break;
+    case 2: f(Tag<uint16_t>{}); break;
+    case 4: f(Tag<uint32_t>{}); break;
+    case 8: f(Tag<uint64_t>{}); break;
+    default: fail(ErrorCode::kUnsupported, concat("the CUDA backend has no copy kernel for ", size, "-byte elements"));
+  }
+}
+// f(Tag<float>) / f(Tag<__half>).
+template <class F> void dispatchFloat(DataType t, F&& f) {
+  switch (t) {
+    case DataType::kFloat32: f(Tag<float>{}); break;
+    case DataType::kFloat16: f(Tag<__half>{}); break;
+    default: fail(ErrorCode::kUnsupported, concat("the CUDA kernel does not support ", dataTypeName(t)));
+  }
+}
+// floats, int32, int64
+template <class F> void dispatchNumeric(DataType t, F&& f) {
+  switch (t) {
+    case DataType::kFloat32: f(Tag<float>{}); break;
+    case DataType::kFloat16: f(Tag<__half>{}); break;
+    case DataType::kInt32: f(Tag<int32_t>{}); break;
+    case DataType::kInt64: f(Tag<int64_t>{}); break;
+    default: fail(ErrorCode::kUnsupported, concat("the CUDA kernel does not support ", dataTypeName(t)));
+  }
+}
+
+template <class T> __device__ __forceinline__ Compute<T> lowestOf() {
+  if constexpr (kIsFloat<T>) return -INFINITY;
+  else return std::numeric_limits<T>::lowest();
+}
+template <class T> __device__ __forceinline__ Compute<T> highestOf() {
+  if constexpr (kIsFloat<T>) return INFINITY;
+  else return std::numeric_limits<T>::max();
+}
+
+inline void fillStrided(StridedShape& s, const std::vector<int64_t>& dims, const std::vector<int64_t>& strides) {
+  KILN_CHECK(dims.size() <= static_cast<size_t>(kMaxRank), kUnsupported, "the CUDA backend supports rank <= ",
+             kMaxRank, ", got ", dims.size());
+  s.rank = static_cast<int>(dims.size());
+  for (size_t d = 0; d < dims.size(); ++d) {
+    s.dims[d] = dims[d];
+    s.strides[d] = strides[d];
+  }
+}
+
+// Strides of `shape` broadcast to `outShape` (right-aligned; 0 where broadcast).
+inline std::vector<int64_t> broadcastStrides(const Dims& shape, const Dims& outShape) {
+  std::vector<int64_t> st(outShape.size(), 0);
+  Dims own = stridesOf(shape);
+  size_t off = outShape.size() - shape.size();
+  for (size_t d = 0; d < shape.size(); ++d) st[off + d] = shape[d] == 1 ? 0 : own[d];
+  return st;
+}
+
+}  // namespace kiln::cuda

@@ -1,0 +1,547 @@
+// Pointwise kernels: binary ElementWise with numpy broadcasting (strided operands, dims coalesced),
+// Unary, Activation, Cast (runtime type switch), Select, Quantize/Dequantize. Grid-stride loops;
+// half types compute in float.
+#include <cmath>
+
+#include "backends/cuda/kernels/device_utils.cuh"
+#include "backends/cuda/kernels/kernels.h"
+
+namespace kiln::cuda {
+namespace {
+
+struct Broadcast3 {
+  int rank;
+  int64_t dims[kMaxRank];
+  int64_t s[3][kMaxRank];
+};
+
+// Coalesced broadcast description for up to 3 inputs into `out`.
+Broadcast3 makeBroadcast(const std::vector<const Dims*>& ins, const Dims& out) {
+  std::vector<int64_t> dims(out.begin(), out.end());
+  std::vector<std::vector<int64_t>> st;
+  for (auto* in : ins) st.push_back(broadcastStrides(*in, out));
+  std::vector<std::vector<int64_t>*> ptrs;
+  for (auto& v : st) ptrs.push_back(&v);
+  int rank = coalesceDims(dims, ptrs);
+  KILN_CHECK(rank <= kMaxRank, kUnsupported, "the CUDA backend supports rank <= ", kMaxRank);
+  Broadcast3 b{};
+  b.rank = rank;
+  for (int d = 0; d < rank; ++d) {
+    b.dims[d] = dims[d];
+    for (size_t k = 0; k < st.size(); ++k) b.s[k][d] = st[k][d];
+  }
+  return b;
+}
+
+__device__ __forceinline__ void offsets3(int64_t i, const Broadcast3& b, int64_t& o0, int64_t& o1, int64_t& o2) {
+  o0 = o1 = o2 = 0;
+  for (int d = b.rank - 1; d >= 0; --d) {
+    int64_t q = i / b.dims[d];
+    int64_t c = i - q * b.dims[d];
+    o0 += c * b.s[0][d];
+    o1 += c * b.s[1][d];
+    o2 += c * b.s[2][d];
+    i = q;
+  }
+}
+
+// ---- binary -------------------------------------------------------------------------------------
+
+template <class C>
+__device__ __forceinline__ C binaryOp(ElementWiseOp op, C x, C y) {
+  if constexpr (std::is_floating_point_v<C>) {
+    switch (op) {
+      case ElementWiseOp::kAdd: return x + y;
+      case ElementWiseOp::kSub: return x - y;
+      case ElementWiseOp::kMul: return x * y;
+      case ElementWiseOp::kDiv: return x / y;
+      case ElementWiseOp::kPow: return powf(x, y);
+      case ElementWiseOp::kMax: return (isnan(x) || isnan(y)) ? NAN : fmaxf(x, y);
+      case ElementWiseOp::kMin: return (isnan(x) || isnan(y)) ? NAN : fminf(x, y);
+      case ElementWiseOp::kMod: {
+        C r = fmodf(x, y);
+        if (r != 0 && ((r < 0) != (y < 0))) r += y;
+        return r;
+      }
+      case ElementWiseOp::kFMod: return fmodf(x, y);
+      case ElementWiseOp::kPRelu: return x < 0 ? x * y : x;
+      default: return 0;
+    }
+  } else {
+    switch (op) {
+      case ElementWiseOp::kAdd: return x + y;
+      case ElementWiseOp::kSub: return x - y;
+      case ElementWiseOp::kMul: return x * y;
+      case ElementWiseOp::kDiv: return y == 0 ? C(0) : C(x / y);
+      case ElementWiseOp::kPow: return static_cast<C>(pow(static_cast<double>(x), static_cast<double>(y)));
+      case ElementWiseOp::kMax: return x > y ? x : y;
+      case ElementWiseOp::kMin: return x < y ? x : y;
+      case ElementWiseOp::kMod: {
+        if (y == 0) return 0;
+        C r = x % y;
+        if (r != 0 && ((r < 0) != (y < 0))) r += y;
+        return r;
+      }
+      case ElementWiseOp::kFMod: return y == 0 ? C(0) : C(x % y);
+      case ElementWiseOp::kAnd: return (x != 0) && (y != 0);
+      case ElementWiseOp::kOr: return (x != 0) || (y != 0);
+      case ElementWiseOp::kXor: return (x != 0) != (y != 0);
+      case ElementWiseOp::kBitShiftLeft: return y >= C(sizeof(C) * 8) || y < 0 ? C(0) : C(x << y);
+      case ElementWiseOp::kBitShiftRight: return y >= C(sizeof(C) * 8) || y < 0 ? C(0) : C(x >> y);
+      case ElementWiseOp::kBitwiseAnd: return x & y;
+      case ElementWiseOp::kBitwiseOr: return x | y;
+      case ElementWiseOp::kBitwiseXor: return x ^ y;
+      case ElementWiseOp::kPRelu: return x < 0 ? x * y : x;
+      default: return 0;
+    }
+  }
+}
+
+template <class C>
+__device__ __forceinline__ bool compareOp(ElementWiseOp op, C x, C y) {
+  switch (op) {
+    case ElementWiseOp::kEqual: return x == y;
+    case ElementWiseOp::kLess: return x < y;
+    case ElementWiseOp::kGreater: return x > y;
+    case ElementWiseOp::kLessOrEqual: return x <= y;
+    case ElementWiseOp::kGreaterOrEqual: return x >= y;
+    case ElementWiseOp::kAnd: return (x != 0) && (y != 0);
+    case ElementWiseOp::kOr: return (x != 0) || (y != 0);
+    case ElementWiseOp::kXor: return (x != 0) != (y != 0);
+    default: return false;
+  }
+}
+
+template <class T, bool kCompare>
+__global__ void binaryKernel(const T* __restrict__ a, const T* __restrict__ b, void* __restrict__ out, int64_t n,
+                             Broadcast3 bc, ElementWiseOp op) {
+  KILN_GRID_STRIDE(i, n) {
+    int64_t oa, ob, unused;
+    if (bc.rank == 1) {
+      oa = i * bc.s[0][0];
+      ob = i * bc.s[1][0];
+    } else {
+      offsets3(i, bc, oa, ob, unused);
+    }
+    Compute<T> x = toCompute(a[oa]), y = toCompute(b[ob]);
+    if constexpr (kCompare) static_cast<uint8_t*>(out)[i] = compareOp(op, x, y) ? 1 : 0;
+    else static_cast<T*>(out)[i] = fromCompute<T>(binaryOp(op, x, y));
+  }
+}
+
+bool isCompare(ElementWiseOp op) {
+  switch (op) {
+    case ElementWiseOp::kEqual: case ElementWiseOp::kLess: case ElementWiseOp::kGreater:
+    case ElementWiseOp::kLessOrEqual: case ElementWiseOp::kGreaterOrEqual:
+      return true;
+    default:
+      return false;
+  }
+}
+
+class ElementWiseKernel final : public NamedKernel {
+ public:
+  ElementWiseKernel(ElementWiseOp op, DataType t)
+      : NamedKernel(concat("cuda/elementwise_", dataTypeName(t))), op_(op) {}
+  void execute(const KernelArgs& args) const override {
+    const TensorView& a = args.inputs[0];
+    const TensorView& b = args.inputs[1];
+    const TensorView& y = args.outputs[0];
+    int64_t n = y.count();
+    if (n == 0) return;
+    Broadcast3 bc = makeBroadcast({&a.shape, &b.shape}, y.shape);
+    if (bc.rank == 0) {  // scalar
+      bc.rank = 1;
+      bc.dims[0] = 1;
+      bc.s[0][0] = bc.s[1][0] = 0;
+    }
+    bool cmp = y.type == DataType::kBool && a.type != DataType::kBool;
+    bool logic = a.type == DataType::kBool;
+    auto launch = [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      if (cmp || logic)
+        binaryKernel<T, true><<<gridFor(n), 256, 0, streamOf(args)>>>(a.as<const T>(), b.as<const T>(), y.data, n, bc, op_);
+      else
+        binaryKernel<T, false><<<gridFor(n), 256, 0, streamOf(args)>>>(a.as<const T>(), b.as<const T>(), y.data, n, bc, op_);
+    };
+    if (a.type == DataType::kBool) launch(Tag<uint8_t>{});
+    else dispatchNumeric(a.type, launch);
+    KILN_CUDA_CHECK_LAUNCH("elementwise");
+  }
+
+ private:
+  ElementWiseOp op_;
+};
+
+// ---- unary --------------------------------------------------------------------------------------
+
+template <class C>
+__device__ __forceinline__ C unaryOp(UnaryOp op, C x) {
+  if constexpr (std::is_floating_point_v<C>) {
+    switch (op) {
+      case UnaryOp::kAbs: return fabsf(x);
+      case UnaryOp::kNeg: return -x;
+      case UnaryOp::kExp: return expf(x);
+      case UnaryOp::kLog: return logf(x);
+      case UnaryOp::kSqrt: return sqrtf(x);
+      case UnaryOp::kReciprocal: return 1.f / x;
+      case UnaryOp::kFloor: return floorf(x);
+      case UnaryOp::kCeil: return ceilf(x);
+      case UnaryOp::kRound: return rintf(x);
+      case UnaryOp::kSin: return sinf(x);
+      case UnaryOp::kCos: return cosf(x);
+      case UnaryOp::kTan: return tanf(x);
+      case UnaryOp::kAsin: return asinf(x);
+      case UnaryOp::kAcos: return acosf(x);
+      case UnaryOp::kAtan: return atanf(x);
+      case UnaryOp::kSinh: return sinhf(x);
+      case UnaryOp::kCosh: return coshf(x);
+      case UnaryOp::kAsinh: return asinhf(x);
+      case UnaryOp::kAcosh: return acoshf(x);
+      case UnaryOp::kAtanh: return atanhf(x);
+      case UnaryOp::kErf: return erff(x);
+      case UnaryOp::kSign: return x > 0 ? 1.f : (x < 0 ? -1.f : 0.f);
+      default: return x;
+    }
+  } else {
+    switch (op) {
+      case UnaryOp::kAbs: return x < 0 ? C(-x) : x;
+      case UnaryOp::kNeg: return C(-x);
+      case UnaryOp::kSign: return x > 0 ? C(1) : (x < 0 ? C(-1) : C(0));
+      case UnaryOp::kNot: return x ? C(0) : C(1);
+      case UnaryOp::kBitwiseNot: return C(~x);
+      case UnaryOp::kFloor: case UnaryOp::kCeil: case UnaryOp::kRound: return x;
+      default: return x;
+    }
+  }
+}
+
+template <class C>
+__device__ __forceinline__ bool unaryPredicate(UnaryOp op, C x) {
+  switch (op) {
+    case UnaryOp::kIsNaN: return isnan(x);
+    case UnaryOp::kIsInf: return isinf(x);
+    case UnaryOp::kIsInfPositive: return isinf(x) && x > 0;
+    case UnaryOp::kIsInfNegative: return isinf(x) && x < 0;
+    default: return false;
+  }
+}
+
+template <class T, bool kPredicate>
+__global__ void unaryKernel(const T* __restrict__ x, void* __restrict__ y, int64_t n, UnaryOp op) {
+  KILN_GRID_STRIDE(i, n) {
+    if constexpr (kPredicate) static_cast<uint8_t*>(y)[i] = unaryPredicate(op, toCompute(x[i])) ? 1 : 0;
+    else static_cast<T*>(y)[i] = fromCompute<T>(unaryOp(op, toCompute(x[i])));
+  }
+}
+
+bool isPredicate(UnaryOp op) {
+  return op == UnaryOp::kIsNaN || op == UnaryOp::kIsInf || op == UnaryOp::kIsInfPositive ||
+         op == UnaryOp::kIsInfNegative;
+}
+
+class UnaryKernel final : public NamedKernel {
+ public:
+  UnaryKernel(UnaryOp op, DataType t) : NamedKernel(concat("cuda/unary_", dataTypeName(t))), op_(op) {}
+  void execute(const KernelArgs& args) const override {
+    const TensorView& x = args.inputs[0];
+    int64_t n = x.count();
+    if (n == 0) return;
+    auto s = streamOf(args);
+    if (isPredicate(op_)) {
+      dispatchFloat(x.type, [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        unaryKernel<T, true><<<gridFor(n), 256, 0, s>>>(x.as<const T>(), args.outputs[0].data, n, op_);
+      });
+    } else if (x.type == DataType::kBool) {
+      unaryKernel<uint8_t, false><<<gridFor(n), 256, 0, s>>>(x.as<const uint8_t>(), args.outputs[0].data, n, op_);
+    } else {
+      dispatchNumeric(x.type, [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        unaryKernel<T, false><<<gridFor(n), 256, 0, s>>>(x.as<const T>(), args.outputs[0].data, n, op_);
+      });
+    }
+    KILN_CUDA_CHECK_LAUNCH("unary");
+  }
+
+ private:
+  UnaryOp op_;
+};
+
+// ---- activation ---------------------------------------------------------------------------------
+
+__device__ __forceinline__ float activate(ActivationType t, float x, float alpha, float beta) {
+  switch (t) {
+    case ActivationType::kRelu: return x > 0.f ? x : 0.f;
+    case ActivationType::kSigmoid: return 1.f / (1.f + expf(-x));
+    case ActivationType::kTanh: return tanhf(x);
+    case ActivationType::kLeakyRelu: return x >= 0.f ? x : alpha * x;
+    case ActivationType::kElu: return x >= 0.f ? x : alpha * (expf(x) - 1.f);
+    case ActivationType::kSelu: return x > 0.f ? beta * x : beta * alpha * (expf(x) - 1.f);
+    case ActivationType::kClip: return fminf(fmaxf(x, alpha), beta);
+    case ActivationType::kHardSigmoid: return fmaxf(0.f, fminf(1.f, alpha * x + beta));
+    case ActivationType::kHardSwish: return x * fmaxf(0.f, fminf(1.f, x / 6.f + 0.5f));
+    case ActivationType::kSoftplus: return x > 20.f ? x : log1pf(expf(x));
+    case ActivationType::kSoftsign: return x / (1.f + fabsf(x));
+    case ActivationType::kThresholdedRelu: return x > alpha ? x : 0.f;
+    case ActivationType::kGelu:
+      if (alpha == 0.f) return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
+      return 0.5f * x * (1.f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    case ActivationType::kMish: {
+      float sp = x > 20.f ? x : log1pf(expf(x));
+      return x * tanhf(sp);
+    }
+    case ActivationType::kCelu: return fmaxf(0.f, x) + fminf(0.f, alpha * (expf(x / alpha) - 1.f));
+    default: return x;
+  }
+}
+
+template <class T>
+__global__ void activationKernel(const T* __restrict__ x, T* __restrict__ y, int64_t n, ActivationType t, float alpha,
+                                 float beta) {
+  KILN_GRID_STRIDE(i, n) { y[i] = fromCompute<T>(activate(t, static_cast<float>(toCompute(x[i])), alpha, beta)); }
+}
+
+class ActivationKernel final : public NamedKernel {
+ public:
+  ActivationKernel(const ActivationParams& p, DataType t)
+      : NamedKernel(concat("cuda/activation_", dataTypeName(t))), p_(p) {}
+  void execute(const KernelArgs& args) const override {
+    const TensorView& x = args.inputs[0];
+    int64_t n = x.count();
+    if (n == 0) return;
+    dispatchFloat(x.type, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      activationKernel<T><<<gridFor(n), 256, 0, streamOf(args)>>>(x.as<const T>(), args.outputs[0].as<T>(), n,
+                                                                   p_.type, p_.alpha, p_.beta);
+    });
+    KILN_CUDA_CHECK_LAUNCH("activation");
+  }
+
+ private:
+  ActivationParams p_;
+};
+
+// ---- cast ---------------------------------------------------------------------------------------
+
+// Types are switched at run time inside the kernel (uniform across the grid): one instantiation.
+struct Scalar {
+  bool isFloat;
+  double f;
+  int64_t i;
+};
+
+__device__ __forceinline__ Scalar loadAny(const void* p, int64_t k, DataType t) {
+  switch (t) {
+    case DataType::kFloat32: return {true, static_cast<const float*>(p)[k], 0};
+    case DataType::kFloat16: return {true, __half2float(static_cast<const __half*>(p)[k]), 0};
+    case DataType::kBFloat16: return {true, __bfloat162float(static_cast<const __nv_bfloat16*>(p)[k]), 0};
+    case DataType::kFloat64: return {true, static_cast<const double*>(p)[k], 0};
+    case DataType::kInt8: return {false, 0, static_cast<const int8_t*>(p)[k]};
+    case DataType::kUInt8: return {false, 0, static_cast<const uint8_t*>(p)[k]};
+    case DataType::kInt16: return {false, 0, static_cast<const int16_t*>(p)[k]};
+    case DataType::kUInt16: return {false, 0, static_cast<const uint16_t*>(p)[k]};
+    case DataType::kInt32: return {false, 0, static_cast<const int32_t*>(p)[k]};
+    case DataType::kUInt32: return {false, 0, static_cast<const uint32_t*>(p)[k]};
+    case DataType::kInt64: return {false, 0, static_cast<const int64_t*>(p)[k]};
+    case DataType::kUInt64: return {false, 0, static_cast<int64_t>(static_cast<const uint64_t*>(p)[k])};
+    case DataType::kBool: return {false, 0, static_cast<const uint8_t*>(p)[k] ? 1 : 0};
+    default: return {false, 0, 0};
+  }
+}
+
+template <class I>
+__device__ __forceinline__ I toInt(const Scalar& s) {
+  if (!s.isFloat) return static_cast<I>(s.i);
+  if (isnan(s.f)) return I(0);
+  return static_cast<I>(static_cast<int64_t>(s.f));  // truncation toward zero
+}
+
+__device__ __forceinline__ void storeAny(void* p, int64_t k, DataType t, const Scalar& s) {
+  double f = s.isFloat ? s.f : static_cast<double>(s.i);
+  switch (t) {
+    case DataType::kFloat32: static_cast<float*>(p)[k] = s.isFloat ? static_cast<float>(s.f) : static_cast<float>(s.i); break;
+    case DataType::kFloat16: static_cast<__half*>(p)[k] = __float2half_rn(static_cast<float>(f)); break;
+    case DataType::kBFloat16: static_cast<__nv_bfloat16*>(p)[k] = __float2bfloat16_rn(static_cast<float>(f)); break;
+    case DataType::kFloat64: static_cast<double*>(p)[k] = f; break;
+    case DataType::kInt8: static_cast<int8_t*>(p)[k] = toInt<int8_t>(s); break;
+    case DataType::kUInt8: static_cast<uint8_t*>(p)[k] = toInt<uint8_t>(s); break;
+    case DataType::kInt16: static_cast<int16_t*>(p)[k] = toInt<int16_t>(s); break;
+    case DataType::kUInt16: static_cast<uint16_t*>(p)[k] = toInt<uint16_t>(s); break;
+    case DataType::kInt32: static_cast<int32_t*>(p)[k] = toInt<int32_t>(s); break;
+    case DataType::kUInt32: static_cast<uint32_t*>(p)[k] = toInt<uint32_t>(s); break;
+    case DataType::kInt64: static_cast<int64_t*>(p)[k] = toInt<int64_t>(s); break;
+    case DataType::kUInt64: static_cast<uint64_t*>(p)[k] = static_cast<uint64_t>(toInt<int64_t>(s)); break;
+    case DataType::kBool: static_cast<uint8_t*>(p)[k] = (s.isFloat ? s.f != 0.0 : s.i != 0) ? 1 : 0; break;
+    default: break;
+  }
+}
+
+__global__ void castKernel(const void* __restrict__ x, void* __restrict__ y, int64_t n, DataType from, DataType to) {
+  KILN_GRID_STRIDE(i, n) { storeAny(y, i, to, loadAny(x, i, from)); }
+}
+
+template <class A, class B>
+__global__ void castTyped(const A* __restrict__ x, B* __restrict__ y, int64_t n) {
+  KILN_GRID_STRIDE(i, n) { y[i] = fromCompute<B>(static_cast<Compute<B>>(toCompute(x[i]))); }
+}
+
+class CastKernel final : public NamedKernel {
+ public:
+  CastKernel(DataType from, DataType to)
+      : NamedKernel(concat("cuda/cast_", dataTypeName(from), "_", dataTypeName(to))) {}
+  void execute(const KernelArgs& args) const override {
+    const TensorView& x = args.inputs[0];
+    const TensorView& y = args.outputs[0];
+    int64_t n = x.count();
+    if (n == 0) return;
+    auto s = streamOf(args);
+    if (x.type == y.type) {
+      KILN_CUDA_CHECK(cudaMemcpyAsync(y.data, x.data, x.bytes(), cudaMemcpyDeviceToDevice, s));
+      return;
+    }
+    // fast paths for the precision casts the builder inserts
+    if (x.type == DataType::kFloat32 && y.type == DataType::kFloat16)
+      castTyped<float, __half><<<gridFor(n), 256, 0, s>>>(x.as<const float>(), y.as<__half>(), n);
+    else if (x.type == DataType::kFloat16 && y.type == DataType::kFloat32)
+      castTyped<__half, float><<<gridFor(n), 256, 0, s>>>(x.as<const __half>(), y.as<float>(), n);
+    else
+      castKernel<<<gridFor(n), 256, 0, s>>>(x.data, y.data, n, x.type, y.type);
+    KILN_CUDA_CHECK_LAUNCH("cast");
+  }
+};
+
+// ---- select -------------------------------------------------------------------------------------
+
+template <class T>
+__global__ void selectKernel(const uint8_t* __restrict__ c, const T* __restrict__ a, const T* __restrict__ b,
+                             T* __restrict__ y, int64_t n, Broadcast3 bc) {
+  KILN_GRID_STRIDE(i, n) {
+    int64_t oc, oa, ob;
+    offsets3(i, bc, oc, oa, ob);
+    y[i] = c[oc] ? a[oa] : b[ob];
+  }
+}
+
+class SelectKernel final : public NamedKernel {
+ public:
+  SelectKernel() : NamedKernel("cuda/select") {}
+  void execute(const KernelArgs& args) const override {
+    const TensorView& y = args.outputs[0];
+    int64_t n = y.count();
+    if (n == 0) return;
+    Broadcast3 bc = makeBroadcast({&args.inputs[0].shape, &args.inputs[1].shape, &args.inputs[2].shape}, y.shape);
+    dispatchBySize(dataTypeSize(y.type), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      selectKernel<T><<<gridFor(n), 256, 0, streamOf(args)>>>(args.inputs[0].as<const uint8_t>(),
+                                                              args.inputs[1].as<const T>(),
+                                                              args.inputs[2].as<const T>(), y.as<T>(), n, bc);
+    });
+    KILN_CUDA_CHECK_LAUNCH("select");
+  }
+};
+
+// ---- quantize / dequantize (per tensor or per axis) ---------------------------------------------
+
+__device__ __forceinline__ float loadFloat(const void* p, int64_t k, DataType t) {
+  Scalar s = loadAny(p, k, t);
+  return s.isFloat ? static_cast<float>(s.f) : static_cast<float>(s.i);
+}
+
+__global__ void quantizeKernel(const void* __restrict__ x, DataType xt, const void* __restrict__ scale, DataType st,
+                               const void* __restrict__ zp, void* __restrict__ y, DataType yt, int64_t n,
+                               int64_t axisLen, int64_t inner, bool saturate) {
+  KILN_GRID_STRIDE(i, n) {
+    int64_t c = axisLen > 1 ? (i / inner) % axisLen : 0;
+    float v = rintf(loadFloat(x, i, xt) / loadFloat(scale, c, st));
+    if (zp) v += loadFloat(zp, c, yt);
+    float lo = 0.f, hi = 255.f;
+    switch (yt) {
+      case DataType::kInt8: lo = -128.f; hi = 127.f; break;
+      case DataType::kUInt8: lo = 0.f; hi = 255.f; break;
+      case DataType::kInt16: lo = -32768.f; hi = 32767.f; break;
+      case DataType::kUInt16: lo = 0.f; hi = 65535.f; break;
+      case DataType::kInt32: lo = -2147483648.f; hi = 2147483520.f; break;
+      default: break;
+    }
+    v = fminf(fmaxf(v, lo), hi);
+    storeAny(y, i, yt, Scalar{false, 0, static_cast<int64_t>(v)});
+  }
+}
+
+__global__ void dequantizeKernel(const void* __restrict__ x, DataType xt, const void* __restrict__ scale, DataType st,
+                                 const void* __restrict__ zp, void* __restrict__ y, DataType yt, int64_t n,
+                                 int64_t axisLen, int64_t inner) {
+  KILN_GRID_STRIDE(i, n) {
+    int64_t c = axisLen > 1 ? (i / inner) % axisLen : 0;
+    Scalar q = loadAny(x, i, xt);
+    Scalar z = zp ? loadAny(zp, c, xt) : Scalar{false, 0, 0};
+    float v = static_cast<float>(q.i - z.i) * loadFloat(scale, c, st);
+    storeAny(y, i, yt, Scalar{true, v, 0});
+  }
+}
+
+class QuantizeKernel final : public NamedKernel {
+ public:
+  QuantizeKernel(bool quantize, int64_t axis, bool saturate, const ir::Layer& layer)
+      : NamedKernel(quantize ? "cuda/quantize_linear" : "cuda/dequantize_linear"),
+        quantize_(quantize), axis_(axis), saturate_(saturate), layer_(&layer) {}
+  void execute(const KernelArgs& args) const override {
+    const TensorView& x = args.inputs[0];
+    const TensorView& scale = args.inputs[1];
+    const TensorView& y = args.outputs[0];
+    int64_t n = x.count();
+    if (n == 0) return;
+    int64_t axisLen = 1, inner = 1;
+    if (scale.count() > 1) {
+      int64_t a = normAxis(axis_, static_cast<int64_t>(x.shape.size()), *layer_);
+      axisLen = x.shape[a];
+      inner = prodDims(x.shape, a + 1, x.shape.size());
+    }
+    const void* zp = present(args, 2) ? args.inputs[2].data : nullptr;
+    if (quantize_)
+      quantizeKernel<<<gridFor(n), 256, 0, streamOf(args)>>>(x.data, x.type, scale.data, scale.type, zp, y.data,
+                                                             y.type, n, axisLen, inner, saturate_);
+    else
+      dequantizeKernel<<<gridFor(n), 256, 0, streamOf(args)>>>(x.data, x.type, scale.data, scale.type, zp, y.data,
+                                                               y.type, n, axisLen, inner);
+    KILN_CUDA_CHECK_LAUNCH("quantize");
+  }
+
+ private:
+  bool quantize_;
+  int64_t axis_;
+  bool saturate_;
+  const ir::Layer* layer_;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernel> makeElementWiseKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                              const Constants&) {
+  return std::make_unique<ElementWiseKernel>(layer.as<ElementWiseParams>().op, layer.inputs[0]->type());
+}
+std::unique_ptr<Kernel> makeUnaryKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&) {
+  return std::make_unique<UnaryKernel>(layer.as<UnaryParams>().op, layer.inputs[0]->type());
+}
+std::unique_ptr<Kernel> makeActivationKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                             const Constants&) {
+  return std::make_unique<ActivationKernel>(layer.as<ActivationParams>(), layer.inputs[0]->type());
+}
+std::unique_ptr<Kernel> makeCastKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&) {
+  return std::make_unique<CastKernel>(layer.inputs[0]->type(), layer.as<CastParams>().to);
+}
+std::unique_ptr<Kernel> makeSelectKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer&, const Constants&) {
+  return std::make_unique<SelectKernel>();
+}
+std::unique_ptr<Kernel> makeQuantizeKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                           const Constants&) {
+  const auto& p = layer.as<QuantizeParams>();
+  return std::make_unique<QuantizeKernel>(true, p.axis, p.saturate, layer);
+}
+std::unique_ptr<Kernel> makeDequantizeKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                             const Constants&) {
+  return std::make_unique<QuantizeKernel>(false, layer.as<DequantizeParams>().axis, true, layer);
+}
+
+}  // namespace kiln::cuda

@@ -1,0 +1,121 @@
+// Max / average / Lp pooling over 1-3 spatial dims (padded to 3), one thread per output element,
+// fp32 accumulation; max pooling optionally writes ONNX flat indices (int64, row major).
+#include <cmath>
+
+#include "backends/cuda/kernels/device_utils.cuh"
+#include "backends/cuda/kernels/kernels.h"
+
+namespace kiln::cuda {
+namespace {
+
+struct PoolShape {
+  int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
+};
+
+template <class T>
+__global__ void poolKernel(const T* __restrict__ x, T* __restrict__ y, int64_t* __restrict__ idx, int64_t n,
+                           PoolShape p, PoolingType type, bool includePad, float lp) {
+  KILN_GRID_STRIDE(i, n) {
+    int64_t r = i;
+    int64_t o2 = r % p.out[2]; r /= p.out[2];
+    int64_t o1 = r % p.out[1]; r /= p.out[1];
+    int64_t o0 = r % p.out[0]; r /= p.out[0];
+    int64_t plane = r;  // n * C + c
+    const T* xp = x + plane * p.in[0] * p.in[1] * p.in[2];
+    int64_t b0 = o0 * p.s[0] - p.pb[0], b1 = o1 * p.s[1] - p.pb[1], b2 = o2 * p.s[2] - p.pb[2];
+    float acc = type == PoolingType::kMax ? -INFINITY : 0.f;
+    int64_t best = -1, count = 0, padCount = 0;
+    for (int64_t k0 = 0; k0 < p.k[0]; ++k0) {
+      int64_t c0 = b0 + k0 * p.d[0];
+      bool in0 = c0 >= 0 && c0 < p.in[0];
+      bool pad0 = c0 >= -p.pb[0] && c0 < p.in[0] + p.pe[0];
+      for (int64_t k1 = 0; k1 < p.k[1]; ++k1) {
+        int64_t c1 = b1 + k1 * p.d[1];
+        bool in1 = c1 >= 0 && c1 < p.in[1];
+        bool pad1 = c1 >= -p.pb[1] && c1 < p.in[1] + p.pe[1];
+        for (int64_t k2 = 0; k2 < p.k[2]; ++k2) {
+          int64_t c2 = b2 + k2 * p.d[2];
+          bool in2 = c2 >= 0 && c2 < p.in[2];
+          bool pad2 = c2 >= -p.pb[2] && c2 < p.in[2] + p.pe[2];
+          if (pad0 && pad1 && pad2) ++padCount;
+          if (!(in0 && in1 && in2)) continue;
+          int64_t off = (c0 * p.in[1] + c1) * p.in[2] + c2;
+          float v = toCompute(xp[off]);
+          ++count;
+          if (type == PoolingType::kMax) {
+            if (v > acc || best < 0 || isnan(v)) {
+              if (!(isnan(acc) && best >= 0)) { acc = v; best = off; }
+            }
+          } else if (type == PoolingType::kAverage) {
+            acc += v;
+          } else {
+            acc += powf(fabsf(v), lp);
+          }
+        }
+      }
+    }
+    float out;
+    if (type == PoolingType::kMax) out = acc;
+    else if (type == PoolingType::kAverage) {
+      int64_t c = includePad ? padCount : count;
+      out = c > 0 ? acc / static_cast<float>(c) : 0.f;
+    } else out = powf(acc, 1.f / lp);
+    y[i] = fromCompute<T>(out);
+    if (idx) idx[i] = plane * p.in[0] * p.in[1] * p.in[2] + (best < 0 ? 0 : best);
+  }
+}
+
+class PoolingKernel final : public NamedKernel {
+ public:
+  explicit PoolingKernel(const ir::Layer& layer)
+      : NamedKernel(concat("cuda/pool_", dataTypeName(layer.inputs[0]->type()))), layer_(&layer),
+        p_(layer.as<PoolingParams>()) {}
+  void execute(const KernelArgs& args) const override {
+    const TensorView& x = args.inputs[0];
+    const TensorView& y = args.outputs[0];
+    int64_t n = y.count();
+    if (n == 0) return;
+    int sr = static_cast<int>(x.shape.size()) - 2;
+    KILN_CHECK(sr >= 1 && sr <= 3, kUnsupported, layer_->describe(), ": the CUDA pooling kernel supports 1-3 spatial dims");
+    PoolShape s{};
+    for (int d = 0; d < 3; ++d) {
+      s.in[d] = s.out[d] = s.k[d] = s.s[d] = s.d[d] = 1;
+      s.pb[d] = s.pe[d] = 0;
+    }
+    for (int j = 0; j < sr; ++j) {
+      int d = 3 - sr + j;
+      s.in[d] = x.shape[2 + j];
+      s.out[d] = y.shape[2 + j];
+      s.k[d] = j < static_cast<int>(p_.kernelShape.size()) ? p_.kernelShape[j] : 1;
+      s.s[d] = j < static_cast<int>(p_.strides.size()) ? p_.strides[j] : 1;
+      s.d[d] = j < static_cast<int>(p_.dilations.size()) ? p_.dilations[j] : 1;
+      if (p_.paddingMode == PaddingMode::kExplicit) {
+        s.pb[d] = j < static_cast<int>(p_.padsBegin.size()) ? p_.padsBegin[j] : 0;
+        s.pe[d] = j < static_cast<int>(p_.padsEnd.size()) ? p_.padsEnd[j] : 0;
+      } else if (p_.paddingMode != PaddingMode::kValid) {
+        int64_t total = std::max<int64_t>(0, (s.out[d] - 1) * s.s[d] + (s.k[d] - 1) * s.d[d] + 1 - s.in[d]);
+        s.pb[d] = p_.paddingMode == PaddingMode::kSameUpper ? total / 2 : total - total / 2;
+        s.pe[d] = total - s.pb[d];
+      }
+    }
+    int64_t* idx = args.outputs.size() > 1 && args.outputs[1].data ? args.outputs[1].as<int64_t>() : nullptr;
+    dispatchFloat(x.type, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      poolKernel<T><<<gridFor(n), 256, 0, streamOf(args)>>>(x.as<const T>(), y.as<T>(), idx, n, s, p_.type,
+                                                            p_.countIncludePad, static_cast<float>(p_.p));
+    });
+    KILN_CUDA_CHECK_LAUNCH("pooling");
+  }
+
+ private:
+  const ir::Layer* layer_;
+  PoolingParams p_;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernel> makePoolingKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&) {
+  return std::make_unique<PoolingKernel>(layer);
+}
+
+}  // namespace kiln::cuda

@@ -1,0 +1,618 @@
+// CUDA kernels against the CPU reference (cpu::runLayerOnHost): seeded random data, awkward shapes
+// (odd, prime, tails, broadcasts, empty), fp32 and fp16, per-layer tolerances. Outputs are poisoned
+// before each run. Skips when no GPU is present (but always compiles).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cuda/cuda_backend.h"
+#include "core/half.h"
+#include "ir/network.h"
+
+namespace kiln {
+namespace {
+
+constexpr DataType F32 = DataType::kFloat32, F16 = DataType::kFloat16, I32 = DataType::kInt32,
+                   I64 = DataType::kInt64, BOOL = DataType::kBool;
+
+std::shared_ptr<Backend> gpu() {
+  static std::shared_ptr<Backend> backend = cuda::cudaDeviceCount() > 0 ? cuda::makeCudaBackend(0) : nullptr;
+  return backend;
+}
+#define REQUIRE_GPU() \
+  if (!gpu()) GTEST_SKIP() << "no CUDA device"
+
+// One input of a test case: random data (a network input) or given values (a Constant layer).
+struct In {
+  DataType type = F32;
+  Dims shape;
+  bool constant = false;
+  std::vector<double> values;  // constant values (or empty: random)
+  double lo = -2, hi = 2;      // random range
+  bool omitted = false;
+};
+In data(DataType t, Dims s, double lo = -2, double hi = 2) { return In{t, std::move(s), false, {}, lo, hi}; }
+In cdata(DataType t, Dims s, double lo = -2, double hi = 2) { return In{t, std::move(s), true, {}, lo, hi}; }
+In ints(std::vector<double> v, DataType t = I64) {
+  Dims s{static_cast<int64_t>(v.size())};
+  return In{t, s, true, std::move(v)};
+}
+In scalar(double v, DataType t) { return In{t, {}, true, {v}}; }
+In none() {
+  In i;
+  i.omitted = true;
+  return i;
+}
+
+HostTensor makeTensor(const In& in, std::mt19937& rng) {
+  int64_t n = volume(in.shape);
+  std::vector<uint8_t> bytes(static_cast<size_t>(n) * dataTypeSize(in.type));
+  std::uniform_real_distribution<double> u(in.lo, in.hi);
+  for (int64_t i = 0; i < n; ++i) {
+    double v = in.values.empty() ? u(rng) : in.values[i];
+    switch (in.type) {
+      case F32: reinterpret_cast<float*>(bytes.data())[i] = static_cast<float>(v); break;
+      case F16: reinterpret_cast<uint16_t*>(bytes.data())[i] = floatToHalf(static_cast<float>(v)); break;
+      case I32: reinterpret_cast<int32_t*>(bytes.data())[i] = static_cast<int32_t>(std::floor(v)); break;
+      case I64: reinterpret_cast<int64_t*>(bytes.data())[i] = static_cast<int64_t>(std::floor(v)); break;
+      case BOOL: bytes[i] = in.values.empty() ? (v > (in.lo + in.hi) / 2) : (v != 0); break;
+      case DataType::kUInt8: bytes[i] = static_cast<uint8_t>(std::clamp(v, 0.0, 255.0)); break;
+      case DataType::kInt8: reinterpret_cast<int8_t*>(bytes.data())[i] = static_cast<int8_t>(std::clamp(v, -128.0, 127.0)); break;
+      default: ADD_FAILURE() << "test cannot make " << dataTypeName(in.type);
+    }
+  }
+  return Weights::copyOf(in.type, in.shape, bytes.data());
+}
+
+double elementAt(const HostTensor& t, int64_t i) {
+  switch (t.type) {
+    case F32: return t.as<float>()[i];
+    case F16: return halfToFloat(t.as<uint16_t>()[i]);
+    case I32: return t.as<int32_t>()[i];
+    case I64: return static_cast<double>(t.as<int64_t>()[i]);
+    case BOOL: case DataType::kUInt8: return t.as<uint8_t>()[i];
+    case DataType::kInt8: return t.as<int8_t>()[i];
+    case DataType::kFloat64: return t.as<double>()[i];
+    default: return NAN;
+  }
+}
+
+struct Tol {
+  double atol = 1e-5, rtol = 1e-4;
+};
+
+// Builds the layer, runs the CPU reference and the CUDA kernel, and compares every output.
+void check(const LayerParams& params, const std::vector<In>& ins, int numOutputs = 1, Tol tol = {},
+           Tol tol16 = {2e-2, 2e-2}, unsigned seed = 7) {
+  auto backend = gpu();
+  ASSERT_TRUE(backend);
+  std::mt19937 rng(seed);
+  ir::Network net;
+  std::vector<ITensor*> tensors;
+  std::vector<HostTensor> hosts(ins.size());
+  bool anyHalf = false;
+  for (size_t i = 0; i < ins.size(); ++i) {
+    if (ins[i].omitted) {
+      tensors.push_back(nullptr);
+      continue;
+    }
+    anyHalf |= ins[i].type == F16;
+    hosts[i] = makeTensor(ins[i], rng);
+    if (ins[i].constant) {
+      ConstantParams c;
+      c.weights = hosts[i];
+      tensors.push_back(net.addLayer(c, {}, 1)->output(0));
+    } else {
+      tensors.push_back(net.addInput("in" + std::to_string(i), ins[i].type, ins[i].shape));
+    }
+  }
+  auto* layer = static_cast<ir::Layer*>(net.addLayer(params, tensors, numOutputs, "under_test"));
+  std::string why = backend->unsupportedReason(*layer);
+  ASSERT_TRUE(why.empty()) << layer->describe() << ": " << why;
+  std::vector<const HostTensor*> refInputs, constants;
+  for (size_t i = 0; i < ins.size(); ++i) {
+    refInputs.push_back(ins[i].omitted ? nullptr : &hosts[i]);
+    constants.push_back(!ins[i].omitted && ins[i].constant ? &hosts[i] : nullptr);
+  }
+  std::vector<HostTensor> ref = cpu::runLayerOnHost(*layer, refInputs);
+  ASSERT_EQ(static_cast<int>(ref.size()), numOutputs);
+
+  auto kernel = backend->createKernel(*layer, constants);
+  KernelArgs args;
+  std::vector<void*> allocations;
+  auto alloc = [&](size_t bytes) {
+    void* p = backend->allocate(std::max<size_t>(bytes, 1));
+    allocations.push_back(p);
+    return p;
+  };
+  for (size_t i = 0; i < ins.size(); ++i) {
+    TensorView v;
+    if (!ins[i].omitted) {
+      v.type = hosts[i].type;
+      v.shape = hosts[i].shape;
+      size_t bytes = static_cast<size_t>(hosts[i].count()) * dataTypeSize(hosts[i].type);
+      v.data = alloc(bytes);
+      backend->copyFromHost(v.data, hosts[i].data(), bytes, nullptr);
+    }
+    args.inputs.push_back(v);
+  }
+  for (auto& r : ref) {
+    TensorView v;
+    v.type = r.type;
+    v.shape = r.shape;
+    size_t bytes = static_cast<size_t>(r.count()) * dataTypeSize(r.type);
+    v.data = alloc(bytes);
+    std::vector<uint8_t> poison(bytes, 0xff);  // NaN for floats, -1 for ints
+    backend->copyFromHost(v.data, poison.data(), bytes, nullptr);
+    args.outputs.push_back(v);
+  }
+  args.workspaceBytes = kernel->workspaceSize(args);
+  args.workspace = args.workspaceBytes ? alloc(args.workspaceBytes) : nullptr;
+  backend->synchronize(nullptr);
+  kernel->execute(args);
+  backend->synchronize(nullptr);
+
+  Tol t = anyHalf ? tol16 : tol;
+  for (size_t o = 0; o < ref.size(); ++o) {
+    const HostTensor& r = ref[o];
+    size_t bytes = static_cast<size_t>(r.count()) * dataTypeSize(r.type);
+    std::vector<uint8_t> got(bytes);
+    backend->copyToHost(got.data(), args.outputs[o].data, bytes, nullptr);
+    backend->synchronize(nullptr);
+    HostTensor g = Weights::copyOf(r.type, r.shape, got.data());
+    int bad = 0;
+    for (int64_t i = 0; i < r.count() && bad < 5; ++i) {
+      double a = elementAt(g, i), b = elementAt(r, i);
+      bool ok = (std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= t.atol + t.rtol * std::fabs(b);
+      if (!ok) {
+        ++bad;
+        ADD_FAILURE() << kernel->name() << " output " << o << " " << dimsToString(r.shape) << " element " << i
+                      << ": cuda " << a << " vs cpu " << b;
+      }
+    }
+  }
+  for (void* p : allocations) backend->deallocate(p);
+}
+
+template <class P> P with(P p) { return p; }
+
+// ---- tests --------------------------------------------------------------------------------------
+
+TEST(CudaBackend, Basics) {
+  REQUIRE_GPU();
+  EXPECT_EQ(gpu()->name(), "cuda:0");
+  EXPECT_FALSE(gpu()->isHostMemory());
+  EXPECT_GE(cuda::cudaComputeCapability(0), 70);
+  std::cout << "device: " << cuda::cudaDeviceDescription(0) << "\n";
+  EXPECT_THROW(cuda::makeCudaBackend(1000), Error);
+}
+
+TEST(CudaBackend, NoDeviceMessage) {
+  if (gpu()) GTEST_SKIP() << "a device is present";
+  try {
+    cuda::makeCudaBackend(0);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no CUDA device is available"), std::string::npos) << e.what();
+  }
+}
+
+class CudaTyped : public ::testing::TestWithParam<DataType> {};
+INSTANTIATE_TEST_SUITE_P(Float, CudaTyped, ::testing::Values(F32, F16), [](const auto& info) {
+  return std::string(dataTypeName(info.param));
+});
+
+TEST_P(CudaTyped, ElementWise) {
+  REQUIRE_GPU();
+  DataType t = GetParam();
+  for (auto op : {ElementWiseOp::kAdd, ElementWiseOp::kSub, ElementWiseOp::kMul, ElementWiseOp::kMax,
+                  ElementWiseOp::kMin}) {
+    ElementWiseParams p;
+    p.op = op;
+    check(p, {data(t, {3, 1, 5}), data(t, {4, 1})});
+    check(p, {data(t, {2, 3, 7}), data(t, {7})});
+    check(p, {data(t, {37}), data(t, {})});
+    check(p, {data(t, {0, 3}), data(t, {3})});
+  }
+  check(ElementWiseParams{ElementWiseOp::kDiv}, {data(t, {5, 13}), data(t, {5, 1}, 0.5, 2)});
+  check(ElementWiseParams{ElementWiseOp::kPow}, {data(t, {4, 9}, 0.5, 2), data(t, {9}, -1, 2)}, 1, {1e-5, 1e-4},
+        {5e-2, 2e-2});
+  check(ElementWiseParams{ElementWiseOp::kPRelu}, {data(t, {2, 3, 4, 5}), data(t, {3, 1, 1})});
+  check(ElementWiseParams{ElementWiseOp::kLess}, {data(t, {6, 7}), data(t, {7})});
+  check(ElementWiseParams{ElementWiseOp::kGreaterOrEqual}, {data(t, {1, 7}), data(t, {5, 1})});
+}
+
+TEST(Cuda, ElementWiseIntsAndBools) {
+  REQUIRE_GPU();
+  check(ElementWiseParams{ElementWiseOp::kAdd}, {data(I32, {5, 7}, -50, 50), data(I32, {7}, -50, 50)});
+  check(ElementWiseParams{ElementWiseOp::kMod}, {data(I64, {31}, -50, 50), data(I64, {31}, 1, 9)});
+  check(ElementWiseParams{ElementWiseOp::kDiv}, {data(I64, {3, 11}, -50, 50), data(I64, {11}, 1, 9)});
+  check(ElementWiseParams{ElementWiseOp::kEqual}, {data(I32, {4, 9}, 0, 3), data(I32, {9}, 0, 3)});
+  check(ElementWiseParams{ElementWiseOp::kAnd}, {data(BOOL, {3, 17}), data(BOOL, {17})});
+  check(ElementWiseParams{ElementWiseOp::kXor}, {data(BOOL, {29}), data(BOOL, {29})});
+  check(ElementWiseParams{ElementWiseOp::kBitwiseAnd}, {data(I32, {13}, 0, 100), data(I32, {13}, 0, 100)});
+}
+
+TEST_P(CudaTyped, Unary) {
+  REQUIRE_GPU();
+  DataType t = GetParam();
+  for (auto op : {UnaryOp::kAbs, UnaryOp::kNeg, UnaryOp::kExp, UnaryOp::kFloor, UnaryOp::kCeil, UnaryOp::kSin,
+                  UnaryOp::kCos, UnaryOp::kAtan, UnaryOp::kErf, UnaryOp::kSign, UnaryOp::kSinh}) {
+    check(UnaryParams{op}, {data(t, {3, 41})}, 1, {1e-5, 1e-4}, {2e-2, 2e-2});
+  }
+  check(UnaryParams{UnaryOp::kLog}, {data(t, {57}, 0.1, 5)});
+  check(UnaryParams{UnaryOp::kSqrt}, {data(t, {57}, 0.1, 5)});
+  check(UnaryParams{UnaryOp::kReciprocal}, {data(t, {57}, 0.5, 5)});
+  check(UnaryParams{UnaryOp::kIsNaN}, {data(t, {19})});
+}
+
+TEST(Cuda, UnaryIntsAndBools) {
+  REQUIRE_GPU();
+  check(UnaryParams{UnaryOp::kAbs}, {data(I32, {23}, -9, 9)});
+  check(UnaryParams{UnaryOp::kNeg}, {data(I64, {23}, -9, 9)});
+  check(UnaryParams{UnaryOp::kNot}, {data(BOOL, {23})});
+}
+
+TEST_P(CudaTyped, Activation) {
+  REQUIRE_GPU();
+  DataType t = GetParam();
+  struct A { ActivationType type; float alpha, beta; };
+  for (A a : {A{ActivationType::kRelu, 0, 0}, A{ActivationType::kSigmoid, 0, 0}, A{ActivationType::kTanh, 0, 0},
+              A{ActivationType::kLeakyRelu, 0.1f, 0}, A{ActivationType::kElu, 0.7f, 0},
+              A{ActivationType::kSelu, 1.67f, 1.05f}, A{ActivationType::kClip, -0.5f, 0.8f},
+              A{ActivationType::kHardSigmoid, 0.2f, 0.5f}, A{ActivationType::kHardSwish, 0, 0},
+              A{ActivationType::kSoftplus, 0, 0}, A{ActivationType::kSoftsign, 0, 0},
+              A{ActivationType::kThresholdedRelu, 0.3f, 0}, A{ActivationType::kGelu, 0, 0},
+              A{ActivationType::kGelu, 1, 0}, A{ActivationType::kMish, 0, 0}, A{ActivationType::kCelu, 1.3f, 0}}) {
+    ActivationParams p;
+    p.type = a.type;
+    p.alpha = a.alpha;
+    p.beta = a.beta;
+    check(p, {data(t, {3, 5, 67}, -4, 4)});
+  }
+}
+
+TEST_P(CudaTyped, MatrixMultiply) {
+  REQUIRE_GPU();
+  DataType t = GetParam();
+  Tol f32{1e-4, 1e-4}, f16{3e-2, 2e-2};
+  MatrixMultiplyParams p;
+  check(p, {data(t, {7, 13}), data(t, {13, 5})}, 1, f32, f16);
+  check(p, {data(t, {3, 7, 11}), data(t, {11, 9})}, 1, f32, f16);
+  check(p, {data(t, {3, 7, 11}), cdata(t, {3, 11, 9})}, 1, f32, f16);
+  check(p, {data(t, {2, 1, 5, 6}), data(t, {3, 6, 4})}, 1, f32, f16);
+  check(p, {data(t, {13}), data(t, {13, 5})}, 1, f32, f16);
+  check(p, {data(t, {4, 13}), data(t, {13})}, 1, f32, f16);
+  check(p, {data(t, {64, 128}), cdata(t, {128, 96})}, 1, f32, {6e-2, 2e-2});
+  MatrixMultiplyParams tb;
+  tb.transposeB = true;
+  check(tb, {data(t, {2, 9, 17}), data(t, {2, 5, 17})}, 1, f32, f16);
+  MatrixMultiplyParams ta;
+  ta.transposeA = true;
+  check(ta, {data(t, {17, 9}), data(t, {17, 5})}, 1, f32, f16);
+}
+
+TEST_P(CudaTyped, Convolution) {
+  REQUIRE_GPU();
+  DataType t = GetParam();
+  Tol f32{1e-4, 1e-4}, f16{5e-2, 3e-2};
+  ConvolutionParams p;
+  p.strides = {2, 2};
+  p.padsBegin = {1, 1};
+  p.padsEnd = {1, 1};
+  check(p, {data(t, {2, 3, 11, 13}), cdata(t, {8, 3, 3, 3}), cdata(t, {8})}, 1, f32, f16);
+  ConvolutionParams dw;
+  dw.groups = 6;
+  dw.dilations = {2, 2};
+  dw.padsBegin = {2, 2};
+  dw.padsEnd = {2, 2};
+  check(dw, {data(t, {1, 6, 9, 9}), cdata(t, {6, 1, 3, 3}), none()}, 1, f32, f16);
+  ConvolutionParams g;
+  g.groups = 2;
+  check(g, {data(t, {2, 4, 7, 5}), data(t, {6, 2, 2, 3})}, 1, f32, f16);
+  ConvolutionParams c1;
+  c1.padsBegin = {1};
+  c1.padsEnd = {1};
+  check(c1, {data(t, {2, 4, 17}), cdata(t, {5, 4, 3}), cdata(t, {5})}, 1, f32, f16);
+  ConvolutionParams c3;
+  c3.padsBegin = {1, 0, 1};
+  c3.padsEnd = {1, 0, 1};
+  check(c3, {data(t, {1, 2, 5, 6, 7}), cdata(t, {3, 2, 3, 3, 3})}, 1, f32, f16);
+  ConvolutionParams asym;
+  asym.padsBegin = {0, 1};
+  asym.padsEnd = {1, 0};
+  check(asym, {data(t, {1, 3, 8, 9}), cdata(t, {4, 3, 3, 3})}, 1, f32, f16);
+  ConvolutionParams same;
+  same.paddingMode = PaddingMode::kSameUpper;
+  same.strides = {2, 2};
+  check(same, {data(t, {1, 3, 10, 7}), cdata(t, {4, 3, 4, 4})}, 1, f32, f16);
+}
+
+TEST_P(CudaTyped, Deconvolution) {
+  REQUIRE_GPU();
+  DataType t = GetParam();
+  Tol f32{1e-4, 1e-4}, f16{5e-2, 3e-2};
+  DeconvolutionParams p;
+  p.strides = {2, 2};
+  p.padsBegin = {1, 1};
+  p.padsEnd = {1, 1};
+  p.outputPadding = {1, 1};
+  check(p, {data(t, {1, 4, 5, 6}), cdata(t, {4, 3, 3, 3}), cdata(t, {3})}, 1, f32, f16);
+  DeconvolutionParams g;
+  g.groups = 2;
+  g.strides = {3, 1};
+  check(g, {data(t, {2, 4, 3, 5}), cdata(t, {4, 1, 2, 3})}, 1, f32, f16);
+}
+
+TEST_P(CudaTyped, Pooling) {
+  REQUIRE_GPU();
+  DataType t = GetParam();
+  PoolingParams mx;
+  mx.kernelShape = {3, 3};
+  mx.strides = {2, 2};
+  mx.padsBegin = {1, 1};
+  mx.padsEnd = {1, 1};
+  check(mx, {data(t, {2, 3, 11, 13})});
+  check(mx, {data(t, {2, 3, 11, 13})}, 2);
+  PoolingParams avg = mx;
+  avg.type = PoolingType::kAverage;
+  check(avg, {data(t, {2, 3, 11, 13})});
+  avg.countIncludePad = true;
+  check(avg, {data(t, {2, 3, 11, 13})});
+  PoolingParams ceil;
+  ceil.type = PoolingType::kAverage;
+  ceil.kernelShape = {2, 2};
+  ceil.strides = {2, 2};
+  ceil.ceilMode = true;
+  check(ceil, {data(t, {1, 5, 7, 9})});
+  PoolingParams p1;
+  p1.kernelShape = {4};
+  p1.strides = {3};
+  check(p1, {data(t, {2, 3, 23})});
+  PoolingParams g;
+  g.type = PoolingType::kAverage;
+  g.kernelShape = {7, 7};
+  check(g, {data(t, {2, 5, 7, 7})});
+  PoolingParams lp;
+  lp.type = PoolingType::kLp;
+  lp.kernelShape = {2, 2};
+  check(lp, {data(t, {1, 2, 5, 5})});
+}
+
+TEST_P(CudaTyped, Reduce) {
+  REQUIRE_GPU();
+  DataType t = GetParam();
+  Tol f32{1e-4, 1e-4}, f16{3e-2, 2e-2};
+  for (auto op : {ReduceOp::kSum, ReduceOp::kMean, ReduceOp::kMax, ReduceOp::kMin, ReduceOp::kL1, ReduceOp::kL2,
+                  ReduceOp::kSumSquare, ReduceOp::kLogSumExp}) {
+    ReduceParams p;
+    p.op = op;
+    p.axes = {1};
+    check(p, {data(t, {3, 5, 7})}, 1, f32, f16);
+    p.axes = {0, 2};
+    p.keepDims = false;
+    check(p, {data(t, {3, 5, 7})}, 1, f32, f16);
+    p.axes = {};
+    check(p, {data(t, {4, 67})}, 1, f32, f16);
+    p.axes = {-1};
+    check(p, {data(t, {2, 1000})}, 1, f32, f16);
+  }
+  ReduceParams prod;
+  prod.op = ReduceOp::kProd;
+  prod.axes = {1};
+  check(prod, {data(t, {3, 4, 2}, 0.5, 1.5)}, 1, f32, f16);
+  ReduceParams ls;
+  ls.op = ReduceOp::kLogSum;
+  ls.axes = {0};
+  check(ls, {data(t, {5, 6}, 0.1, 2)}, 1, f32, f16);
+}
+
+TEST(Cuda, ReduceInts) {
+  REQUIRE_GPU();
+  ReduceParams p;
+  p.axes = {1};
+  check(p, {data(I32, {3, 50, 2}, -9, 9)});
+  p.op = ReduceOp::kMax;
+  check(p, {data(I64, {3, 50, 2}, -9, 9)});
+}
+
+TEST_P(CudaTyped, Softmax) {
+  REQUIRE_GPU();
+  DataType t = GetParam();
+  Tol f32{1e-6, 1e-4}, f16{5e-3, 2e-2};
+  for (auto type : {SoftmaxType::kSoftmax, SoftmaxType::kLogSoftmax, SoftmaxType::kHardmax}) {
+    SoftmaxParams p;
+    p.type = type;
+    check(p, {data(t, {5, 37}, -5, 5)}, 1, f32, f16);
+    check(p, {data(t, {3, 3001}, -5, 5)}, 1, f32, f16);
+    p.axis = 1;
+    check(p, {data(t, {3, 7, 5}, -5, 5)}, 1, f32, f16);
+    p.coerce2d = true;
+    check(p, {data(t, {3, 7, 5}, -5, 5)}, 1, f32, f16);
+  }
+}
+
+TEST_P(CudaTyped, Normalization) {
+  REQUIRE_GPU();
+  DataType t = GetParam();
+  Tol f32{1e-4, 1e-4}, f16{3e-2, 2e-2};
+  NormalizationParams bn;
+  check(bn, {data(t, {2, 3, 5, 5}), data(t, {3}), data(t, {3}), data(t, {3}), data(t, {3}, 0.5, 2)}, 1, f32, f16);
+  NormalizationParams in;
+  in.type = NormalizationType::kInstance;
+  check(in, {data(t, {2, 3, 7, 5}), data(t, {3}), data(t, {3})}, 1, f32, f16);
+  NormalizationParams ln;
+  ln.type = NormalizationType::kLayer;
+  ln.axis = -1;
+  check(ln, {data(t, {4, 7, 33}), cdata(t, {33}), cdata(t, {33})}, 1, f32, f16);
+  check(ln, {data(t, {2, 3, 768}), cdata(t, {768}), none()}, 1, f32, f16);
+  ln.axis = 1;
+  check(ln, {data(t, {4, 7, 9}), cdata(t, {7, 9}), cdata(t, {7, 9})}, 1, f32, f16);
+  NormalizationParams gn;
+  gn.type = NormalizationType::kGroup;
+  gn.numGroups = 3;
+  check(gn, {data(t, {2, 6, 4, 5}), data(t, {6}), data(t, {6})}, 1, f32, f16);
+  NormalizationParams rms;
+  rms.type = NormalizationType::kRMS;
+  rms.axis = -1;
+  check(rms, {data(t, {5, 129}), cdata(t, {129})}, 1, f32, f16);
+  LRNParams lrn;
+  lrn.size = 3;
+  check(lrn, {data(t, {2, 7, 3, 4})}, 1, f32, f16);
+}
+
+TEST_P(CudaTyped, DataMovement) {
+  REQUIRE_GPU();
+  DataType t = GetParam();
+  check(TransposeParams{{2, 0, 1}}, {data(t, {3, 5, 7})});
+  check(TransposeParams{{0, 2, 3, 1}}, {data(t, {2, 3, 5, 7})});
+  check(TransposeParams{}, {data(t, {3, 4})});
+  check(ConcatenationParams{1}, {data(t, {2, 3, 4}), data(t, {2, 5, 4}), data(t, {2, 0, 4})});
+  check(ConcatenationParams{-1}, {data(t, {3, 1}), data(t, {3, 6})});
+  check(SliceParams{}, {data(t, {7, 9}), ints({1, -1}), ints({6, 0}), ints({0, 1}), ints({2, -2})});
+  check(SliceParams{}, {data(t, {5, 6, 7}), ints({2}), ints({1000}), ints({-1}), none()});
+  SplitParams sp;
+  sp.axis = 1;
+  check(sp, {data(t, {2, 7, 3}), ints({2, 4, 1})}, 3);
+  check(ExpandParams{}, {data(t, {3, 1}), ints({2, 3, 4})});
+  check(TileParams{}, {data(t, {2, 3}), ints({2, 3})});
+  check(SelectParams{}, {data(BOOL, {3, 1}), data(t, {3, 4}), data(t, {4})});
+  for (auto mode : {PadMode::kConstant, PadMode::kReflect, PadMode::kEdge, PadMode::kWrap}) {
+    PaddingParams pp;
+    pp.mode = mode;
+    check(pp, {data(t, {3, 4, 5}), ints({0, 1, 2, 0, 2, 1})});
+  }
+  check(PaddingParams{}, {data(t, {3, 4}), ints({1, -1, 0, 2}), scalar(1.5, t)});
+  SpaceDepthParams d2s;
+  d2s.blockSize = 2;
+  check(d2s, {data(t, {1, 8, 3, 5})});
+  d2s.crd = true;
+  check(d2s, {data(t, {2, 8, 3, 2})});
+  d2s.toDepth = true;
+  d2s.crd = false;
+  check(d2s, {data(t, {1, 3, 4, 6})});
+  TriluParams tr;
+  check(tr, {data(t, {2, 5, 7}), scalar(1, I64)});
+  tr.upper = false;
+  check(tr, {data(t, {5, 4}), scalar(-1, I64)});
+  check(IdentityParams{}, {data(t, {3, 7})});
+  ReshapeParams rp;
+  rp.mode = ReshapeMode::kFlatten;
+  check(rp, {data(t, {3, 7, 2})});
+}
+
+TEST_P(CudaTyped, GatherScatter) {
+  REQUIRE_GPU();
+  DataType t = GetParam();
+  GatherParams g;
+  g.axis = 1;
+  check(g, {data(t, {3, 7, 4}), data(I64, {2, 5}, -7, 7)});
+  g.axis = 0;
+  check(g, {data(t, {9, 4}), data(I32, {6}, 0, 9)});
+  GatherParams ge;
+  ge.mode = GatherMode::kElements;
+  ge.axis = 1;
+  check(ge, {data(t, {3, 7}), data(I64, {3, 4}, -7, 7)});
+  GatherParams gnd;
+  gnd.mode = GatherMode::kND;
+  check(gnd, {data(t, {4, 5, 3}), data(I64, {6, 2}, 0, 4)});
+  ScatterParams se;
+  se.axis = 1;
+  check(se, {data(t, {3, 7}), In{I64, {3, 2}, true, {0, 3, 6, 1, 2, 5}}, data(t, {3, 2})}, 1);
+  ScatterParams sa = se;
+  sa.reduction = ScatterReduction::kAdd;
+  check(sa, {data(t, {3, 7}), In{I64, {3, 2}, true, {0, 0, 6, 6, -1, 2}}, data(t, {3, 2})}, 1);
+  ScatterParams sm = se;
+  sm.reduction = ScatterReduction::kMax;
+  check(sm, {data(t, {3, 7}), In{I64, {3, 2}, true, {1, 1, 4, 4, 0, 6}}, data(t, {3, 2})}, 1);
+  ScatterParams snd;
+  snd.mode = ScatterMode::kND;
+  check(snd, {data(t, {5, 4}), In{I64, {2, 1}, true, {4, 0}}, data(t, {2, 4})}, 1);
+  check(snd, {data(t, {3, 4}), In{I64, {3, 2}, true, {0, 1, 2, 3, 1, 0}}, data(t, {3})}, 1);
+}
+
+TEST_P(CudaTyped, ResizeTopKAndMore) {
+  REQUIRE_GPU();
+  DataType t = GetParam();
+  ResizeParams rn;
+  check(rn, {data(t, {1, 2, 5, 7}), none(), In{F32, {4}, true, {1, 1, 2, 1.5}}});
+  ResizeParams rl;
+  rl.mode = ResizeMode::kLinear;
+  check(rl, {data(t, {1, 2, 5, 7}), none(), none(), ints({1, 2, 9, 4})});
+  rl.coordinateTransform = ResizeCoordinateTransform::kAlignCorners;
+  check(rl, {data(t, {2, 3, 4, 4}), none(), none(), ints({2, 3, 7, 9})});
+  rl.coordinateTransform = ResizeCoordinateTransform::kAsymmetric;
+  check(rl, {data(t, {1, 1, 6}), none(), In{F32, {3}, true, {1, 1, 0.5}}});
+  TopKParams tk;
+  check(tk, {data(t, {3, 37}), ints({5})}, 2);
+  tk.axis = 0;
+  tk.largest = false;
+  check(tk, {data(t, {41, 3}), ints({41})}, 2);
+  TopKParams big;
+  check(big, {data(t, {2, 5000}), ints({7})}, 2);
+  ArgMinMaxParams am;
+  am.axis = 1;
+  check(am, {data(t, {4, 33, 2})});
+  am.max = false;
+  am.keepDims = false;
+  check(am, {data(t, {4, 33})});
+  CumSumParams cs;
+  check(cs, {data(t, {5, 9}), scalar(1, I64)}, 1, {1e-5, 1e-4}, {3e-2, 2e-2});
+  cs.exclusive = true;
+  cs.reverse = true;
+  check(cs, {data(t, {5, 9}), scalar(0, I32)}, 1, {1e-5, 1e-4}, {3e-2, 2e-2});
+  CastParams c;
+  c.to = t == F32 ? F16 : F32;
+  check(c, {data(t, {7, 3})});
+  c.to = I32;
+  check(c, {data(t, {31}, -100, 100)});
+  c.to = BOOL;
+  check(c, {data(t, {31})});
+}
+
+TEST(Cuda, IntegerLayers) {
+  REQUIRE_GPU();
+  CastParams c;
+  c.to = F16;
+  check(c, {data(I64, {17}, -1000, 1000)});
+  c.to = I32;
+  check(c, {data(BOOL, {17})});
+  check(RangeParams{}, {scalar(3, I64), scalar(40, I64), scalar(4, I64)});
+  check(RangeParams{}, {scalar(1.5, F32), scalar(-3, F32), scalar(-0.25, F32)});
+  ConstantOfShapeParams cos;
+  float v = 2.5f;
+  cos.value = Weights::copyOf(F32, {1}, &v);
+  check(cos, {ints({3, 5})});
+  check(ShapeParams{}, {data(F32, {3, 5, 7})});
+  ShapeParams sp;
+  sp.start = 1;
+  sp.end = -1;
+  check(sp, {data(F32, {3, 5, 7, 2})});
+  OneHotParams oh;
+  check(oh, {data(I64, {2, 5}, 0, 6), scalar(6, I64), In{F32, {2}, true, {0.5, 3}}});
+  check(GatherParams{}, {data(I64, {5, 3}, -9, 9), data(I64, {4}, 0, 5)});
+  check(TransposeParams{{1, 0}}, {data(BOOL, {5, 3})});
+  QuantizeParams q;
+  q.outputType = DataType::kUInt8;
+  check(q, {data(F32, {2, 3, 4}, -3, 3), In{F32, {}, true, {0.05}}, In{DataType::kUInt8, {}, true, {128}}});
+  DequantizeParams dq;
+  dq.axis = 1;
+  check(dq, {data(DataType::kInt8, {2, 3, 4}, -100, 100), In{F32, {3}, true, {0.1, 0.2, 0.05}}, none()});
+}
+
+TEST(Cuda, UnsupportedIsReported) {
+  ir::Network net;
+  auto* x = net.addInput("x", F32, {3, 4});
+  EinsumParams e;
+  e.equation = "ij->ji";
+  auto* layer = static_cast<ir::Layer*>(net.addLayer(e, {x}));
+  EXPECT_FALSE(cuda::unsupportedReason(*layer).empty());
+  auto* ok = static_cast<ir::Layer*>(net.addLayer(ActivationParams{}, {x}));
+  EXPECT_TRUE(cuda::unsupportedReason(*ok).empty());
+}
+
+}  // namespace
+}  // namespace kiln
