@@ -271,6 +271,9 @@ def compare_model(
         inputs = read_inputs(model, input_dir) if input_dir else random_inputs(model, seed, shapes)
     model_bytes = model.SerializeToString()
     output_names = [o.name for o in model.graph.output]
+    if all_outputs:  # report in topological order
+        order = {name: i for i, name in enumerate(producers)}
+        output_names.sort(key=lambda name: order.get(name, len(order)))
 
     reference = run_onnxruntime(model_bytes, inputs, output_names, device)
     result = CompareResult()
