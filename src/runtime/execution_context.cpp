@@ -447,8 +447,7 @@ MemoryUsage ExecutionContext::memoryUsage() const {
 void ExecutionContext::enqueue(void* stream) {
   if (impl_->dirty || impl_->valuesRead) impl_->reshape();
   if (impl_->dataDependent) {
-    impl_->runDataDependent();
-    impl_->dirty = true;  // shapes must be inferred again next time
+    impl_->runDataDependent();  // re-infers every shape on each run; descs now hold this run's shapes
     return;
   }
   impl_->run(stream);
