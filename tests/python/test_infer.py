@@ -107,8 +107,6 @@ def test_shape_outside_profile_is_an_error(mlp_engine):
     assert "x" in str(info.value)
 
 
-@pytest.mark.xfail(strict=False, reason="Kiln runtime: tensorShape() re-infers a data-dependent output to -1 "
-                   "after execute() (ExecutionContext::enqueue sets dirty after runDataDependent)")
 def test_data_dependent_output(rng):
     model = nonzero_model()
     engine = kiln.build(model)
