@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: unit and kernel tests (GoogleTest through ctest), the ONNX conformance
-# regression check. (Python tests: scripts/python_tests.sh; not yet part of this command.)
+# regression check, and the Python package's pytest suite (scripts/python_tests.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -9,5 +9,7 @@ echo "== unit tests"
 (cd build && ctest --output-on-failure -j2 --timeout 300) || status=1
 echo "== ONNX conformance (CPU) against tests/conformance/expected_cpu.txt"
 python3 scripts/check_conformance.py --kiln build/kiln --expected tests/conformance/expected_cpu.txt || status=1
+echo "== Python package (pip install ./python, pytest tests/python)"
+bash scripts/python_tests.sh || status=1
 [ $status -eq 0 ] && echo "all test stages passed" || echo "some test stage FAILED"
 exit $status

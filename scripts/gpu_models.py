@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Real models on the GPU: ResNet-50 (torchvision) and BERT-base (transformers), random weights.
+
+  python3 scripts/gpu_models.py --build BUILD --check   # Kiln (cuda, fp32 and fp16) vs ONNX Runtime
+  python3 scripts/gpu_models.py --build BUILD --bench   # Kiln vs PyTorch eager and torch.compile
+
+--check exports both models to ONNX, runs them in ONNX Runtime (CPU) and with `kiln run
+--device=cuda` in fp32 and fp16, and fails when the relative error (max |kiln - ort| / max |ort|,
+per output) exceeds 1e-4 in fp32 or 1e-2 in fp16.
+--bench times Kiln (`kiln bench --device=cuda --use-cuda-graph --no-data-transfers`, GPU compute
+median) and PyTorch (eager and torch.compile mode=reduce-overhead, CUDA events, median) in fp16 at
+several batch sizes in the same run, and prints one table with the ratios.
+Models and data go to --work (default /tmp/kiln-models).
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+MODELS = ("resnet50", "bert_base")
+SEQ = 128
+
+
+def log(*parts):
+    print(*parts, flush=True)
+
+
+def make_torch_model(name):
+    import torch
+    torch.manual_seed(0)
+    if name == "resnet50":
+        import torchvision
+        model = torchvision.models.resnet50(weights=None)
+    else:
+        import transformers
+        config = transformers.BertConfig()  # bert-base: 12 layers, hidden 768, 12 heads
+        model = transformers.BertModel(config, add_pooling_layer=True)
+    return model.eval()
+
+
+def example_inputs(name, batch, device="cpu"):
+    import torch
+    g = torch.Generator().manual_seed(1)
+    if name == "resnet50":
+        return {"input": torch.randn(batch, 3, 224, 224, generator=g).to(device)}
+    ids = torch.randint(0, 30522, (batch, SEQ), generator=g)
+    mask = torch.ones(batch, SEQ, dtype=torch.int64)
+    mask[:, SEQ - 16:] = 0  # padding at the end, so the attention mask matters
+    return {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
+
+
+def export(name, path):
+    import torch
+    if os.path.exists(path):
+        return
+    model = make_torch_model(name)
+    inputs = example_inputs(name, 1)
+    names = list(inputs)
+    outputs = ["output"] if name == "resnet50" else ["last_hidden_state", "pooler_output"]
+    dynamic = {n: {0: "batch"} for n in names + outputs}
+    kwargs = dict(input_names=names, output_names=outputs, dynamic_axes=dynamic, opset_version=17)
+    with torch.no_grad():
+        try:
+            torch.onnx.export(model, tuple(inputs.values()), path, dynamo=False, **kwargs)
+        except TypeError:  # an older torch without the dynamo argument
+            torch.onnx.export(model, tuple(inputs.values()), path, **kwargs)
+    log(f"exported {name} -> {path} ({os.path.getsize(path) / 2**20:.1f} MiB)")
+
+
+def write_inputs(name, folder, batch):
+    from onnx import numpy_helper
+    os.makedirs(folder, exist_ok=True)
+    arrays = {k: v.numpy() for k, v in example_inputs(name, batch).items()}
+    for i, (k, a) in enumerate(arrays.items()):
+        with open(os.path.join(folder, f"input_{i}.pb"), "wb") as f:
+            f.write(numpy_helper.from_array(a, k).SerializeToString())
+    return arrays
+
+
+def read_outputs(folder):
+    import onnx
+    from onnx import numpy_helper
+    out = {}
+    for f in sorted(os.listdir(folder)):
+        if f.startswith("output_") and f.endswith(".pb"):
+            t = onnx.TensorProto()
+            with open(os.path.join(folder, f), "rb") as fh:
+                t.ParseFromString(fh.read())
+            out[t.name] = numpy_helper.to_array(t)
+    return out
+
+
+def kiln(build, *args, check=True):
+    cmd = [os.path.join(build, "kiln"), *args]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if check and proc.returncode != 0:
+        log(proc.stdout)
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}")
+    return proc.stdout
+
+
+def check(args):
+    import onnxruntime as ort
+    failed = 0
+    rows = []
+    for name in MODELS:
+        onnx_path = os.path.join(args.work, f"{name}.onnx")
+        export(name, onnx_path)
+        data = os.path.join(args.work, f"{name}_data")
+        arrays = write_inputs(name, data, 1)
+        sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+        ref = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, arrays)))
+        for precision, tol in (("fp32", 1e-4), ("fp16", 1e-2)):
+            plan = os.path.join(args.work, f"{name}_{precision}.plan")
+            flags = ["--fp16"] if precision == "fp16" else []
+            t0 = time.time()
+            summary = kiln(args.build, "build", f"--onnx={onnx_path}", "--device=cuda", *flags,
+                           f"--save-engine={plan}")
+            build_s = time.time() - t0
+            fallback = re.search(r"CPU fallback[^\n]*", summary)
+            out_dir = os.path.join(args.work, f"{name}_{precision}_out")
+            os.makedirs(out_dir, exist_ok=True)
+            kiln(args.build, "run", f"--engine={plan}", "--device=cuda", f"--load-inputs={data}",
+                 f"--save-outputs={out_dir}")
+            got = read_outputs(out_dir)
+            for out_name, expected in ref.items():
+                actual = got.get(out_name)
+                if actual is None:
+                    rel = float("inf")
+                else:
+                    rel = float(np.max(np.abs(actual.astype(np.float64) - expected)) /
+                                max(float(np.max(np.abs(expected))), 1e-30))
+                ok = rel <= tol
+                failed += not ok
+                rows.append((name, precision, out_name, rel, tol, "ok" if ok else "FAIL", build_s,
+                             fallback.group(0) if fallback else ""))
+    log("\n| model | precision | output | rel error | limit | result | build s |")
+    log("|---|---|---|---|---|---|---|")
+    for r in rows:
+        log(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.2e} | {r[4]:.0e} | {r[5]} | {r[6]:.1f} |")
+        if r[7]:
+            log(f"|   | {r[7]} |")
+    log(f"models check: {'PASS' if failed == 0 else 'FAIL'} ({failed} outputs over the limit)")
+    return failed == 0
+
+
+def torch_median_ms(fn, inputs, warmup, iterations):
+    import torch
+    with torch.no_grad():
+        for _ in range(warmup):
+            fn(**inputs)
+        torch.cuda.synchronize()
+        times = []
+        for _ in range(iterations):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn(**inputs)
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+    return float(np.median(times))
+
+
+def kiln_median_ms(args, plan_onnx, batch, fp16):
+    shapes = "input:{b}x3x224x224" if "resnet" in plan_onnx else "input_ids:{b}x128,attention_mask:{b}x128"
+    shapes = shapes.format(b=batch)
+    flags = ["--fp16"] if fp16 else []
+    out = kiln(args.build, "bench", f"--onnx={plan_onnx}", "--device=cuda", *flags, f"--shapes={shapes}",
+               "--use-cuda-graph", "--no-data-transfers", f"--iterations={args.iterations}",
+               f"--warmup={args.warmup}")
+    m = re.search(r"GPU compute[^\n]*median\s+([0-9.]+)", out) or re.search(r"latency[^\n]*median\s+([0-9.]+)", out)
+    if not m:
+        log(out)
+        raise RuntimeError("no median in kiln bench output")
+    return float(m.group(1))
+
+
+def bench(args):
+    import torch
+    rows = []
+    for name in MODELS:
+        onnx_path = os.path.join(args.work, f"{name}.onnx")
+        export(name, onnx_path)
+        model = make_torch_model(name).cuda().half()
+        compiled = torch.compile(model, mode="reduce-overhead")
+        for batch in args.batches:
+            inputs = example_inputs(name, batch, "cuda")
+            if name == "resnet50":
+                inputs = {"x": inputs["input"].half()}
+            eager = torch_median_ms(model, inputs, args.warmup, args.iterations)
+            comp = torch_median_ms(compiled, inputs, args.warmup, args.iterations)
+            try:
+                k = kiln_median_ms(args, onnx_path, batch, fp16=True)
+            except RuntimeError as e:
+                log(f"kiln bench failed for {name} batch {batch}: {e}")
+                k = float("nan")
+            rows.append((name, batch, eager, comp, k))
+            log(f"{name} batch {batch}: eager {eager:.3f} ms, torch.compile {comp:.3f} ms, kiln {k:.3f} ms")
+    log("\n| model (fp16) | batch | PyTorch eager ms | torch.compile ms | Kiln ms | eager/Kiln | compile/Kiln |")
+    log("|---|---|---|---|---|---|---|")
+    for name, batch, eager, comp, k in rows:
+        log(f"| {name} | {batch} | {eager:.3f} | {comp:.3f} | {k:.3f} | {eager / k:.2f}x | {comp / k:.2f}x |")
+    return all(np.isfinite(r[4]) for r in rows)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--build", default="build-gpu", help="build folder holding the kiln binary")
+    p.add_argument("--work", default="/tmp/kiln-models")
+    p.add_argument("--check", action="store_true")
+    p.add_argument("--bench", action="store_true")
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 32])
+    p.add_argument("--iterations", type=int, default=50)
+    p.add_argument("--warmup", type=int, default=10)
+    args = p.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    ok = True
+    if args.check:
+        ok &= check(args)
+    if args.bench:
+        ok &= bench(args)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
