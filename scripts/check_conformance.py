@@ -17,19 +17,28 @@ DATA = "/usr/share/libonnx-testdata/data"
 FOLDERS = ["node", "pytorch-converted", "pytorch-operator", "simple"]
 
 
-def run(kiln, device, report, data):
+def run(kiln, device, report, data, jobs):
+    """Runs every case folder in `jobs` parallel `kiln conformance` processes; returns results by case."""
     dirs = [os.path.join(data, f) for f in FOLDERS if os.path.isdir(os.path.join(data, f))]
     if not dirs:
         sys.exit(f"no ONNX test data under {data} (install libonnx-testdata, or pass --data)")
-    cmd = [kiln, "conformance", *dirs, f"--report={report}", f"--device={device}"]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "(no output)"
-    with open(report) as f:
-        data = json.load(f)
+    cases = sorted(os.path.join(d, c) for d in dirs for c in os.listdir(d)
+                   if os.path.exists(os.path.join(d, c, "model.onnx")))
+    shards = [cases[i::jobs] for i in range(jobs) if cases[i::jobs]]
+    procs = []
+    for i, shard in enumerate(shards):
+        cmd = [kiln, "conformance", *shard, f"--report={report}.{i}", f"--device={device}"]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    for proc in procs:
+        proc.wait()
     results = {}
-    for case in data["cases"]:
-        key = os.path.join(os.path.basename(os.path.dirname(case["path"])), case["case"])
-        results[key] = (case["status"], case["reason"])
+    for i in range(len(shards)):
+        with open(f"{report}.{i}") as f:
+            for case in json.load(f)["cases"]:
+                key = os.path.join(os.path.basename(os.path.dirname(case["path"])), case["case"])
+                results[key] = (case["status"], case["reason"])
+    counts = {s: sum(r[0] == s for r in results.values()) for s in ("pass", "fail", "unsupported")}
+    summary = f"{counts['pass']} passed, {counts['fail']} failed, {counts['unsupported']} skipped"
     return results, summary
 
 
@@ -87,6 +96,7 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--expected", required=True)
     parser.add_argument("--update", action="store_true", help="rewrite the expected list from this run")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel kiln processes")
     parser.add_argument("--data", default=DATA, help="folder holding node/, pytorch-converted/, ...")
     parser.add_argument("--max-drop-points", type=float, default=None,
                         help="compare pass rates instead of cases: fail when a folder's pass rate is more "
@@ -94,7 +104,7 @@ def main():
                              "run against the CPU list)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        results, summary = run(args.kiln, args.device, os.path.join(tmp, "report.json"), args.data)
+        results, summary = run(args.kiln, args.device, os.path.join(tmp, "report.json"), args.data, args.jobs)
     print(f"kiln conformance: {summary}")
     for folder in FOLDERS:
         cases = [k for k in results if k.startswith(folder + "/")]

@@ -231,7 +231,8 @@ class ExecutionContext {
 
   // Binds a buffer to an input or output. For the CPU backend, and for execute(), host memory;
   // for enqueue() on a GPU engine, device memory. An output left unbound is allocated by the context:
-  // read it with tensorAddress() after execute().
+  // tensorAddress() gives host memory after execute(), device memory after enqueue() on a GPU engine.
+  // Networks with data-dependent shapes (NonZero) run on the host through execute() on every backend.
   void setTensorAddress(const std::string& name, void* address);
   void* tensorAddress(const std::string& name) const;
 

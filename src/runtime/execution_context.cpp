@@ -52,6 +52,8 @@ struct ContextImpl {
   std::vector<int64_t> offsets[2];           // per tensor: arena offset by MemoryKind, -1 when not in the arena
   Buffer arenas[2], workspaces[2];
   std::vector<std::unique_ptr<Buffer>> ownedOutputs;  // per tensor: storage of unbound outputs
+  std::vector<std::unique_ptr<Buffer>> hostOutputs;   // per tensor: host copies of unbound outputs after execute()
+  bool outputsOnHost = false;                         // the last run was execute(): unbound outputs read on the host
   std::vector<std::unique_ptr<Buffer>> deviceMirrors; // per tensor: device copies of host-evaluated values
   std::vector<HostTensor> lazyValues;        // data-dependent mode: every tensor's value
   bool dirty = true;
@@ -69,6 +71,7 @@ struct ContextImpl {
     offsets[0].assign(n, -1);
     offsets[1].assign(n, -1);
     ownedOutputs.resize(n);
+    hostOutputs.resize(n);
     deviceMirrors.resize(n);
     for (auto* t : e.network().inputs()) {
       inputShapes.push_back(t->dims());
@@ -156,8 +159,11 @@ void ContextImpl::reshape(bool bindingsOnHost) {
     }
   }
   if (dataDependent) {
-    KILN_CHECK(engine.primaryKind == kHostMemory, kUnsupported,
-               "this network has data-dependent shapes (e.g. NonZero), which run only on the CPU backend for now");
+    // The data-dependent mode runs every layer with the CPU kernels on host buffers: on a GPU engine
+    // that is what execute() hands over; enqueue() with device buffers cannot take that path.
+    KILN_CHECK(engine.primaryKind == kHostMemory || bindingsOnHost, kUnsupported,
+               "this network has data-dependent shapes (e.g. NonZero): on a GPU engine it runs on the host "
+               "through execute() with host buffers, not through enqueue()");
   } else {
     planMemory();
   }
@@ -435,6 +441,7 @@ void* ExecutionContext::tensorAddress(const std::string& name) const {
   const ir::Tensor* tensor = e.ioTensor(name);
   int t = e.indexOf(tensor);
   if (impl_->bindings[t]) return impl_->bindings[t];
+  if (tensor->isOutput && impl_->outputsOnHost && impl_->hostOutputs[t]) return impl_->hostOutputs[t]->pointer;
   if (tensor->isOutput && impl_->ownedOutputs[t]) return impl_->ownedOutputs[t]->pointer;
   return nullptr;
 }
@@ -445,6 +452,7 @@ MemoryUsage ExecutionContext::memoryUsage() const {
 }
 
 void ExecutionContext::enqueue(void* stream) {
+  impl_->outputsOnHost = false;
   if (impl_->dirty || impl_->valuesRead) impl_->reshape();
   if (impl_->dataDependent) {
     impl_->runDataDependent();  // re-infers every shape on each run; descs now hold this run's shapes
@@ -459,8 +467,14 @@ void ExecutionContext::execute() {
     enqueue(nullptr);
     return;
   }
-  // A GPU engine with host buffers: stage through device memory.
+  // A GPU engine with host buffers: stage through device memory. Unbound outputs are copied to
+  // context-owned host memory, so tensorAddress() after execute() is always a host address.
+  impl_->outputsOnHost = false;
   if (impl_->dirty || impl_->valuesRead) impl_->reshape(/*bindingsOnHost=*/true);
+  if (impl_->dataDependent) {
+    impl_->runDataDependent();  // host kernels on host buffers; outputs are host memory
+    return;
+  }
   const Backend& device = *e.deviceBackend;
   std::vector<std::pair<int, void*>> hostBindings;
   std::vector<std::unique_ptr<Buffer>> staging;
@@ -475,21 +489,29 @@ void ExecutionContext::execute() {
     hostBindings.push_back({i, impl_->bindings[i]});
     impl_->bindings[i] = staging.back()->pointer;
   }
-  std::vector<std::pair<int, void*>> outputs;
+  std::vector<std::pair<int, void*>> outputs, unbound;
   for (auto* t : e.network().outputs()) {
     int i = e.indexOf(t);
     if (impl_->bindings[i]) {
       outputs.push_back({i, impl_->bindings[i]});
       impl_->bindings[i] = nullptr;  // runs into the context-owned device buffer
+    } else {
+      size_t bytes = static_cast<size_t>(volume(impl_->descs[i].shape)) * dataTypeSize(impl_->descs[i].type);
+      if (!impl_->hostOutputs[i]) impl_->hostOutputs[i] = std::make_unique<Buffer>();
+      impl_->hostOutputs[i]->reserve(e.cpuBackend.get(), bytes);
+      unbound.push_back({i, impl_->hostOutputs[i]->pointer});
     }
   }
   try {
     impl_->run(nullptr);
-    for (auto& [i, host] : outputs) {
-      size_t bytes = static_cast<size_t>(volume(impl_->descs[i].shape)) * dataTypeSize(impl_->descs[i].type);
-      device.copyToHost(host, impl_->ownedOutputs[i]->pointer, bytes, nullptr);
+    for (auto* list : {&outputs, &unbound}) {
+      for (auto& [i, host] : *list) {
+        size_t bytes = static_cast<size_t>(volume(impl_->descs[i].shape)) * dataTypeSize(impl_->descs[i].type);
+        device.copyToHost(host, impl_->ownedOutputs[i]->pointer, bytes, nullptr);
+      }
     }
     device.synchronize(nullptr);
+    impl_->outputsOnHost = true;
   } catch (...) {
     for (auto& [i, host] : hostBindings) impl_->bindings[i] = host;
     for (auto& [i, host] : outputs) impl_->bindings[i] = host;

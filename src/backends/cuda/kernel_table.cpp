@@ -95,10 +95,29 @@ std::string reasonFor(const ir::Layer& layer) {
       int64_t r = inRank(layer);
       if (r < 3 || r > 5) return "cuDNN convolutions need 1-3 spatial dims";
       if (layer.type() == LayerType::kDeconvolution) {
+        // cuDNN's backward-data convolution takes one pad per side: the total padding must be even.
         const auto& p = layer.as<DeconvolutionParams>();
-        if (p.paddingMode == PaddingMode::kExplicit && p.outputShape.empty())
+        if (p.paddingMode == PaddingMode::kExplicit && p.outputShape.empty()) {
           for (size_t i = 0; i < p.padsBegin.size() && i < p.padsEnd.size(); ++i)
             if (p.padsBegin[i] != p.padsEnd[i]) return "asymmetric deconvolution pads";
+        } else if (p.paddingMode == PaddingMode::kSameUpper || p.paddingMode == PaddingMode::kSameLower ||
+                   !p.outputShape.empty()) {
+          const Dims& x = layer.inputs[0]->dims();
+          const Dims& w = layer.inputs[1]->dims();  // [C_in, C_out / groups, k...]
+          Dims kernel = p.kernelShape.empty() ? Dims(w.begin() + std::min<size_t>(2, w.size()), w.end()) : p.kernelShape;
+          for (size_t i = 0; i < kernel.size(); ++i) {
+            int64_t s = i < p.strides.size() ? p.strides[i] : 1, d = i < p.dilations.size() ? p.dilations[i] : 1;
+            int64_t op = i < p.outputPadding.size() ? p.outputPadding[i] : 0;
+            // total = s * (in - 1) + op + effective kernel - out, with out = in * s for the SAME modes
+            int64_t total = op + (kernel[i] - 1) * d + 1 - s;
+            if (!p.outputShape.empty()) {
+              int64_t in = x[x.size() - kernel.size() + i];
+              if (in < 0) return "deconvolution output_shape on a dynamic input (pads known only at run time)";
+              total = s * (in - 1) + op + (kernel[i] - 1) * d + 1 - p.outputShape[p.outputShape.size() - kernel.size() + i];
+            }
+            if (total % 2 != 0) return "asymmetric deconvolution pads (odd total padding)";
+          }
+        }
       }
       return "";
     }
