@@ -6,12 +6,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <random>
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/kernels/kernels.h"
 #include "core/error.h"
+#include "core/half.h"
 #include "ir/network.h"
 
 namespace kiln::cpu {
@@ -208,6 +210,51 @@ TEST(CpuGridSample, RejectsMismatchedGrid) {
   EXPECT_THROW(runGridSample(layer, argsOf({&x, &grid}, {&y})), Error);
 }
 
+TEST(CpuGridSample, NonFiniteAndFarCoordinatesAndHalf) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  Buf x = f32({1, 1, 2, 2}, {1, 2, 3, 4});
+  Buf grid = f32({1, 1, 4, 2}, {nan, 0, inf, 0, 1e30f, -1e30f, -inf, -inf});
+  for (auto padding : {GridSamplePadding::kZeros, GridSamplePadding::kBorder, GridSamplePadding::kReflection})
+    for (auto mode : {GridSampleMode::kLinear, GridSampleMode::kNearest, GridSampleMode::kCubic}) {
+      GridSampleParams p;
+      p.mode = mode;
+      p.padding = padding;
+      Buf y = outBuf(DataType::kFloat32, {1, 1, 1, 4});
+      ir::Layer layer("gs", p);
+      runGridSample(layer, argsOf({&x, &grid}, {&y}));
+      std::vector<float> got = y.get<float>();
+      EXPECT_EQ(got[0], 0.f);  // NaN reads zero padding in every mode
+      if (padding == GridSamplePadding::kZeros) {
+        for (float v : got) EXPECT_EQ(v, 0.f);
+      } else if (padding == GridSamplePadding::kBorder) {
+        EXPECT_TRUE(std::isfinite(got[1]) && std::isfinite(got[2]) && std::isfinite(got[3]));
+        if (mode != GridSampleMode::kCubic) {
+          EXPECT_NEAR(got[3], 1.f, 1e-6);  // (-inf, -inf) clamps to the first pixel
+          EXPECT_NEAR(got[2], 2.f, 1e-6);  // (x, y) = (+huge, -huge) clamps to row 0, last column
+        }
+      } else {
+        EXPECT_TRUE(std::isfinite(got[2]));  // a huge finite coordinate still folds into the input
+      }
+    }
+  // float16 data and grid: the same values as float32 within half precision.
+  GridSampleParams p;
+  p.mode = GridSampleMode::kCubic;
+  p.padding = GridSamplePadding::kReflection;
+  std::vector<float> xv = randomFloats(2 * 3 * 4 * 5, 91, -2.f, 2.f), gv = randomFloats(2 * 3 * 2 * 2, 92, -1.2f, 1.2f);
+  std::vector<uint16_t> xh, gh;
+  for (float& v : xv) xh.push_back(floatToHalf(v)), v = halfToFloat(xh.back());
+  for (float& v : gv) gh.push_back(floatToHalf(v)), v = halfToFloat(gh.back());
+  Buf x32 = f32({2, 3, 4, 5}, xv), g32 = f32({2, 3, 2, 2}, gv), y32 = outBuf(DataType::kFloat32, {2, 3, 3, 2});
+  Buf x16 = make(DataType::kFloat16, {2, 3, 4, 5}, xh), g16 = make(DataType::kFloat16, {2, 3, 2, 2}, gh);
+  Buf y16 = outBuf(DataType::kFloat16, {2, 3, 3, 2});
+  ir::Layer layer("gs", p);
+  runGridSample(layer, argsOf({&x32, &g32}, {&y32}));
+  runGridSample(layer, argsOf({&x16, &g16}, {&y16}));
+  std::vector<float> a = y32.get<float>();
+  std::vector<uint16_t> b = y16.get<uint16_t>();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(halfToFloat(b[i]), a[i], 1e-2) << i;
+}
+
 // ---- NonMaxSuppression ------------------------------------------------------------------------------
 
 // Naive greedy NMS: repeatedly take the best remaining box, then drop every box overlapping it.
@@ -328,6 +375,15 @@ TEST(CpuNonMaxSuppression, RandomVersusNaive) {
     }
 }
 
+TEST(CpuNonMaxSuppression, NaNScoresAreNeverSelected) {
+  Buf boxes = f32({1, 3, 4}, {0, 0, 1, 1, 0, 2, 1, 3, 0, 4, 1, 5});
+  Buf scores = f32({1, 1, 3}, {0.5f, std::numeric_limits<float>::quiet_NaN(), 0.7f});
+  Buf maxCount = i64({1}, {10});
+  EXPECT_EQ(runNms(false, boxes, scores, &maxCount, nullptr, nullptr), (std::vector<int64_t>{0, 0, 2, 0, 0, 0}));
+  Buf negative = i64({1}, {-1});
+  EXPECT_THROW(runNms(false, boxes, scores, &negative, nullptr, nullptr), Error);
+}
+
 // ---- RoiAlign ---------------------------------------------------------------------------------------
 
 // Straight from the definition: every output value computed on its own.
@@ -408,11 +464,13 @@ TEST(CpuRoiAlign, RandomVersusNaive) {
         }
 }
 
-TEST(CpuRoiAlign, RejectsBadBatchIndex) {
+TEST(CpuRoiAlign, RejectsBadBatchIndexAndNonFiniteRois) {
   Buf x = f32({1, 1, 2, 2}, {1, 2, 3, 4}), r = f32({1, 4}, {0, 0, 1, 1}), bi = i64({1}, {1});
   Buf y = outBuf(DataType::kFloat32, {1, 1, 1, 1});
   ir::Layer layer("ra", RoiAlignParams{});
   EXPECT_THROW(runRoiAlign(layer, argsOf({&x, &r, &bi}, {&y})), Error);
+  Buf zero = i64({1}, {0}), nanRoi = f32({1, 4}, {0, std::numeric_limits<float>::quiet_NaN(), 1, 1});
+  EXPECT_THROW(runRoiAlign(layer, argsOf({&x, &nanRoi, &zero}, {&y})), Error);
 }
 
 // ---- Unique -----------------------------------------------------------------------------------------
@@ -540,6 +598,39 @@ TEST(CpuUnique, RandomVersusNaive) {
   }
 }
 
+TEST(CpuUnique, NaNsIntegersAndBools) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  UniqueResult r = runUniqueOnHost(UniqueParams{}, {6}, {nan, 2, nan, 1, 2, -1});
+  ASSERT_EQ(r.y.size(), 4u);  // NaNs form one value, sorted after the numbers
+  EXPECT_EQ(std::vector<float>(r.y.begin(), r.y.begin() + 3), (std::vector<float>{-1, 1, 2}));
+  EXPECT_TRUE(std::isnan(r.y[3]));
+  EXPECT_EQ(r.indices, (std::vector<int64_t>{5, 3, 1, 0}));
+  EXPECT_EQ(r.inverse, (std::vector<int64_t>{3, 2, 3, 1, 2, 0}));
+  EXPECT_EQ(r.counts, (std::vector<int64_t>{1, 1, 2, 2}));
+
+  ir::Layer layer("u", UniqueParams{});
+  Buf x = make(DataType::kInt32, {7}, std::vector<int32_t>{5, -3, 5, 0, -3, 9, 5});
+  Buf y = outBuf(DataType::kInt32, {4}), idx = outBuf(DataType::kInt64, {4}), inv = outBuf(DataType::kInt64, {7}),
+      cnt = outBuf(DataType::kInt64, {4});
+  runUnique(layer, argsOf({&x}, {&y, &idx, &inv, &cnt}));
+  EXPECT_EQ(y.get<int32_t>(), (std::vector<int32_t>{-3, 0, 5, 9}));
+  EXPECT_EQ(idx.get<int64_t>(), (std::vector<int64_t>{1, 3, 0, 5}));
+  EXPECT_EQ(inv.get<int64_t>(), (std::vector<int64_t>{2, 0, 2, 1, 0, 3, 2}));
+  EXPECT_EQ(cnt.get<int64_t>(), (std::vector<int64_t>{2, 1, 3, 1}));
+
+  UniqueParams unsorted;
+  unsorted.sorted = false;
+  ir::Layer boolLayer("u", unsorted);
+  Buf b = make(DataType::kBool, {5}, std::vector<uint8_t>{1, 1, 0, 1, 0});
+  Buf by = outBuf(DataType::kBool, {2}), bi = outBuf(DataType::kInt64, {2}), binv = outBuf(DataType::kInt64, {5}),
+      bc = outBuf(DataType::kInt64, {2});
+  runUnique(boolLayer, argsOf({&b}, {&by, &bi, &binv, &bc}));
+  EXPECT_EQ(by.get<uint8_t>(), (std::vector<uint8_t>{1, 0}));
+  EXPECT_EQ(bi.get<int64_t>(), (std::vector<int64_t>{0, 2}));
+  EXPECT_EQ(binv.get<int64_t>(), (std::vector<int64_t>{0, 0, 1, 0, 1}));
+  EXPECT_EQ(bc.get<int64_t>(), (std::vector<int64_t>{3, 2}));
+}
+
 // ---- Determinant ------------------------------------------------------------------------------------
 
 // Laplace expansion along the first row.
@@ -587,6 +678,10 @@ TEST(CpuDeterminant, SingularPivotingAndErrors) {
   EXPECT_NEAR(got[2], 0.f, 1e-5);
   Buf bad = f32({2, 3}, {1, 2, 3, 4, 5, 6}), out = outBuf(DataType::kFloat32, {});
   EXPECT_THROW(runDeterminant(layer, argsOf({&bad}, {&out})), Error);
+  // float64 keeps full precision.
+  Buf d = make(DataType::kFloat64, {2, 2}, std::vector<double>{1e-9, 2, 3, 4}), dOut = outBuf(DataType::kFloat64, {});
+  runDeterminant(layer, argsOf({&d}, {&dOut}));
+  EXPECT_NEAR(dOut.get<double>()[0], 4e-9 - 6, 1e-15);
 }
 
 }  // namespace

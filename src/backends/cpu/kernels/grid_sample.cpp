@@ -25,21 +25,16 @@ struct Taps {
   double weight[kMaxTaps] = {};
 };
 
-// Reflects x into [lo, hi] by folding at the bounds (ONNX reference _gs_reflect).
+// Reflects a finite x into [lo, hi] by folding at the bounds (ONNX reference _gs_reflect).
 double reflect(double x, double lo, double hi) {
   double range = hi - lo;
   if (range <= 0) return lo;
-  if (x < lo) {
-    double dx = lo - x;
-    auto n = static_cast<int64_t>(dx / range);
-    double r = dx - static_cast<double>(n) * range;
-    return n % 2 == 0 ? lo + r : hi - r;
-  }
-  if (x > hi) {
-    double dx = x - hi;
-    auto n = static_cast<int64_t>(dx / range);
-    double r = dx - static_cast<double>(n) * range;
-    return n % 2 == 0 ? hi - r : lo + r;
+  if (x < lo || x > hi) {
+    double dx = x < lo ? lo - x : x - hi;
+    double folds = std::floor(dx / range), r = dx - folds * range;
+    bool even = std::fmod(folds, 2.0) == 0;
+    if (x < lo) return even ? lo + r : hi - r;
+    return even ? hi - r : lo + r;
   }
   return x;
 }
@@ -70,16 +65,18 @@ int64_t resolveIndex(int64_t i, const SampleAxis& axis, GridSamplePadding paddin
 Taps tapsFor(double normalized, const SampleAxis& axis, const GridSampleParams& p) {
   double n = static_cast<double>(axis.size);
   double x = p.alignCorners ? (normalized + 1) / 2 * (n - 1) : ((normalized + 1) * n - 1) / 2;
+  Taps taps;
+  if (std::isnan(x) || (std::isinf(x) && p.padding != GridSamplePadding::kBorder)) {  // reads zero padding
+    taps.count = 1;
+    taps.index[0] = -1;
+    return taps;
+  }
   if (p.mode == GridSampleMode::kNearest) x = std::nearbyint(x);  // round half to even, as np.rint
   if (x < axis.lo || x > axis.hi) {
     if (p.padding == GridSamplePadding::kBorder) x = std::clamp(x, 0.0, n - 1);
     if (p.padding == GridSamplePadding::kReflection) x = reflect(x, axis.lo, axis.hi);
-  }
-  Taps taps;
-  if (std::isnan(x)) {  // a NaN coordinate reads zero padding
-    taps.count = 1;
-    taps.index[0] = -1;
-    return taps;
+    // Far outside, every tap reads zero padding: keep the index arithmetic in range.
+    if (p.padding == GridSamplePadding::kZeros) x = std::clamp(x, axis.lo - kMaxTaps, axis.hi + kMaxTaps);
   }
   if (p.mode == GridSampleMode::kNearest) {
     taps.count = 1;

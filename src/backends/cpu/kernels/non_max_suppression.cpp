@@ -1,9 +1,10 @@
 // NonMaxSuppression: per (batch, class), the boxes scoring above the score threshold are visited by
 // descending score (ties: lower box index first) and selected unless their IoU with a box already
 // selected for that class exceeds the IoU threshold, up to the per-class limit. IoU as ONNX Runtime
-// computes it (empty or degenerate boxes never suppress). O(candidates * selected) per class.
+// computes it (empty or degenerate boxes never suppress). NaN scores are never selected.
+// O(candidates * selected) per class.
 #include <array>
-#include <numeric>
+#include <cmath>
 
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/indexing.h"
@@ -75,7 +76,7 @@ std::vector<std::array<int64_t, 3>> selectBoxes(const ir::Layer& layer, const Ke
       const Corners* c = corners.data() + b * count;
       candidates.clear();
       for (int64_t i = 0; i < count; ++i)
-        if (!filterScores || s[i] > scoreThreshold) candidates.push_back(i);
+        if (!std::isnan(s[i]) && (!filterScores || s[i] > scoreThreshold)) candidates.push_back(i);
       std::stable_sort(candidates.begin(), candidates.end(), [&](int64_t l, int64_t r) { return s[l] > s[r]; });
       std::vector<int64_t>& selected = selectedPerClass[bc];
       for (int64_t i : candidates) {

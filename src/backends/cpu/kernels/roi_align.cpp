@@ -18,7 +18,8 @@ struct Sample {
 
 Sample bilinearSample(double y, double x, int64_t height, int64_t width) {
   Sample s;
-  if (y < -1.0 || y > static_cast<double>(height) || x < -1.0 || x > static_cast<double>(width)) return s;
+  // Beyond one pixel outside the input (or NaN) the sample reads 0.
+  if (!(y >= -1.0 && y <= static_cast<double>(height) && x >= -1.0 && x <= static_cast<double>(width))) return s;
   y = std::max(y, 0.0);
   x = std::max(x, 0.0);
   auto yLow = static_cast<int64_t>(y), xLow = static_cast<int64_t>(x);
@@ -62,6 +63,8 @@ void runRoiAlign(const ir::Layer& layer, const KernelArgs& args) {
              " is empty");
   const std::vector<float> rois = detail::readFloats(roisView, layer);
   const std::vector<int64_t> batchIndices = readInts(args.inputs[2], layer);
+  for (float v : rois)
+    KILN_CHECK(std::isfinite(v), kInvalidArgument, layer.describe(), ": rois hold a non-finite coordinate ", v);
   for (int64_t r = 0; r < numRois; ++r)
     KILN_CHECK(batchIndices[r] >= 0 && batchIndices[r] < batch, kInvalidArgument, layer.describe(),
                ": batch index ", batchIndices[r], " of roi ", r, " is out of range for input ", dimsToString(x.shape));

@@ -1,7 +1,10 @@
 // Unique: the slices along the axis (single elements without one) are stably sorted lexicographically,
 // runs of equal slices become the unique values (first occurrence = the run's first index), ordered by
-// value when sorted, else by first occurrence. O(n log n) slice comparisons.
+// value when sorted, else by first occurrence; NaNs count as one value after all numbers (numpy
+// equal_nan). O(n log n) slice comparisons.
+#include <cmath>
 #include <numeric>
+#include <type_traits>
 
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
@@ -44,6 +47,12 @@ std::vector<std::vector<int64_t>> groupSlices(const ir::Layer& layer, const Tens
         for (int64_t i = 0; i < l.inner; ++i) {
           auto va = static_cast<ComputeType<T>>(data[(o * l.n + a) * l.inner + i]);
           auto vb = static_cast<ComputeType<T>>(data[(o * l.n + b) * l.inner + i]);
+          if constexpr (std::is_floating_point_v<ComputeType<T>>) {  // NaNs are equal and after numbers
+            if (std::isnan(va) || std::isnan(vb)) {
+              if (std::isnan(va) && std::isnan(vb)) continue;
+              return std::isnan(va) ? 1 : -1;
+            }
+          }
           if (va < vb) return -1;
           if (vb < va) return 1;
         }
