@@ -57,6 +57,11 @@ enum class LayerType : uint8_t {
   kTrilu,
   kLRN,
   kSpaceDepth,
+  kGridSample,
+  kNonMaxSuppression,
+  kRoiAlign,
+  kUnique,
+  kDeterminant,
   kCount,  // number of layer types; keep last
 };
 const char* layerTypeName(LayerType type);
@@ -460,6 +465,62 @@ struct SpaceDepthParams {
   template <class V> void visit(V& v) { v(toDepth, blockSize, crd); }
 };
 
+// Samples x at normalized grid locations (ONNX GridSample). Inputs: x [N, C, D1..Dk] (k = 1..3),
+// grid [N, O1..Ok, k] whose last dim holds coordinates in [-1, 1] ordered innermost spatial dim first
+// ((x, y) for NCHW). Output [N, C, O1..Ok]. Cubic uses the cubic convolution kernel with a = -0.75.
+enum class GridSampleMode : uint8_t { kLinear, kNearest, kCubic };
+enum class GridSamplePadding : uint8_t { kZeros, kBorder, kReflection };
+struct GridSampleParams {
+  static constexpr LayerType kType = LayerType::kGridSample;
+  GridSampleMode mode = GridSampleMode::kLinear;
+  GridSamplePadding padding = GridSamplePadding::kZeros;
+  bool alignCorners = false;
+  template <class V> void visit(V& v) { v(mode, padding, alignCorners); }
+};
+
+// Greedy non-max suppression per (batch, class) (ONNX NonMaxSuppression). Inputs: boxes [B, n, 4],
+// scores [B, classes, n], optional max boxes per class (integer scalar; 0 when omitted), optional IoU
+// threshold and score threshold (float scalars). Output: int64 [selected, 3] rows (batch, class, box),
+// in batch, class, then descending score order; its shape depends on the data.
+// centerPointBox: boxes are [x_center, y_center, width, height] instead of corners [y1, x1, y2, x2].
+struct NonMaxSuppressionParams {
+  static constexpr LayerType kType = LayerType::kNonMaxSuppression;
+  bool centerPointBox = false;
+  template <class V> void visit(V& v) { v(centerPointBox); }
+};
+
+// Region-of-interest align (ONNX RoiAlign). Inputs: x [N, C, H, W], rois [R, 4] as (x1, y1, x2, y2),
+// batch indices [R] (integer). Output [R, C, outputHeight, outputWidth]. samplingRatio 0: adaptive
+// (ceil of the bin size). halfPixel: shift pixel coordinates by -0.5 (else ROIs are at least 1x1).
+enum class RoiAlignMode : uint8_t { kAverage, kMax };
+struct RoiAlignParams {
+  static constexpr LayerType kType = LayerType::kRoiAlign;
+  RoiAlignMode mode = RoiAlignMode::kAverage;
+  int64_t outputHeight = 1, outputWidth = 1;
+  int64_t samplingRatio = 0;
+  float spatialScale = 1.f;
+  bool halfPixel = true;
+  template <class V> void visit(V& v) { v(mode, outputHeight, outputWidth, samplingRatio, spatialScale, halfPixel); }
+};
+
+// Unique elements (hasAxis false, of the flattened input) or unique slices along `axis` (ONNX Unique).
+// Inputs: x. Outputs: y, first-occurrence indices, inverse indices, counts (the last three int64).
+// sorted: ascending (slices compared lexicographically); else in order of first occurrence. The number
+// of unique values depends on the data.
+struct UniqueParams {
+  static constexpr LayerType kType = LayerType::kUnique;
+  bool hasAxis = false;
+  int64_t axis = 0;
+  bool sorted = true;
+  template <class V> void visit(V& v) { v(hasAxis, axis, sorted); }
+};
+
+// Determinants of square matrices [..., M, M] -> [...]. Inputs: x (float).
+struct DeterminantParams {
+  static constexpr LayerType kType = LayerType::kDeterminant;
+  template <class V> void visit(V&) {}
+};
+
 // The parameters of any layer; the alternative's index is its LayerType.
 using LayerParams = std::variant<ConstantParams, IdentityParams, CastParams, ElementWiseParams, UnaryParams,
                                  ActivationParams, MatrixMultiplyParams, ConvolutionParams, DeconvolutionParams,
@@ -468,7 +529,8 @@ using LayerParams = std::variant<ConstantParams, IdentityParams, CastParams, Ele
                                  ScatterParams, ShapeParams, ConstantOfShapeParams, RangeParams, ExpandParams,
                                  TileParams, SelectParams, PaddingParams, ResizeParams, TopKParams, ArgMinMaxParams,
                                  CumSumParams, EinsumParams, NonZeroParams, OneHotParams, QuantizeParams,
-                                 DequantizeParams, TriluParams, LRNParams, SpaceDepthParams>;
+                                 DequantizeParams, TriluParams, LRNParams, SpaceDepthParams, GridSampleParams,
+                                 NonMaxSuppressionParams, RoiAlignParams, UniqueParams, DeterminantParams>;
 static_assert(std::variant_size_v<LayerParams> == static_cast<size_t>(LayerType::kCount),
               "LayerParams must list one params struct per LayerType, in order");
 

@@ -413,6 +413,11 @@ PYBIND11_MODULE(_kiln, m) {
       .value("TRILU", LayerType::kTrilu)
       .value("LRN", LayerType::kLRN)
       .value("SPACE_DEPTH", LayerType::kSpaceDepth)
+      .value("GRID_SAMPLE", LayerType::kGridSample)
+      .value("NON_MAX_SUPPRESSION", LayerType::kNonMaxSuppression)
+      .value("ROI_ALIGN", LayerType::kRoiAlign)
+      .value("UNIQUE", LayerType::kUnique)
+      .value("DETERMINANT", LayerType::kDeterminant)
       .def_property_readonly("type_name", [](LayerType t) { return std::string(layerTypeName(t)); });
 
   py::enum_<ElementWiseOp>(m, "ElementWiseOp")

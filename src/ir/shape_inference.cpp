@@ -1269,6 +1269,76 @@ Outputs inferSpaceDepth(const Ctx& c) {
   return one(c.type(0), {x[0], divide(x[1], b * b, "channels"), mulDims(x[2], b), mulDims(x[3], b)});
 }
 
+Outputs inferGridSample(const Ctx& c) {
+  expectInputs(c, 2, 2);
+  const Dims &x = c.shape(0), &grid = c.shape(1);
+  SHAPE_CHECK(c, x.size() >= 3 && x.size() <= 5, "input must be [N, C, D1..Dk] with k = 1..3 spatial dims, got ",
+              dimsToString(x));
+  SHAPE_CHECK(c, isFloatType(c.type(1)), "grid must be a float tensor, got ", dataTypeName(c.type(1)));
+  int64_t k = rankOf(x) - 2;
+  SHAPE_CHECK(c, grid.size() == x.size() && (!known(grid.back()) || grid.back() == k), "grid ", dimsToString(grid),
+              " must be [N, O1..O", k, ", ", k, "] for input ", dimsToString(x));
+  Dims out = {mergeDims(c, x[0], grid[0], "batch of input and grid"), x[1]};
+  out.insert(out.end(), grid.begin() + 1, grid.end() - 1);
+  return one(c.type(0), out);
+}
+
+Outputs inferNonMaxSuppression(const Ctx& c) {
+  expectInputs(c, 2, 5);
+  const Dims &boxes = c.shape(0), &scores = c.shape(1);
+  SHAPE_CHECK(c, boxes.size() == 3 && (!known(boxes[2]) || boxes[2] == 4), "boxes must be [batches, boxes, 4], got ",
+              dimsToString(boxes));
+  SHAPE_CHECK(c, scores.size() == 3, "scores must be [batches, classes, boxes], got ", dimsToString(scores));
+  mergeDims(c, boxes[0], scores[0], "batches of boxes and scores");
+  mergeDims(c, boxes[1], scores[2], "boxes of boxes and scores");
+  for (int i = 2; i < 5; ++i)
+    if (c.has(i))
+      SHAPE_CHECK(c, !known(volume(c.shape(i))) || volume(c.shape(i)) == 1, "input ", i,
+                  " must hold one value, got shape ", dimsToString(c.shape(i)));
+  if (c.has(2)) expectIndexType(c, 2, "max boxes per class");
+  return one(DataType::kInt64, {-1, 3});
+}
+
+Outputs inferRoiAlign(const Ctx& c) {
+  expectInputs(c, 3, 3);
+  const auto& p = c.layer.as<RoiAlignParams>();
+  const Dims &x = c.shape(0), &rois = c.shape(1), &batch = c.shape(2);
+  SHAPE_CHECK(c, x.size() == 4, "input must be NCHW, got ", dimsToString(x));
+  SHAPE_CHECK(c, rois.size() == 2 && (!known(rois[1]) || rois[1] == 4), "rois must be [rois, 4], got ",
+              dimsToString(rois));
+  SHAPE_CHECK(c, batch.size() == 1, "batch indices must be 1-D, got ", dimsToString(batch));
+  expectIndexType(c, 2, "batch indices");
+  SHAPE_CHECK(c, p.outputHeight >= 1 && p.outputWidth >= 1 && p.samplingRatio >= 0, "output size ", p.outputHeight,
+              "x", p.outputWidth, " must be >= 1 and sampling ratio ", p.samplingRatio, " >= 0");
+  int64_t r = mergeDims(c, rois[0], batch[0], "rois and batch indices");
+  return one(c.type(0), {r, x[1], p.outputHeight, p.outputWidth});
+}
+
+Outputs inferUnique(const Ctx& c) {
+  expectInputs(c, 1, 1);
+  const auto& p = c.layer.as<UniqueParams>();
+  const Dims& x = c.shape(0);
+  int outputs = c.numOutputs(4);
+  SHAPE_CHECK(c, outputs == 4, "has ", outputs, " outputs; expected y, indices, inverse indices, counts");
+  Dims y = {-1};
+  int64_t inverse = volume(x);
+  if (p.hasAxis) {
+    int64_t axis = normalizeAxis(p.axis, rankOf(x), c.layer);
+    y = x;
+    y[axis] = -1;
+    inverse = x[axis];
+  }
+  return {{c.type(0), y}, {DataType::kInt64, {-1}}, {DataType::kInt64, {inverse}}, {DataType::kInt64, {-1}}};
+}
+
+Outputs inferDeterminant(const Ctx& c) {
+  expectInputs(c, 1, 1);
+  const Dims& x = c.shape(0);
+  expectRank(c, 0, 2, "input");
+  mergeDims(c, x[x.size() - 2], x.back(), concat("input ", dimsToString(x), " must hold square matrices").c_str());
+  return one(c.type(0), Dims(x.begin(), x.end() - 2));
+}
+
 }  // namespace
 
 // ---- public API ----------------------------------------------------------------------------------
@@ -1316,6 +1386,11 @@ std::vector<TensorDesc> inferOutputs(const Layer& layer, const std::vector<const
     case LayerType::kTrilu: return inferTrilu(c);
     case LayerType::kLRN: return inferLRN(c);
     case LayerType::kSpaceDepth: return inferSpaceDepth(c);
+    case LayerType::kGridSample: return inferGridSample(c);
+    case LayerType::kNonMaxSuppression: return inferNonMaxSuppression(c);
+    case LayerType::kRoiAlign: return inferRoiAlign(c);
+    case LayerType::kUnique: return inferUnique(c);
+    case LayerType::kDeterminant: return inferDeterminant(c);
     case LayerType::kCount: break;
   }
   fail(ErrorCode::kInternal, concat(layer.describe(), ": no shape inference for this layer type"));
@@ -1342,7 +1417,10 @@ bool isShapeInput(const Layer& layer, int index) {
   }
 }
 
-bool hasDataDependentShape(const Layer& layer) { return layer.type() == LayerType::kNonZero; }
+bool hasDataDependentShape(const Layer& layer) {
+  return layer.type() == LayerType::kNonZero || layer.type() == LayerType::kNonMaxSuppression ||
+         layer.type() == LayerType::kUnique;
+}
 
 int64_t normalizeAxis(int64_t axis, int64_t rank, const Layer& layer) {
   KILN_CHECK(axis >= -rank && axis < rank, kInvalidModel, layer.describe(), ": axis ", axis,

@@ -23,7 +23,8 @@ std::vector<TensorDesc> inferOutputs(const Layer& layer, const std::vector<const
 // (Reshape's shape, Slice's starts/ends/axes/steps, ...). Those tensors are "shape tensors".
 bool isShapeInput(const Layer& layer, int index);
 
-// True when the output shape depends on the values of non-shape inputs (NonZero).
+// True when the output shape depends on the values of non-shape inputs (NonZero, NonMaxSuppression,
+// Unique).
 bool hasDataDependentShape(const Layer& layer);
 
 // Normalizes a possibly negative axis for a tensor of `rank` dims; throws naming `layer` when out of range.

@@ -147,6 +147,15 @@ const std::vector<OpEntry>& opTable() {
       // resize.cpp
       {"Resize", importResize, checkResize, 10, 0},
       {"Upsample", importResize, checkResize, 1, 9},
+      // vision_index.cpp
+      {"GridSample", importGridSample, checkGridSample, 16, 0},
+      {"RoiAlign", importRoiAlign, checkRoiAlign, 10, 0},
+      {"NonMaxSuppression", importNonMaxSuppression, nullptr, 10, 0},
+      {"Unique", importUnique, nullptr, 11, 0},
+      {"Det", importDet, nullptr, 11, 0},
+      {"Compress", importCompress, nullptr, 9, 0},
+      {"MaxUnpool", importMaxUnpool, nullptr, 9, 0},
+      {"ReverseSequence", importReverseSequence, nullptr, 10, 0},
   };
   return table;
 }

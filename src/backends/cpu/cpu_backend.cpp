@@ -12,9 +12,21 @@
 
 namespace kiln::cpu {
 
-int64_t countNonZero(const ir::Layer& layer, const TensorView& in);  // kernels/nonzero.cpp
+int64_t countNonZero(const ir::Layer& layer, const TensorView& in);          // kernels/nonzero.cpp
+int64_t countSelectedBoxes(const ir::Layer& layer, const KernelArgs& args);  // kernels/non_max_suppression.cpp
+int64_t countUnique(const ir::Layer& layer, const TensorView& in);           // kernels/unique.cpp
 
 namespace {
+
+// The size of the data-dependent dims of a layer for which ir::hasDataDependentShape is true.
+int64_t dataDependentCount(const ir::Layer& layer, const KernelArgs& args) {
+  switch (layer.type()) {
+    case LayerType::kNonZero: return countNonZero(layer, args.inputs[0]);
+    case LayerType::kNonMaxSuppression: return countSelectedBoxes(layer, args);
+    case LayerType::kUnique: return countUnique(layer, args.inputs[0]);
+    default: fail(ErrorCode::kInternal, concat(layer.describe(), ": no data-dependent shape"));
+  }
+}
 
 enum : unsigned {
   F = 1,       // float32/float16/bfloat16/float64
@@ -98,6 +110,9 @@ void allowedFor(const ir::Layer& layer, unsigned& in, unsigned& out) {
       in = out = F;
       break;
     case LayerType::kTopK: case LayerType::kArgMinMax: in = N; out = N; break;
+    case LayerType::kGridSample: case LayerType::kRoiAlign: case LayerType::kDeterminant: in = out = F; break;
+    case LayerType::kNonMaxSuppression: in = F; out = S; break;
+    case LayerType::kUnique: in = out = ALL; break;
     default: in = out = N; break;
   }
 }
@@ -174,6 +189,8 @@ std::string unsupportedReason(const ir::Layer& layer) {
           if (layer.as<ElementWiseParams>().op == ElementWiseOp::kPow) allowed = N;
           break;
         case LayerType::kResize: allowed = F | I; break;
+        case LayerType::kNonMaxSuppression: allowed = i == 2 ? I : F; break;
+        case LayerType::kRoiAlign: allowed = i == 2 ? I : F; break;
         default: break;
       }
     } else if (layer.type() == LayerType::kSelect) {
@@ -189,6 +206,7 @@ std::string unsupportedReason(const ir::Layer& layer) {
     unsigned allowed = out;
     if (i > 0 && (layer.type() == LayerType::kTopK || layer.type() == LayerType::kPooling)) allowed = S;
     if (layer.type() == LayerType::kShape || layer.type() == LayerType::kArgMinMax) allowed = S;
+    if (i > 0 && layer.type() == LayerType::kUnique) allowed = S;
     std::string reason = checkTensor(layer, t, allowed, "output", i);
     if (!reason.empty()) return reason;
   }
@@ -222,13 +240,14 @@ std::vector<HostTensor> runLayerOnHost(const ir::Layer& layer, const std::vector
     args.inputs.push_back(std::move(view));
   }
   std::vector<TensorDesc> outDescs = ir::inferOutputs(layer, descPtrs, inputs);
-  if (layer.type() == LayerType::kNonZero && !outDescs.empty()) {
+  if (ir::hasDataDependentShape(layer)) {
+    // Every dim left unknown with all input values given is the one data-dependent count.
     KILN_CHECK(!args.inputs.empty() && args.inputs[0].data != nullptr, kInvalidArgument, layer.describe(),
                ": missing input");
-    int64_t n = countNonZero(layer, args.inputs[0]);
-    for (int64_t& d : outDescs[0].shape)
-      if (d < 0) d = n;
-    if (outDescs[0].shape.size() == 2) outDescs[0].shape[1] = n;
+    int64_t n = dataDependentCount(layer, args);
+    for (TensorDesc& d : outDescs)
+      for (int64_t& dim : d.shape)
+        if (dim < 0) dim = n;
   }
   std::vector<HostTensor> outputs;
   for (size_t i = 0; i < outDescs.size(); ++i) {

@@ -190,6 +190,16 @@ std::string reasonFor(const ir::Layer& layer) {
       return "no CUDA Einsum kernel yet (lower to MatrixMultiply/Transpose first)";
     case LayerType::kNonZero:
       return "NonZero has a data-dependent output shape";
+    case LayerType::kGridSample:
+      return "no CUDA GridSample kernel yet";
+    case LayerType::kNonMaxSuppression:
+      return "NonMaxSuppression has a data-dependent output shape";
+    case LayerType::kRoiAlign:
+      return "no CUDA RoiAlign kernel yet";
+    case LayerType::kUnique:
+      return "Unique has data-dependent output shapes";
+    case LayerType::kDeterminant:
+      return "no CUDA Determinant kernel yet";
     default:
       return "unknown layer type";
   }
@@ -236,6 +246,11 @@ Factory factoryFor(LayerType type) {
       makeTriluKernel,
       makeLRNKernel,
       makeSpaceDepthKernel,
+      nullptr,  // kGridSample
+      nullptr,  // kNonMaxSuppression
+      nullptr,  // kRoiAlign
+      nullptr,  // kUnique
+      nullptr,  // kDeterminant
   };
   static_assert(sizeof(table) / sizeof(table[0]) == static_cast<size_t>(LayerType::kCount),
                 "one CUDA table entry per layer type");

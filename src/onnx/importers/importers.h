@@ -104,6 +104,18 @@ void importGather(ImporterContext& ctx);      // Gather GatherElements GatherND
 void importScatter(ImporterContext& ctx);     // Scatter ScatterElements ScatterND
 std::string checkScatter(const NodeView& n);
 
+// vision_index.cpp
+void importGridSample(ImporterContext& ctx);
+void importRoiAlign(ImporterContext& ctx);
+void importNonMaxSuppression(ImporterContext& ctx);
+void importUnique(ImporterContext& ctx);
+void importDet(ImporterContext& ctx);
+void importCompress(ImporterContext& ctx);
+void importMaxUnpool(ImporterContext& ctx);
+void importReverseSequence(ImporterContext& ctx);
+std::string checkGridSample(const NodeView& n);
+std::string checkRoiAlign(const NodeView& n);
+
 // resize.cpp
 void importResize(ImporterContext& ctx);      // Resize Upsample
 std::string checkResize(const NodeView& n);

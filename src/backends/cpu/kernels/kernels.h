@@ -47,6 +47,11 @@ KILN_CPU_KERNEL(Dequantize);
 KILN_CPU_KERNEL(Trilu);
 KILN_CPU_KERNEL(LRN);
 KILN_CPU_KERNEL(SpaceDepth);
+KILN_CPU_KERNEL(GridSample);
+KILN_CPU_KERNEL(NonMaxSuppression);
+KILN_CPU_KERNEL(RoiAlign);
+KILN_CPU_KERNEL(Unique);
+KILN_CPU_KERNEL(Determinant);
 
 #undef KILN_CPU_KERNEL
 
