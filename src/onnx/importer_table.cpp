@@ -147,6 +147,12 @@ const std::vector<OpEntry>& opTable() {
       // resize.cpp
       {"Resize", importResize, checkResize, 10, 0},
       {"Upsample", importResize, checkResize, 1, 9},
+      // quantized.cpp
+      {"ConvInteger", importConvInteger, checkConv, 10, 0},
+      {"MatMulInteger", importMatMulInteger, nullptr, 10, 0},
+      {"QLinearConv", importQLinearConv, checkConv, 10, 0},
+      {"QLinearMatMul", importQLinearMatMul, nullptr, 10, 0},
+      {"DynamicQuantizeLinear", importDynamicQuantizeLinear, nullptr, 11, 0},
   };
   return table;
 }

@@ -63,6 +63,8 @@ void importConvTranspose(ImporterContext& ctx);
 void importPool(ImporterContext& ctx);        // MaxPool AveragePool LpPool
 void importGlobalPool(ImporterContext& ctx);  // GlobalAveragePool GlobalMaxPool GlobalLpPool
 std::string checkConv(const NodeView& n);
+// The Convolution params of a Conv-like node's attributes (shared with ConvInteger, QLinearConv).
+ConvolutionParams convolutionParams(const NodeView& n);
 std::string checkPool(const NodeView& n);
 std::string checkGlobalPool(const NodeView& n);
 
@@ -107,6 +109,13 @@ std::string checkScatter(const NodeView& n);
 // resize.cpp
 void importResize(ImporterContext& ctx);      // Resize Upsample
 std::string checkResize(const NodeView& n);
+
+// quantized.cpp
+void importConvInteger(ImporterContext& ctx);
+void importMatMulInteger(ImporterContext& ctx);
+void importQLinearConv(ImporterContext& ctx);
+void importQLinearMatMul(ImporterContext& ctx);
+void importDynamicQuantizeLinear(ImporterContext& ctx);
 
 // Constant node value (shared with the parser for tests).
 HostTensor constantNodeValue(const NodeView& n, const std::string& baseDir);
