@@ -413,6 +413,12 @@ PYBIND11_MODULE(_kiln, m) {
       .value("TRILU", LayerType::kTrilu)
       .value("LRN", LayerType::kLRN)
       .value("SPACE_DEPTH", LayerType::kSpaceDepth)
+      .value("TFIDF_VECTORIZER", LayerType::kTfIdfVectorizer)
+      .value("DFT", LayerType::kDFT)
+      .value("STFT", LayerType::kSTFT)
+      .value("WINDOW", LayerType::kWindow)
+      .value("MEL_WEIGHT_MATRIX", LayerType::kMelWeightMatrix)
+      .value("RANDOM", LayerType::kRandom)
       .def_property_readonly("type_name", [](LayerType t) { return std::string(layerTypeName(t)); });
 
   py::enum_<ElementWiseOp>(m, "ElementWiseOp")

@@ -98,6 +98,7 @@ void allowedFor(const ir::Layer& layer, unsigned& in, unsigned& out) {
       in = out = F;
       break;
     case LayerType::kTopK: case LayerType::kArgMinMax: in = N; out = N; break;
+    case LayerType::kRandom: in = N; out = ALL; break;  // Bernoulli may draw bools
     default: in = out = N; break;
   }
 }

@@ -13,6 +13,7 @@ KernelFunction kernelFor(LayerType type) {
       runTile,          runSelect,       runPadding,       runResize,      runTopK,          runArgMinMax,
       runCumSum,        runEinsum,       runNonZero,       runOneHot,      runQuantize,      runDequantize,
       runTrilu,         runLRN,          runSpaceDepth,
+      runTfIdfVectorizer, runDFT,        runSTFT,          runWindow,      runMelWeightMatrix, runRandom,
   };
   static_assert(sizeof(table) / sizeof(table[0]) == static_cast<size_t>(LayerType::kCount),
                 "one CPU kernel per layer type");

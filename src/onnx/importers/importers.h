@@ -117,6 +117,18 @@ void importQLinearConv(ImporterContext& ctx);
 void importQLinearMatMul(ImporterContext& ctx);
 void importDynamicQuantizeLinear(ImporterContext& ctx);
 
+// signal.cpp
+void importDFT(ImporterContext& ctx);
+void importSTFT(ImporterContext& ctx);
+void importWindow(ImporterContext& ctx);      // HannWindow HammingWindow BlackmanWindow
+void importMelWeightMatrix(ImporterContext& ctx);
+void importTfIdfVectorizer(ImporterContext& ctx);
+std::string checkOutputDataType(const NodeView& n);
+std::string checkTfIdfVectorizer(const NodeView& n);
+
+// random.cpp
+void importRandom(ImporterContext& ctx);      // RandomUniform(Like) RandomNormal(Like) Bernoulli Multinomial
+
 // Constant node value (shared with the parser for tests).
 HostTensor constantNodeValue(const NodeView& n, const std::string& baseDir);
 
