@@ -881,3 +881,40 @@ TEST(OnnxImportQuantized, DynamicQuantizeLinear) {
     EXPECT_EQ(out[0].as<uint8_t>()[i], static_cast<uint8_t>(q)) << i;
   }
 }
+
+// ---- random ops: drawn at run time, never folded into constants ----------------------------------
+
+TEST(OnnxImportRandom, DrawsOnEveryExecutionUnlessSeeded) {
+  auto drawTwice = [](bool seeded) {
+    ModelBuilder mb(15);
+    auto& n = mb.node("RandomUniform", {}, {"y"});
+    attrInts(n, "shape", {3, 17});
+    attrFloat(n, "low", 2.f);
+    attrFloat(n, "high", 5.f);
+    if (seeded) attrFloat(n, "seed", 7.f);
+    mb.output("y");
+    fs::path dir = tempDir(seeded ? "random_seeded" : "random_unseeded");
+    std::ofstream(dir / "model.onnx", std::ios::binary) << mb.bytes();
+    std::vector<uint8_t> plan = kiln::tools::buildPlanFromOnnx((dir / "model.onnx").string(), BuilderConfig{}, nullptr);
+    fs::remove_all(dir);
+    auto engine = Runtime().deserializeEngine(plan.data(), plan.size());
+    auto context = engine->createExecutionContext();
+    std::vector<std::vector<float>> draws;
+    for (int i = 0; i < 2; ++i) {
+      auto out = kiln::tools::runEngine(*engine, *context, {});
+      EXPECT_EQ(out.at(0).second.shape, (Dims{3, 17}));
+      const float* v = out[0].second.as<float>();
+      draws.emplace_back(v, v + 51);
+      for (float x : draws.back()) {
+        EXPECT_GE(x, 2.f);
+        EXPECT_LT(x, 5.f);
+      }
+    }
+    return draws;
+  };
+  auto seeded = drawTwice(true);
+  EXPECT_EQ(seeded[0], seeded[1]);
+  EXPECT_EQ(drawTwice(true)[0], seeded[0]);  // a new engine, the same seed: the same values
+  auto unseeded = drawTwice(false);
+  EXPECT_NE(unseeded[0], unseeded[1]);
+}
