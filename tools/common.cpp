@@ -117,7 +117,6 @@ std::vector<std::pair<std::string, HostTensor>> runEngine(const Engine& engine, 
   return outputs;
 }
 
-namespace {
 double elementAsDouble(const HostTensor& t, int64_t i) {
   const void* p = t.data();
   switch (t.type) {
@@ -137,6 +136,8 @@ double elementAsDouble(const HostTensor& t, int64_t i) {
     default: fail(ErrorCode::kUnsupported, concat("cannot compare ", dataTypeName(t.type), " tensors"));
   }
 }
+
+namespace {
 bool isFloat(DataType t) {
   return t == DataType::kFloat32 || t == DataType::kFloat64 || t == DataType::kFloat16 || t == DataType::kBFloat16;
 }

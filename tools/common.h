@@ -33,6 +33,9 @@ std::vector<std::pair<std::string, HostTensor>> readTensorFiles(const std::strin
 std::vector<std::pair<std::string, HostTensor>> runEngine(const Engine& engine, ExecutionContext& context,
                                                          const std::vector<std::pair<std::string, HostTensor>>& inputs);
 
+// Element i of a numeric or bool tensor as double.
+double elementAsDouble(const HostTensor& t, int64_t i);
+
 // Compares actual with expected: |a - e| <= atol + rtol * |e| (NaN matches NaN); exact for integers.
 // Returns an empty string when they match, else what differs (shape, type, worst element).
 std::string compareTensors(const HostTensor& actual, const HostTensor& expected, double rtol, double atol);

@@ -62,6 +62,12 @@ enum class LayerType : uint8_t {
   kRoiAlign,
   kUnique,
   kDeterminant,
+  kTfIdfVectorizer,
+  kDFT,
+  kSTFT,
+  kWindow,
+  kMelWeightMatrix,
+  kRandom,
   kCount,  // number of layer types; keep last
 };
 const char* layerTypeName(LayerType type);
@@ -519,6 +525,81 @@ struct UniqueParams {
 struct DeterminantParams {
   static constexpr LayerType kType = LayerType::kDeterminant;
   template <class V> void visit(V&) {}
+// Counts of int64 n-grams (ONNX TfIdfVectorizer). Inputs: x (int32/int64 [C] or [N, C]).
+// Output float32 [outputSize] or [N, outputSize], outputSize = max(ngramIndexes) + 1.
+// pool holds the n-grams grouped by length: ngramCounts[i] is where the (i+1)-grams start; the k-th
+// n-gram of the pool is counted at output ngramIndexes[k]. An n-gram of length n >= 2 may skip up to
+// maxSkipCount items between consecutive elements (the same skip for all of them).
+enum class TfIdfMode : uint8_t { kTF, kIDF, kTFIDF };
+struct TfIdfVectorizerParams {
+  static constexpr LayerType kType = LayerType::kTfIdfVectorizer;
+  TfIdfMode mode = TfIdfMode::kTF;
+  int64_t minGramLength = 1, maxGramLength = 1, maxSkipCount = 0;
+  Dims ngramCounts, ngramIndexes, pool;
+  Weights weights;  // float32, one per pool n-gram; empty ([0]): all 1
+  template <class V> void visit(V& v) {
+    v(mode, minGramLength, maxGramLength, maxSkipCount, ngramCounts, ngramIndexes, pool, weights);
+  }
+};
+
+// Discrete Fourier transform along `axis` (a signal axis; the last dim holds 1 real or 2 complex parts).
+// Inputs: x (float [..., 1 | 2]), optional dft_length (scalar, shape input: the input is zero-padded or
+// truncated to it). Output [..., 2]; onesided keeps the floor(n / 2) + 1 first frequencies; inverse
+// computes the inverse transform scaled by 1 / n.
+struct DFTParams {
+  static constexpr LayerType kType = LayerType::kDFT;
+  int64_t axis = 1;
+  bool inverse = false;
+  bool onesided = false;
+  template <class V> void visit(V& v) { v(axis, inverse, onesided); }
+};
+
+// Short-time Fourier transform. Inputs: signal (float [batch, length, 1 | 2]), frame_step (scalar, shape
+// input), optional window [frame_length], optional frame_length (scalar, shape input; else the window's).
+// Output [batch, frames, bins, 2], frames = (length - frame_length) / frame_step + 1, bins = frame_length
+// (frame_length / 2 + 1 when onesided).
+struct STFTParams {
+  static constexpr LayerType kType = LayerType::kSTFT;
+  bool onesided = true;
+  template <class V> void visit(V& v) { v(onesided); }
+};
+
+// Generalized cosine windows (ONNX HannWindow, HammingWindow, BlackmanWindow). Inputs: size (integer
+// scalar, shape input). Output 1-D [size] of outputType; periodic divides by size, symmetric by size - 1.
+enum class WindowType : uint8_t { kHann, kHamming, kBlackman };
+struct WindowParams {
+  static constexpr LayerType kType = LayerType::kWindow;
+  WindowType type = WindowType::kHann;
+  bool periodic = true;
+  DataType outputType = DataType::kFloat32;
+  template <class V> void visit(V& v) { v(type, periodic, outputType); }
+};
+
+// Mel filter bank weights [dft_length / 2 + 1, num_mel_bins] (ONNX MelWeightMatrix). Inputs: num_mel_bins,
+// dft_length (integer scalars, shape inputs), sample_rate, lower_edge_hertz, upper_edge_hertz (scalars).
+struct MelWeightMatrixParams {
+  static constexpr LayerType kType = LayerType::kMelWeightMatrix;
+  DataType outputType = DataType::kFloat32;
+  template <class V> void visit(V& v) { v(outputType); }
+};
+
+// Random sampling (never constant-folded). With a seed every execution draws the same values.
+//   kUniform:     [a, b). kNormal: mean a, standard deviation b. Input: none (output `shape`) or a tensor
+//                 whose shape is used (the *Like ops).
+//   kBernoulli:   1 with probability x, else 0. Input: x (probabilities).
+//   kMultinomial: sampleSize class indices per batch row. Input: x [batch, classes] (unnormalized log
+//                 probabilities). Output [batch, sampleSize].
+enum class RandomDistribution : uint8_t { kUniform, kNormal, kBernoulli, kMultinomial };
+struct RandomParams {
+  static constexpr LayerType kType = LayerType::kRandom;
+  RandomDistribution distribution = RandomDistribution::kUniform;
+  float a = 0.f, b = 1.f;
+  Dims shape;
+  DataType outputType = DataType::kFloat32;
+  bool hasSeed = false;
+  float seed = 0.f;
+  int64_t sampleSize = 1;
+  template <class V> void visit(V& v) { v(distribution, a, b, shape, outputType, hasSeed, seed, sampleSize); }
 };
 
 // The parameters of any layer; the alternative's index is its LayerType.
@@ -531,6 +612,8 @@ using LayerParams = std::variant<ConstantParams, IdentityParams, CastParams, Ele
                                  CumSumParams, EinsumParams, NonZeroParams, OneHotParams, QuantizeParams,
                                  DequantizeParams, TriluParams, LRNParams, SpaceDepthParams, GridSampleParams,
                                  NonMaxSuppressionParams, RoiAlignParams, UniqueParams, DeterminantParams>;
+                                 DequantizeParams, TriluParams, LRNParams, SpaceDepthParams, TfIdfVectorizerParams,
+                                 DFTParams, STFTParams, WindowParams, MelWeightMatrixParams, RandomParams>;
 static_assert(std::variant_size_v<LayerParams> == static_cast<size_t>(LayerType::kCount),
               "LayerParams must list one params struct per LayerType, in order");
 

@@ -418,6 +418,12 @@ PYBIND11_MODULE(_kiln, m) {
       .value("ROI_ALIGN", LayerType::kRoiAlign)
       .value("UNIQUE", LayerType::kUnique)
       .value("DETERMINANT", LayerType::kDeterminant)
+      .value("TFIDF_VECTORIZER", LayerType::kTfIdfVectorizer)
+      .value("DFT", LayerType::kDFT)
+      .value("STFT", LayerType::kSTFT)
+      .value("WINDOW", LayerType::kWindow)
+      .value("MEL_WEIGHT_MATRIX", LayerType::kMelWeightMatrix)
+      .value("RANDOM", LayerType::kRandom)
       .def_property_readonly("type_name", [](LayerType t) { return std::string(layerTypeName(t)); });
 
   py::enum_<ElementWiseOp>(m, "ElementWiseOp")

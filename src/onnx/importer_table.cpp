@@ -156,6 +156,27 @@ const std::vector<OpEntry>& opTable() {
       {"Compress", importCompress, nullptr, 9, 0},
       {"MaxUnpool", importMaxUnpool, nullptr, 9, 0},
       {"ReverseSequence", importReverseSequence, nullptr, 10, 0},
+      // quantized.cpp
+      {"ConvInteger", importConvInteger, checkConv, 10, 0},
+      {"MatMulInteger", importMatMulInteger, nullptr, 10, 0},
+      {"QLinearConv", importQLinearConv, checkConv, 10, 0},
+      {"QLinearMatMul", importQLinearMatMul, nullptr, 10, 0},
+      {"DynamicQuantizeLinear", importDynamicQuantizeLinear, nullptr, 11, 0},
+      // signal.cpp
+      {"DFT", importDFT, nullptr, 17, 0},
+      {"STFT", importSTFT, nullptr, 17, 0},
+      {"HannWindow", importWindow, checkOutputDataType, 17, 0},
+      {"HammingWindow", importWindow, checkOutputDataType, 17, 0},
+      {"BlackmanWindow", importWindow, checkOutputDataType, 17, 0},
+      {"MelWeightMatrix", importMelWeightMatrix, checkOutputDataType, 17, 0},
+      {"TfIdfVectorizer", importTfIdfVectorizer, checkTfIdfVectorizer, 9, 0},
+      // random.cpp
+      {"RandomUniform", importRandom, nullptr, 1, 0},
+      {"RandomNormal", importRandom, nullptr, 1, 0},
+      {"RandomUniformLike", importRandom, nullptr, 1, 0},
+      {"RandomNormalLike", importRandom, nullptr, 1, 0},
+      {"Bernoulli", importRandom, nullptr, 15, 0},
+      {"Multinomial", importRandom, nullptr, 7, 0},
   };
   return table;
 }

@@ -51,7 +51,9 @@ EngineImpl::EngineImpl(plan::PlanContents planContents) : contents(std::move(pla
       weightsBytes += static_cast<int64_t>(constantValue[t]->bytes ? constantValue[t]->bytes->size() : 0);
       continue;
     }
-    if (layer.type() == LayerType::kShape || (allInputsKnown && !ir::hasDataDependentShape(layer))) {
+    // Random layers run with the other layers, so every execution draws (they are never host values).
+    bool random = layer.type() == LayerType::kRandom;
+    if (layer.type() == LayerType::kShape || (allInputsKnown && !ir::hasDataDependentShape(layer) && !random)) {
       hostLayer[li] = true;
       for (auto* out : layer.outputs) hostEvaluated[indexOf(out)] = true;
     }

@@ -34,7 +34,7 @@ std::unique_ptr<NetworkDefinition> denseNetwork() {
   ITensor* w = net->addConstant(testing::floats({5, 7}, randomFloats(35, 1)));
   ITensor* b = net->addConstant(testing::floats({1, 7}, randomFloats(7, 2)));
   ITensor* y = net->addActivation(
-      net->addElementWise(net->addMatrixMultiply(x, false, w, false), b, ElementWiseOp::kSum), ActivationType::kRelu);
+      net->addElementWise(net->addMatrixMultiply(x, false, w, false), b, ElementWiseOp::kAdd), ActivationType::kRelu);
   y->setName("y");
   net->markOutput(y);
   return net;

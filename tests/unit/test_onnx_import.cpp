@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <random>
 
 #include <onnx/onnx.pb.h>
 
@@ -13,6 +14,7 @@
 #include "onnx/importers/importers.h"
 #include "onnx/op_checker.h"
 #include "onnx/tensor_proto.h"
+#include "common.h"
 
 namespace fs = std::filesystem;
 using namespace kiln;
@@ -699,4 +701,220 @@ TEST(OnnxImport, DebianNodeTestDataParses) {
   std::cout << "parsed " << parsed << " models, skipped " << skipped << " with unsupported ops, "
             << failures.size() << " failed\n";
   EXPECT_GT(parsed, 10 * static_cast<int>(failures.size()));
+}
+
+// ---- integer and quantized ops, run end to end against reference loops ---------------------------
+
+namespace {
+
+// Writes the model to a temp folder, builds it for the CPU and runs it on `inputs`.
+std::vector<HostTensor> runModel(const ModelBuilder& mb, const std::string& name,
+                                 const std::vector<std::pair<std::string, HostTensor>>& inputs) {
+  fs::path dir = tempDir(name);
+  std::ofstream(dir / "model.onnx", std::ios::binary) << mb.bytes();
+  std::vector<uint8_t> plan = kiln::tools::buildPlanFromOnnx((dir / "model.onnx").string(), BuilderConfig{}, nullptr);
+  auto engine = Runtime().deserializeEngine(plan.data(), plan.size());
+  auto context = engine->createExecutionContext();
+  std::vector<HostTensor> out;
+  for (auto& o : kiln::tools::runEngine(*engine, *context, inputs)) out.push_back(o.second);
+  fs::remove_all(dir);
+  return out;
+}
+
+template <class T>
+std::vector<T> randomInts(size_t n, uint32_t seed, int lo, int hi) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> d(lo, hi);
+  std::vector<T> v(n);
+  for (auto& x : v) x = static_cast<T>(d(rng));
+  return v;
+}
+
+}  // namespace
+
+TEST(OnnxImportQuantized, MatMulIntegerWithPerRowZeroPoint) {
+  const int64_t M = 5, K = 7, N = 3;
+  auto a = randomInts<uint8_t>(M * K, 1, 0, 255);
+  auto b = randomInts<int8_t>(K * N, 2, -128, 127);
+  auto azp = randomInts<uint8_t>(M, 3, 0, 255);
+  int8_t bzp = -3;
+  ModelBuilder mb(10);
+  mb.input("a", {M, K}, onnx::TensorProto::UINT8);
+  mb.input("b", {K, N}, onnx::TensorProto::INT8);
+  mb.init("azp", HostTensor::copyOf(DataType::kUInt8, {M}, azp.data()));
+  mb.init("bzp", HostTensor::copyOf(DataType::kInt8, {}, &bzp));
+  mb.node("MatMulInteger", {"a", "b", "azp", "bzp"}, {"y"});
+  mb.output("y");
+  auto y = runModel(mb, "matmulinteger", {{"a", HostTensor::copyOf(DataType::kUInt8, {M, K}, a.data())},
+                                          {"b", HostTensor::copyOf(DataType::kInt8, {K, N}, b.data())}});
+  ASSERT_EQ(y[0].type, DataType::kInt32);
+  ASSERT_EQ(y[0].shape, (Dims{M, N}));
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      int32_t want = 0;
+      for (int64_t k = 0; k < K; ++k) want += (a[i * K + k] - azp[i]) * (b[k * N + j] - bzp);
+      EXPECT_EQ(y[0].as<int32_t>()[i * N + j], want) << i << "," << j;
+    }
+}
+
+TEST(OnnxImportQuantized, ConvIntegerAndQLinearConvMatchNaiveLoops) {
+  // x [1, 2, 5, 6] uint8, w [3, 2, 3, 2] uint8, pads 1, stride 2 in H; per-channel w zero points / scales.
+  const int64_t C = 2, H = 5, W = 6, M = 3, KH = 3, KW = 2, OH = 3, OW = 7;
+  auto x = randomInts<uint8_t>(C * H * W, 4, 0, 255);
+  auto w = randomInts<uint8_t>(M * C * KH * KW, 5, 0, 255);
+  auto wzp = randomInts<uint8_t>(M, 6, 100, 150);
+  uint8_t xzp = 17, yzp = 120;
+  std::vector<float> wScale = {0.002f, 0.0035f, 0.001f};
+  float xScale = 0.05f, yScale = 0.75f;
+  std::vector<int32_t> bias = {-3000, 40, 12345};
+  auto addConv = [&](onnx::NodeProto& n) {
+    attrInts(n, "pads", {1, 1, 1, 1});
+    attrInts(n, "strides", {2, 1});
+  };
+  // Naive int32 convolution of (x - xzp) and (w - wzp[m]), padding with 0 after the shift.
+  std::vector<int32_t> acc(static_cast<size_t>(M * OH * OW));
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        int32_t s = 0;
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t kh = 0; kh < KH; ++kh)
+            for (int64_t kw = 0; kw < KW; ++kw) {
+              int64_t ih = oh * 2 - 1 + kh, iw = ow - 1 + kw;
+              if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+              s += (x[(c * H + ih) * W + iw] - xzp) * (w[((m * C + c) * KH + kh) * KW + kw] - wzp[m]);
+            }
+        acc[(m * OH + oh) * OW + ow] = s;
+      }
+  HostTensor xt = HostTensor::copyOf(DataType::kUInt8, {1, C, H, W}, x.data());
+  {
+    ModelBuilder mb(10);
+    mb.input("x", {1, C, H, W}, onnx::TensorProto::UINT8);
+    mb.init("w", HostTensor::copyOf(DataType::kUInt8, {M, C, KH, KW}, w.data()));
+    mb.init("xzp", HostTensor::copyOf(DataType::kUInt8, {}, &xzp));
+    mb.init("wzp", HostTensor::copyOf(DataType::kUInt8, {M}, wzp.data()));
+    addConv(mb.node("ConvInteger", {"x", "w", "xzp", "wzp"}, {"y"}));
+    mb.output("y");
+    auto y = runModel(mb, "convinteger", {{"x", xt}});
+    ASSERT_EQ(y[0].type, DataType::kInt32);
+    ASSERT_EQ(y[0].shape, (Dims{1, M, OH, OW}));
+    for (size_t i = 0; i < acc.size(); ++i) ASSERT_EQ(y[0].as<int32_t>()[i], acc[i]) << i;
+  }
+  {
+    ModelBuilder mb(10);
+    mb.input("x", {1, C, H, W}, onnx::TensorProto::UINT8);
+    mb.init("xs", HostTensor::copyOf(DataType::kFloat32, {}, &xScale));
+    mb.init("xzp", HostTensor::copyOf(DataType::kUInt8, {}, &xzp));
+    mb.init("w", HostTensor::copyOf(DataType::kUInt8, {M, C, KH, KW}, w.data()));
+    mb.init("ws", HostTensor::copyOf(DataType::kFloat32, {M}, wScale.data()));
+    mb.init("wzp", HostTensor::copyOf(DataType::kUInt8, {M}, wzp.data()));
+    mb.init("ys", HostTensor::copyOf(DataType::kFloat32, {}, &yScale));
+    mb.init("yzp", HostTensor::copyOf(DataType::kUInt8, {}, &yzp));
+    mb.init("B", HostTensor::copyOf(DataType::kInt32, {M}, bias.data()));
+    addConv(mb.node("QLinearConv", {"x", "xs", "xzp", "w", "ws", "wzp", "ys", "yzp", "B"}, {"y"}));
+    mb.output("y");
+    auto y = runModel(mb, "qlinearconv", {{"x", xt}});
+    ASSERT_EQ(y[0].type, DataType::kUInt8);
+    ASSERT_EQ(y[0].shape, (Dims{1, M, OH, OW}));
+    int saturated = 0;
+    for (int64_t m = 0; m < M; ++m) {
+      double multiplier = static_cast<float>(xScale * wScale[m]) / yScale;  // float32, as the reference
+      multiplier = static_cast<float>(multiplier);
+      for (int64_t i = 0; i < OH * OW; ++i) {
+        double r = std::nearbyint(static_cast<double>(acc[m * OH * OW + i] + bias[m]) * multiplier + yzp);
+        r = std::min(255.0, std::max(0.0, r));
+        saturated += r == 0 || r == 255;
+        ASSERT_EQ(y[0].as<uint8_t>()[m * OH * OW + i], static_cast<uint8_t>(r)) << m << "," << i;
+      }
+    }
+    EXPECT_LT(saturated, M * OH * OW);  // the data exercises more than the saturation bounds
+  }
+}
+
+TEST(OnnxImportQuantized, QLinearMatMulRoundsHalfToEvenAndSaturates) {
+  // 3-D a [2, 3, 4] int8 against b [4, 5] int8, int8 output.
+  auto a = randomInts<int8_t>(24, 7, -128, 127);
+  auto b = randomInts<int8_t>(20, 8, -128, 127);
+  int8_t azp = 3, bzp = -2, yzp = -5;
+  float as = 0.02f, bs = 0.03f, ys = 0.5f;
+  ModelBuilder mb(10);
+  mb.input("a", {2, 3, 4}, onnx::TensorProto::INT8);
+  mb.init("as", HostTensor::copyOf(DataType::kFloat32, {}, &as));
+  mb.init("azp", HostTensor::copyOf(DataType::kInt8, {}, &azp));
+  mb.init("b", HostTensor::copyOf(DataType::kInt8, {4, 5}, b.data()));
+  mb.init("bs", HostTensor::copyOf(DataType::kFloat32, {}, &bs));
+  mb.init("bzp", HostTensor::copyOf(DataType::kInt8, {}, &bzp));
+  mb.init("ys", HostTensor::copyOf(DataType::kFloat32, {}, &ys));
+  mb.init("yzp", HostTensor::copyOf(DataType::kInt8, {}, &yzp));
+  mb.node("QLinearMatMul", {"a", "as", "azp", "b", "bs", "bzp", "ys", "yzp"}, {"y"});
+  mb.output("y");
+  auto y = runModel(mb, "qlinearmatmul", {{"a", HostTensor::copyOf(DataType::kInt8, {2, 3, 4}, a.data())}});
+  ASSERT_EQ(y[0].type, DataType::kInt8);
+  ASSERT_EQ(y[0].shape, (Dims{2, 3, 5}));
+  const double multiplier = static_cast<float>(static_cast<float>(as * bs) / ys);
+  for (int64_t r = 0; r < 6; ++r)
+    for (int64_t j = 0; j < 5; ++j) {
+      int32_t acc = 0;
+      for (int64_t k = 0; k < 4; ++k) acc += (a[r * 4 + k] - azp) * (b[k * 5 + j] - bzp);
+      double v = std::min(127.0, std::max(-128.0, std::nearbyint(acc * multiplier + yzp)));
+      EXPECT_EQ(y[0].as<int8_t>()[r * 5 + j], static_cast<int8_t>(v)) << r << "," << j;
+    }
+}
+
+TEST(OnnxImportQuantized, DynamicQuantizeLinear) {
+  std::vector<float> x = {0.f, 2.f, -3.f, -2.5f, 1.34f, 0.5f, 7.f};
+  ModelBuilder mb(11);
+  mb.input("x", {7});
+  mb.node("DynamicQuantizeLinear", {"x"}, {"y", "scale", "zp"});
+  mb.output("y");
+  mb.output("scale");
+  mb.output("zp");
+  auto out = runModel(mb, "dynamicquantize", {{"x", floats({7}, x)}});
+  ASSERT_EQ(out.size(), 3u);
+  float scale = (7.f - -3.f) / 255.f;
+  EXPECT_FLOAT_EQ(out[1].as<float>()[0], scale);
+  uint8_t zp = static_cast<uint8_t>(std::nearbyint(std::min(255.f, std::max(0.f, 0.f - -3.f / scale))));
+  EXPECT_EQ(out[2].as<uint8_t>()[0], zp);
+  ASSERT_EQ(out[0].type, DataType::kUInt8);
+  for (size_t i = 0; i < x.size(); ++i) {
+    float q = std::min(255.f, std::max(0.f, std::nearbyint(x[i] / scale) + zp));
+    EXPECT_EQ(out[0].as<uint8_t>()[i], static_cast<uint8_t>(q)) << i;
+  }
+}
+
+// ---- random ops: drawn at run time, never folded into constants ----------------------------------
+
+TEST(OnnxImportRandom, DrawsOnEveryExecutionUnlessSeeded) {
+  auto drawTwice = [](bool seeded) {
+    ModelBuilder mb(15);
+    auto& n = mb.node("RandomUniform", {}, {"y"});
+    attrInts(n, "shape", {3, 17});
+    attrFloat(n, "low", 2.f);
+    attrFloat(n, "high", 5.f);
+    if (seeded) attrFloat(n, "seed", 7.f);
+    mb.output("y");
+    fs::path dir = tempDir(seeded ? "random_seeded" : "random_unseeded");
+    std::ofstream(dir / "model.onnx", std::ios::binary) << mb.bytes();
+    std::vector<uint8_t> plan = kiln::tools::buildPlanFromOnnx((dir / "model.onnx").string(), BuilderConfig{}, nullptr);
+    fs::remove_all(dir);
+    auto engine = Runtime().deserializeEngine(plan.data(), plan.size());
+    auto context = engine->createExecutionContext();
+    std::vector<std::vector<float>> draws;
+    for (int i = 0; i < 2; ++i) {
+      auto out = kiln::tools::runEngine(*engine, *context, {});
+      EXPECT_EQ(out.at(0).second.shape, (Dims{3, 17}));
+      const float* v = out[0].second.as<float>();
+      draws.emplace_back(v, v + 51);
+      for (float x : draws.back()) {
+        EXPECT_GE(x, 2.f);
+        EXPECT_LT(x, 5.f);
+      }
+    }
+    return draws;
+  };
+  auto seeded = drawTwice(true);
+  EXPECT_EQ(seeded[0], seeded[1]);
+  EXPECT_EQ(drawTwice(true)[0], seeded[0]);  // a new engine, the same seed: the same values
+  auto unseeded = drawTwice(false);
+  EXPECT_NE(unseeded[0], unseeded[1]);
 }

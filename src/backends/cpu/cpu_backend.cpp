@@ -113,6 +113,7 @@ void allowedFor(const ir::Layer& layer, unsigned& in, unsigned& out) {
     case LayerType::kGridSample: case LayerType::kRoiAlign: case LayerType::kDeterminant: in = out = F; break;
     case LayerType::kNonMaxSuppression: in = F; out = S; break;
     case LayerType::kUnique: in = out = ALL; break;
+    case LayerType::kRandom: in = N; out = ALL; break;  // Bernoulli may draw bools
     default: in = out = N; break;
   }
 }

@@ -14,6 +14,7 @@ KernelFunction kernelFor(LayerType type) {
       runCumSum,        runEinsum,       runNonZero,       runOneHot,      runQuantize,      runDequantize,
       runTrilu,         runLRN,          runSpaceDepth,
       runGridSample,    runNonMaxSuppression, runRoiAlign, runUnique,      runDeterminant,
+      runTfIdfVectorizer, runDFT,        runSTFT,          runWindow,      runMelWeightMatrix, runRandom,
   };
   static_assert(sizeof(table) / sizeof(table[0]) == static_cast<size_t>(LayerType::kCount),
                 "one CPU kernel per layer type");

@@ -200,6 +200,16 @@ std::string reasonFor(const ir::Layer& layer) {
       return "Unique has data-dependent output shapes";
     case LayerType::kDeterminant:
       return "no CUDA Determinant kernel yet";
+    case LayerType::kTfIdfVectorizer:
+      return "TfIdfVectorizer is a host-side n-gram lookup (no CUDA kernel)";
+    case LayerType::kDFT:
+    case LayerType::kSTFT:
+      return "no CUDA DFT/STFT kernel (the CPU kernels compute them)";
+    case LayerType::kWindow:
+    case LayerType::kMelWeightMatrix:
+      return "window and mel weights are small generated tables computed on the host";
+    case LayerType::kRandom:
+      return "random sampling runs on the host so seeded results match the CPU backend";
     default:
       return "unknown layer type";
   }
@@ -251,6 +261,12 @@ Factory factoryFor(LayerType type) {
       nullptr,  // kRoiAlign
       nullptr,  // kUnique
       nullptr,  // kDeterminant
+      nullptr,  // kTfIdfVectorizer
+      nullptr,  // kDFT
+      nullptr,  // kSTFT
+      nullptr,  // kWindow
+      nullptr,  // kMelWeightMatrix
+      nullptr,  // kRandom
   };
   static_assert(sizeof(table) / sizeof(table[0]) == static_cast<size_t>(LayerType::kCount),
                 "one CUDA table entry per layer type");

@@ -20,7 +20,8 @@ bool foldConstants(PassContext& context) {
   std::vector<ir::Layer*> layers;
   for (auto& l : net.layers()) layers.push_back(l.get());
   for (ir::Layer* layer : layers) {
-    if (layer->type() == LayerType::kConstant) continue;
+    // Random layers must draw at run time (an unseeded one differs on every execution).
+    if (layer->type() == LayerType::kConstant || layer->type() == LayerType::kRandom) continue;
     // A Shape layer needs only its input's shape; other layers need every input constant.
     std::vector<HostTensor> shapeOnly;
     std::vector<const HostTensor*> inputs;

@@ -32,15 +32,19 @@ void splitPads(const NodeView& n, Dims& begin, Dims& end) {
 
 std::string checkConv(const NodeView& n) { return checkAutoPad(n); }
 
-void importConv(ImporterContext& ctx) {
+ConvolutionParams convolutionParams(const NodeView& n) {
   ConvolutionParams p;
-  p.kernelShape = ctx.attrInts("kernel_shape");
-  p.strides = ctx.attrInts("strides");
-  p.dilations = ctx.attrInts("dilations");
-  splitPads(ctx, p.padsBegin, p.padsEnd);
-  p.paddingMode = paddingMode(ctx);
-  p.groups = ctx.attrInt("group", 1);
-  ctx.setOutput(0, ctx.add(p, {ctx.requireInput(0), ctx.requireInput(1), ctx.input(2)}));
+  p.kernelShape = n.attrInts("kernel_shape");
+  p.strides = n.attrInts("strides");
+  p.dilations = n.attrInts("dilations");
+  splitPads(n, p.padsBegin, p.padsEnd);
+  p.paddingMode = paddingMode(n);
+  p.groups = n.attrInt("group", 1);
+  return p;
+}
+
+void importConv(ImporterContext& ctx) {
+  ctx.setOutput(0, ctx.add(convolutionParams(ctx), {ctx.requireInput(0), ctx.requireInput(1), ctx.input(2)}));
 }
 
 void importConvTranspose(ImporterContext& ctx) {

@@ -63,6 +63,8 @@ void importConvTranspose(ImporterContext& ctx);
 void importPool(ImporterContext& ctx);        // MaxPool AveragePool LpPool
 void importGlobalPool(ImporterContext& ctx);  // GlobalAveragePool GlobalMaxPool GlobalLpPool
 std::string checkConv(const NodeView& n);
+// The Convolution params of a Conv-like node's attributes (shared with ConvInteger, QLinearConv).
+ConvolutionParams convolutionParams(const NodeView& n);
 std::string checkPool(const NodeView& n);
 std::string checkGlobalPool(const NodeView& n);
 
@@ -119,6 +121,25 @@ std::string checkRoiAlign(const NodeView& n);
 // resize.cpp
 void importResize(ImporterContext& ctx);      // Resize Upsample
 std::string checkResize(const NodeView& n);
+
+// quantized.cpp
+void importConvInteger(ImporterContext& ctx);
+void importMatMulInteger(ImporterContext& ctx);
+void importQLinearConv(ImporterContext& ctx);
+void importQLinearMatMul(ImporterContext& ctx);
+void importDynamicQuantizeLinear(ImporterContext& ctx);
+
+// signal.cpp
+void importDFT(ImporterContext& ctx);
+void importSTFT(ImporterContext& ctx);
+void importWindow(ImporterContext& ctx);      // HannWindow HammingWindow BlackmanWindow
+void importMelWeightMatrix(ImporterContext& ctx);
+void importTfIdfVectorizer(ImporterContext& ctx);
+std::string checkOutputDataType(const NodeView& n);
+std::string checkTfIdfVectorizer(const NodeView& n);
+
+// random.cpp
+void importRandom(ImporterContext& ctx);      // RandomUniform(Like) RandomNormal(Like) Bernoulli Multinomial
 
 // Constant node value (shared with the parser for tests).
 HostTensor constantNodeValue(const NodeView& n, const std::string& baseDir);

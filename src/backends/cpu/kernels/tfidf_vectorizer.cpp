@@ -1,0 +1,77 @@
+// TfIdfVectorizer: the pool's n-grams go into a map (n-gram -> pool position); every row is scanned per
+// skip distance and start position, looking up the n-grams of each allowed length. Rows run in parallel.
+#include <map>
+#include <vector>
+
+#include "backends/cpu/kernels/compute_common.h"
+#include "backends/cpu/kernels/kernels.h"
+
+namespace kiln::cpu {
+
+void runTfIdfVectorizer(const ir::Layer& layer, const KernelArgs& args) {
+  const auto& p = layer.as<TfIdfVectorizerParams>();
+  KILN_CHECK(!args.inputs.empty() && !args.outputs.empty(), kInvalidArgument, layer.describe(), ": needs an input");
+  const TensorView& xv = args.inputs[0];
+  const TensorView& yv = args.outputs[0];
+  KILN_CHECK(p.minGramLength >= 1 && p.maxGramLength >= p.minGramLength && p.maxSkipCount >= 0, kInvalidArgument,
+             layer.describe(), ": invalid gram lengths ", p.minGramLength, " - ", p.maxGramLength, " / skip count ",
+             p.maxSkipCount);
+  // The pool's n-grams of length n start at ngramCounts[n - 1] and end where the next length starts.
+  std::map<std::vector<int64_t>, int64_t> ngrams;  // n-gram -> output index
+  const int64_t lengths = static_cast<int64_t>(p.ngramCounts.size()), poolSize = static_cast<int64_t>(p.pool.size());
+  int64_t ngramNumber = 0;
+  for (int64_t n = 1; n <= lengths; ++n) {
+    int64_t begin = p.ngramCounts[n - 1], end = n < lengths ? p.ngramCounts[n] : poolSize;
+    KILN_CHECK(begin >= 0 && begin <= end && end <= poolSize && (end - begin) % n == 0, kInvalidArgument,
+               layer.describe(), ": ngram_counts ", dimsToString(p.ngramCounts), " do not split a pool of ",
+               poolSize, " values into ", n, "-grams");
+    for (int64_t i = begin; i < end; i += n, ++ngramNumber) {
+      KILN_CHECK(ngramNumber < static_cast<int64_t>(p.ngramIndexes.size()), kInvalidArgument, layer.describe(),
+                 ": ngram_indexes has fewer entries than the pool's n-grams");
+      ngrams[std::vector<int64_t>(p.pool.begin() + i, p.pool.begin() + i + n)] = ngramNumber;
+    }
+  }
+  const float* weights = p.weights.count() > 0 ? p.weights.as<float>() : nullptr;
+  KILN_CHECK(!weights || (p.weights.type == DataType::kFloat32 && p.weights.count() >= ngramNumber), kInvalidArgument,
+             layer.describe(), ": weights must be float32 with one value per n-gram (", ngramNumber, ")");
+  const std::vector<int64_t> x = detail::readInts(xv, layer);
+  const int64_t rows = xv.shape.size() == 2 ? xv.shape[0] : 1;
+  const int64_t columns = xv.shape.empty() ? 0 : xv.shape.back();
+  const int64_t outputSize = yv.shape.back();
+  for (int64_t k = 0; k < ngramNumber; ++k)
+    KILN_CHECK(p.ngramIndexes[k] >= 0 && p.ngramIndexes[k] < outputSize, kInvalidArgument, layer.describe(),
+               ": ngram index ", p.ngramIndexes[k], " is outside the output of ", outputSize);
+  float* y = yv.as<float>();
+  std::fill(y, y + yv.count(), 0.f);
+  parallelFor(rows, 1, [&](int64_t r0, int64_t r1) {
+    std::vector<int64_t> gram;
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t* row = x.data() + r * columns;
+      std::vector<int64_t> counts(static_cast<size_t>(ngramNumber), 0);
+      // Unigrams have no skip; an n-gram of n >= 2 items takes every `distance`-th item.
+      for (int64_t distance = 1; distance <= p.maxSkipCount + 1; ++distance) {
+        int64_t minLength = std::max<int64_t>(p.minGramLength, distance > 1 ? 2 : 1);
+        for (int64_t start = 0; start < columns; ++start)
+          for (int64_t n = minLength; n <= p.maxGramLength && start + (n - 1) * distance < columns; ++n) {
+            gram.clear();
+            for (int64_t i = 0; i < n; ++i) gram.push_back(row[start + i * distance]);
+            auto it = ngrams.find(gram);
+            if (it != ngrams.end()) ++counts[it->second];
+          }
+      }
+      float* out = y + r * outputSize;
+      for (int64_t k = 0; k < ngramNumber; ++k) {
+        if (counts[k] == 0) continue;
+        int64_t index = p.ngramIndexes[k];
+        float weight = weights ? weights[k] : 1.f;
+        switch (p.mode) {
+          case TfIdfMode::kTF: out[index] = static_cast<float>(counts[k]); break;
+          case TfIdfMode::kIDF: out[index] = weight; break;
+          case TfIdfMode::kTFIDF: out[index] = static_cast<float>(counts[k]) * weight; break;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace kiln::cpu
