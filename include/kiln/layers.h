@@ -611,9 +611,9 @@ using LayerParams = std::variant<ConstantParams, IdentityParams, CastParams, Ele
                                  TileParams, SelectParams, PaddingParams, ResizeParams, TopKParams, ArgMinMaxParams,
                                  CumSumParams, EinsumParams, NonZeroParams, OneHotParams, QuantizeParams,
                                  DequantizeParams, TriluParams, LRNParams, SpaceDepthParams, GridSampleParams,
-                                 NonMaxSuppressionParams, RoiAlignParams, UniqueParams, DeterminantParams>;
-                                 DequantizeParams, TriluParams, LRNParams, SpaceDepthParams, TfIdfVectorizerParams,
-                                 DFTParams, STFTParams, WindowParams, MelWeightMatrixParams, RandomParams>;
+                                 NonMaxSuppressionParams, RoiAlignParams, UniqueParams, DeterminantParams,
+                                 TfIdfVectorizerParams, DFTParams, STFTParams, WindowParams, MelWeightMatrixParams,
+                                 RandomParams>;
 static_assert(std::variant_size_v<LayerParams> == static_cast<size_t>(LayerType::kCount),
               "LayerParams must list one params struct per LayerType, in order");
 
