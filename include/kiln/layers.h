@@ -57,6 +57,7 @@ enum class LayerType : uint8_t {
   kTrilu,
   kLRN,
   kSpaceDepth,
+  kRandom,
   kCount,  // number of layer types; keep last
 };
 const char* layerTypeName(LayerType type);
@@ -460,6 +461,17 @@ struct SpaceDepthParams {
   template <class V> void visit(V& v) { v(toDepth, blockSize, crd); }
 };
 
+// Uniform random values in [low, high) shaped like the input (ONNX RandomUniformLike; Dropout masks).
+// Inputs: x (only its shape is used). hasSeed: the same values on every run; otherwise a fresh seed per run.
+struct RandomParams {
+  static constexpr LayerType kType = LayerType::kRandom;
+  DataType outputType = DataType::kFloat32;
+  float low = 0.f, high = 1.f;
+  bool hasSeed = false;
+  int64_t seed = 0;
+  template <class V> void visit(V& v) { v(outputType, low, high, hasSeed, seed); }
+};
+
 // The parameters of any layer; the alternative's index is its LayerType.
 using LayerParams = std::variant<ConstantParams, IdentityParams, CastParams, ElementWiseParams, UnaryParams,
                                  ActivationParams, MatrixMultiplyParams, ConvolutionParams, DeconvolutionParams,
@@ -468,7 +480,7 @@ using LayerParams = std::variant<ConstantParams, IdentityParams, CastParams, Ele
                                  ScatterParams, ShapeParams, ConstantOfShapeParams, RangeParams, ExpandParams,
                                  TileParams, SelectParams, PaddingParams, ResizeParams, TopKParams, ArgMinMaxParams,
                                  CumSumParams, EinsumParams, NonZeroParams, OneHotParams, QuantizeParams,
-                                 DequantizeParams, TriluParams, LRNParams, SpaceDepthParams>;
+                                 DequantizeParams, TriluParams, LRNParams, SpaceDepthParams, RandomParams>;
 static_assert(std::variant_size_v<LayerParams> == static_cast<size_t>(LayerType::kCount),
               "LayerParams must list one params struct per LayerType, in order");
 

@@ -490,7 +490,8 @@ Outputs inferNormalization(const Ctx& c) {
       // Optional statistics outputs (ONNX LayerNormalization Mean, InvStdDev): x[:axis] + ones.
       Dims stats(x.begin(), x.begin() + axis);
       stats.resize(x.size(), 1);
-      for (int i = 1; i < c.numOutputs(1); ++i) result.push_back({DataType::kFloat32, stats});
+      DataType statsType = c.type(0) == DataType::kFloat64 ? DataType::kFloat64 : DataType::kFloat32;
+      for (int i = 1; i < c.numOutputs(1); ++i) result.push_back({statsType, stats});
       break;
     }
   }
@@ -1269,6 +1270,17 @@ Outputs inferSpaceDepth(const Ctx& c) {
   return one(c.type(0), {x[0], divide(x[1], b * b, "channels"), mulDims(x[2], b), mulDims(x[3], b)});
 }
 
+Outputs inferRandom(const Ctx& c) {
+  expectInputs(c, 1, 1);
+  const auto& p = c.layer.as<RandomParams>();
+  DataType t = p.outputType;
+  SHAPE_CHECK(c, t == DataType::kFloat32 || t == DataType::kFloat64 || t == DataType::kFloat16 ||
+                     t == DataType::kBFloat16,
+              "output type ", dataTypeName(t), " must be a float type");
+  SHAPE_CHECK(c, p.low <= p.high, "low ", p.low, " must not exceed high ", p.high);
+  return one(t, c.shape(0));
+}
+
 }  // namespace
 
 // ---- public API ----------------------------------------------------------------------------------
@@ -1316,6 +1328,7 @@ std::vector<TensorDesc> inferOutputs(const Layer& layer, const std::vector<const
     case LayerType::kTrilu: return inferTrilu(c);
     case LayerType::kLRN: return inferLRN(c);
     case LayerType::kSpaceDepth: return inferSpaceDepth(c);
+    case LayerType::kRandom: return inferRandom(c);
     case LayerType::kCount: break;
   }
   fail(ErrorCode::kInternal, concat(layer.describe(), ": no shape inference for this layer type"));

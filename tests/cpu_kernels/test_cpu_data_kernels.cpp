@@ -2,6 +2,7 @@
 // awkward shapes (odd sizes, every kind of broadcast, scalars, empty tensors) against std:: math.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -731,6 +732,43 @@ TEST(CpuData, SpaceDepth) {
   runSpaceDepth(ir::Layer("d", SpaceDepthParams{false, 2, false}), argsOf({&x}, {&dcr}));
   runSpaceDepth(ir::Layer("s", SpaceDepthParams{true, 2, false}), argsOf({&dcr}, {&back}));
   EXPECT_EQ(back.get<float>(), v);
+}
+
+TEST(CpuData, RandomUniformIsSeededAndInRange) {
+  for (Dims shape : {Dims{0}, Dims{1}, Dims{7, 13}, Dims{257, 129}}) {
+    Buf x = outBuf(DataType::kInt32, shape);  // only the shape is read
+    RandomParams p;
+    p.low = -2.f;
+    p.high = 3.f;
+    p.hasSeed = true;
+    p.seed = 42;
+    Buf a = outBuf(DataType::kFloat32, shape), b = outBuf(DataType::kFloat32, shape);
+    runRandom(ir::Layer("r", p), argsOf({&x}, {&a}));
+    runRandom(ir::Layer("r", p), argsOf({&x}, {&b}));
+    EXPECT_EQ(a.get<float>(), b.get<float>());  // the same seed gives the same values
+    std::vector<float> v = a.get<float>();
+    double sum = 0;
+    for (float f : v) {
+      EXPECT_GE(f, -2.f);
+      EXPECT_LT(f, 3.f);
+      sum += f;
+    }
+    if (v.size() > 10000) {
+      EXPECT_NEAR(sum / v.size(), 0.5, 0.05);  // the mean of uniform[-2, 3)
+      int below = static_cast<int>(std::count_if(v.begin(), v.end(), [](float f) { return f < -1.f; }));
+      EXPECT_NEAR(static_cast<double>(below) / v.size(), 0.2, 0.02);
+    }
+    p.seed = 43;
+    runRandom(ir::Layer("r", p), argsOf({&x}, {&b}));
+    if (v.size() > 1) EXPECT_NE(a.get<float>(), b.get<float>());
+  }
+  // float64 and float16 outputs stay in range.
+  Buf x = outBuf(DataType::kFloat32, {1000});
+  Buf d = outBuf(DataType::kFloat64, {1000}), h = outBuf(DataType::kFloat16, {1000});
+  runRandom(ir::Layer("r", RandomParams{DataType::kFloat64}), argsOf({&x}, {&d}));
+  runRandom(ir::Layer("r", RandomParams{DataType::kFloat16}), argsOf({&x}, {&h}));
+  for (double v : d.get<double>()) EXPECT_TRUE(v >= 0.0 && v < 1.0);
+  for (uint16_t v : h.get<uint16_t>()) EXPECT_TRUE(halfToFloat(v) >= 0.f && halfToFloat(v) <= 1.f);
 }
 
 TEST(CpuData, QuantizeDequantize) {

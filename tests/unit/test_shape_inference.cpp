@@ -936,6 +936,30 @@ TEST_F(ShapeInference, SpaceDepth) {
   EXPECT_THROW(add(s2d, {input({3, 4, 6})}), Error);
 }
 
+TEST_F(ShapeInference, Random) {
+  RandomParams p;
+  p.outputType = DataType::kFloat16;
+  EXPECT_EQ(dims(p, {input({-1, 3, 5}, DataType::kInt64)}), (Dims{-1, 3, 5}));
+  EXPECT_EQ(type(p, {input({2})}), DataType::kFloat16);
+  p.outputType = DataType::kInt32;
+  EXPECT_THROW(add(p, {input({2})}), Error);
+  p.outputType = DataType::kFloat32;
+  p.low = 2.f;
+  p.high = 1.f;
+  EXPECT_THROW(add(p, {input({2})}), Error);
+}
+
+TEST_F(ShapeInference, LayerNormalizationStatisticsOutputs) {
+  NormalizationParams p;
+  p.type = NormalizationType::kLayer;
+  p.axis = -2;
+  ILayer* l = add(p, {input({2, 3, 4}, DataType::kFloat64), input({3, 4}, DataType::kFloat64)}, 3);
+  EXPECT_EQ(l->output(1)->dims(), (Dims{2, 1, 1}));
+  EXPECT_EQ(l->output(2)->type(), DataType::kFloat64);
+  ILayer* f = add(p, {input({2, 3, 4}, DataType::kFloat16), input({3, 4}, DataType::kFloat16)}, 2);
+  EXPECT_EQ(f->output(1)->type(), DataType::kFloat32);
+}
+
 // A small network mixing shape tensors: Shape -> Gather -> Concat -> Reshape keeps the batch dynamic.
 TEST_F(ShapeInference, DynamicPipeline) {
   ITensor* x = input({-1, 3, 8, 8});

@@ -21,6 +21,8 @@ bool foldConstants(PassContext& context) {
   for (auto& l : net.layers()) layers.push_back(l.get());
   for (ir::Layer* layer : layers) {
     if (layer->type() == LayerType::kConstant) continue;
+    // Unseeded random values must differ between runs.
+    if (layer->type() == LayerType::kRandom && !layer->as<RandomParams>().hasSeed) continue;
     // A Shape layer needs only its input's shape; other layers need every input constant.
     std::vector<HostTensor> shapeOnly;
     std::vector<const HostTensor*> inputs;
