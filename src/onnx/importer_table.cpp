@@ -147,6 +147,13 @@ const std::vector<OpEntry>& opTable() {
       // resize.cpp
       {"Resize", importResize, checkResize, 10, 0},
       {"Upsample", importResize, checkResize, 1, 9},
+      // loss.cpp
+      {"NegativeLogLikelihoodLoss", importNegativeLogLikelihoodLoss, nullptr, 12, 0},
+      {"SoftmaxCrossEntropyLoss", importSoftmaxCrossEntropyLoss, nullptr, 12, 0},
+      // small ops lowered onto existing layers
+      {"Shrink", importShrink, nullptr, 9, 0},
+      {"MeanVarianceNormalization", importMeanVarianceNormalization, nullptr, 9, 0},
+      {"EyeLike", importEyeLike, nullptr, 9, 0},
   };
   return table;
 }
