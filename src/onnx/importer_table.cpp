@@ -154,6 +154,8 @@ const std::vector<OpEntry>& opTable() {
       {"Shrink", importShrink, nullptr, 9, 0},
       {"MeanVarianceNormalization", importMeanVarianceNormalization, nullptr, 9, 0},
       {"EyeLike", importEyeLike, nullptr, 9, 0},
+      {"RandomUniformLike", importRandomUniformLike, nullptr, 1, 0},
+      {"Bernoulli", importBernoulli, nullptr, 15, 0},
   };
   return table;
 }

@@ -324,3 +324,35 @@ TEST(LossImport, TrainingDropoutMasksAndScales) {
     else EXPECT_NEAR(static_cast<double>(dropped) / x.size(), ratio, 0.05);
   }
 }
+
+TEST(LossImport, BernoulliAndRandomUniformLike) {
+  Model m(15);
+  m.input("p", {4000});
+  auto& b = m.node("Bernoulli", {"p"}, {"drawn"});
+  attrFloat(b, "seed", 3.f);
+  auto& u = m.node("RandomUniformLike", {"p"}, {"uniform"});
+  attrFloat(u, "low", 2.f);
+  attrFloat(u, "high", 4.f);
+  m.output("drawn");
+  m.output("uniform");
+  // p = 0 for the first quarter, 1 for the second, 0.25 for the rest.
+  std::vector<float> p(4000, 0.25f);
+  for (int i = 0; i < 1000; ++i) p[i] = 0.f, p[1000 + i] = 1.f;
+  auto out = run(m, {{"p", f32({4000}, p)}});
+  const auto& drawn = out["drawn"].values;
+  int64_t ones = 0;
+  for (int i = 0; i < 4000; ++i) {
+    ASSERT_TRUE(drawn[i] == 0 || drawn[i] == 1);
+    if (i < 1000) EXPECT_EQ(drawn[i], 0);
+    else if (i < 2000) EXPECT_EQ(drawn[i], 1);
+    else ones += drawn[i] == 1;
+  }
+  EXPECT_NEAR(static_cast<double>(ones) / 2000, 0.25, 0.04);
+  double sum = 0;
+  for (double v : out["uniform"].values) {
+    EXPECT_GE(v, 2.0);
+    EXPECT_LT(v, 4.0);
+    sum += v;
+  }
+  EXPECT_NEAR(sum / 4000, 3.0, 0.05);
+}

@@ -49,6 +49,8 @@ void importLayerNormalization(ImporterContext& ctx);
 void importGroupNormalization(ImporterContext& ctx);
 void importLRN(ImporterContext& ctx);
 void importMeanVarianceNormalization(ImporterContext& ctx);
+void importRandomUniformLike(ImporterContext& ctx);
+void importBernoulli(ImporterContext& ctx);
 void importSoftmax(ImporterContext& ctx);     // Softmax LogSoftmax Hardmax
 void importDropout(ImporterContext& ctx);
 void importQuantizeLinear(ImporterContext& ctx);

@@ -224,6 +224,32 @@ void importDropout(ImporterContext& ctx) {
   ctx.setOutput(1, mask);
 }
 
+// RandomUniformLike: uniform [low, high) values shaped like the input, of `dtype` (default: the input's).
+void importRandomUniformLike(ImporterContext& ctx) {
+  ITensor* x = ctx.requireInput(0);
+  RandomParams p;
+  p.outputType = x->type();
+  if (int64_t dtype = ctx.attrInt("dtype", 0); dtype != 0) p.outputType = fromOnnxType(static_cast<int32_t>(dtype), ctx.where());
+  p.low = ctx.attrFloat("low", 0.f);
+  p.high = ctx.attrFloat("high", 1.f);
+  p.hasSeed = ctx.hasAttr("seed");
+  p.seed = static_cast<int64_t>(ctx.attrFloat("seed", 0.f));
+  ctx.setOutput(0, ctx.add(p, {x}));
+}
+
+// Bernoulli: 1 with probability x (uniform [0, 1) < x), as `dtype` (default: the input's type).
+void importBernoulli(ImporterContext& ctx) {
+  ITensor* x = ctx.requireInput(0);
+  RandomParams p;
+  p.outputType = x->type();
+  p.hasSeed = ctx.hasAttr("seed");
+  p.seed = static_cast<int64_t>(ctx.attrFloat("seed", 0.f));
+  ITensor* drawn = ctx.elementWise(ctx.add(p, {x}), x, ElementWiseOp::kLess);
+  DataType type = x->type();
+  if (int64_t dtype = ctx.attrInt("dtype", 0); dtype != 0) type = fromOnnxType(static_cast<int32_t>(dtype), ctx.where());
+  ctx.setOutput(0, ctx.add(CastParams{type}, {drawn}));
+}
+
 std::string checkQuantizeLinear(const NodeView& n) {
   if (int64_t t = n.attrInt("output_dtype", 0); t != 0) {
     try {
