@@ -39,22 +39,39 @@ BuilderConfig builderConfigFrom(const Options& options) {
   return config;
 }
 
+namespace {
+std::vector<uint8_t> buildParsed(NetworkDefinition& network, Builder& builder, BuilderConfig config, std::ostream* out,
+                                 BuildSummary* summary, const std::vector<Dims>& inputShapes) {
+  for (int i = 0; i < network.numInputs() && i < static_cast<int>(inputShapes.size()); ++i) {
+    ITensor* input = network.input(i);
+    if (volume(input->dims()) < 0 && !config.profile.shapes.count(input->name()))
+      config.profile.setDimensions(input->name(), inputShapes[i], inputShapes[i], inputShapes[i]);
+  }
+  BuildSummary local;
+  std::vector<uint8_t> plan = builder.buildSerializedNetwork(network, config, &local);
+  if (out) *out << local.toString();
+  if (summary) *summary = local;
+  return plan;
+}
+}  // namespace
+
 std::vector<uint8_t> buildPlanFromOnnx(const std::string& onnxPath, BuilderConfig config, std::ostream* out,
                                        BuildSummary* summary, const std::vector<Dims>& inputShapes) {
   Builder builder;
   auto network = builder.createNetwork();
   OnnxParser parser(*network);
   parser.parseFromFile(onnxPath);
-  for (int i = 0; i < network->numInputs() && i < static_cast<int>(inputShapes.size()); ++i) {
-    ITensor* input = network->input(i);
-    if (volume(input->dims()) < 0 && !config.profile.shapes.count(input->name()))
-      config.profile.setDimensions(input->name(), inputShapes[i], inputShapes[i], inputShapes[i]);
-  }
-  BuildSummary local;
-  std::vector<uint8_t> plan = builder.buildSerializedNetwork(*network, config, &local);
-  if (out) *out << local.toString();
-  if (summary) *summary = local;
-  return plan;
+  return buildParsed(*network, builder, std::move(config), out, summary, inputShapes);
+}
+
+std::vector<uint8_t> buildPlanFromOnnxBytes(const std::string& model, const std::string& externalDataDir,
+                                            BuilderConfig config, std::ostream* out, BuildSummary* summary,
+                                            const std::vector<Dims>& inputShapes) {
+  Builder builder;
+  auto network = builder.createNetwork();
+  OnnxParser parser(*network);
+  parser.parse(model.data(), model.size(), externalDataDir);
+  return buildParsed(*network, builder, std::move(config), out, summary, inputShapes);
 }
 
 std::shared_ptr<Engine> engineFrom(const Options& options, std::ostream* buildLog, BuildSummary* summary,
