@@ -69,6 +69,37 @@ TEST(ZeroSize, LayersRunOnEmptyInputs) {
          std::vector<float> ones(3, 1.f);
          return n.addLayer(p, {x, n.addConstant(Weights::copyOf(DataType::kFloat32, {3}, ones.data()))})->output(0);
        }},
+      {"gather", [](NetworkDefinition& n, ITensor* x, ITensor*) {
+         std::vector<int64_t> idx = {2, 0};
+         GatherParams p;
+         p.axis = 2;
+         return n.addLayer(p, {x, n.addConstant(Weights::copyOf(DataType::kInt64, {2}, idx.data()))})->output(0);
+       }},
+      {"split", [](NetworkDefinition& n, ITensor* x, ITensor*) {
+         SplitParams p;
+         p.axis = 2;
+         p.sizes = {1, 2};
+         return n.addLayer(p, {x}, 2)->output(1);
+       }},
+      {"tile", [](NetworkDefinition& n, ITensor* x, ITensor*) {
+         std::vector<int64_t> reps = {2, 3, 1};
+         return n.addLayer(TileParams{}, {x, n.addConstant(Weights::copyOf(DataType::kInt64, {3}, reps.data()))})
+             ->output(0);
+       }},
+      {"pad", [](NetworkDefinition& n, ITensor* x, ITensor*) {
+         std::vector<int64_t> pads = {0, 0, 1, 0, 0, 1};  // rows stay empty, columns grow
+         return n.addLayer(PaddingParams{}, {x, n.addConstant(Weights::copyOf(DataType::kInt64, {6}, pads.data()))})
+             ->output(0);
+       }},
+      {"select", [](NetworkDefinition& n, ITensor* x, ITensor*) {
+         ITensor* cond = n.addElementWise(x, x, ElementWiseOp::kLess);
+         return n.addLayer(SelectParams{}, {cond, x, x})->output(0);
+       }},
+      {"argmax", [](NetworkDefinition& n, ITensor* x, ITensor*) {
+         ArgMinMaxParams p;
+         p.axis = 2;
+         return n.addLayer(CastParams{DataType::kFloat32}, {n.addLayer(p, {x})->output(0)})->output(0);
+       }},
       {"reduce kept axes", [](NetworkDefinition& n, ITensor* x, ITensor*) { return reduce(n, x, ReduceOp::kSum, {2}); }},
       {"cast", [](NetworkDefinition& n, ITensor* x, ITensor*) {
          return n.addLayer(CastParams{DataType::kFloat32}, {n.addLayer(CastParams{DataType::kFloat16}, {x})->output(0)})

@@ -39,7 +39,9 @@ std::string checkBatchNormalization(const NodeView& n) {
     if (n.hasOutput(3) || n.hasOutput(4)) return "the saved mean / saved variance outputs are not supported";
   } else {
     for (int i = 1; i < n.numOutputs(); ++i)
-      if (n.hasOutput(i)) return "training outputs (running mean/var, saved statistics) need training_mode = 1";
+      if (n.hasOutput(i))
+        return n.opset() < 14 ? "training outputs before opset 14 are not supported"
+                              : "running mean/var outputs need training_mode = 1";
   }
   if (n.opset() < 9 && n.attrInt("spatial", 1) == 0) return "spatial = 0 is not supported";
   return "";
