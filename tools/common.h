@@ -19,6 +19,10 @@ BuilderConfig builderConfigFrom(const Options& options);
 // inputShapes (by input position) fix the profile of dynamic inputs the config leaves open.
 std::vector<uint8_t> buildPlanFromOnnx(const std::string& onnxPath, BuilderConfig config, std::ostream* out,
                                        BuildSummary* summary = nullptr, const std::vector<Dims>& inputShapes = {});
+// The same from a serialized ModelProto; external data files are looked up in externalDataDir.
+std::vector<uint8_t> buildPlanFromOnnxBytes(const std::string& model, const std::string& externalDataDir,
+                                            BuilderConfig config, std::ostream* out, BuildSummary* summary = nullptr,
+                                            const std::vector<Dims>& inputShapes = {});
 // --engine=PLAN or --onnx=MODEL (built in memory, see buildPlanFromOnnx for inputShapes).
 std::shared_ptr<Engine> engineFrom(const Options& options, std::ostream* buildLog, BuildSummary* summary = nullptr,
                                    const std::vector<Dims>& inputShapes = {});

@@ -490,7 +490,8 @@ Outputs inferNormalization(const Ctx& c) {
       // Optional statistics outputs (ONNX LayerNormalization Mean, InvStdDev): x[:axis] + ones.
       Dims stats(x.begin(), x.begin() + axis);
       stats.resize(x.size(), 1);
-      for (int i = 1; i < c.numOutputs(1); ++i) result.push_back({DataType::kFloat32, stats});
+      DataType statsType = c.type(0) == DataType::kFloat64 ? DataType::kFloat64 : DataType::kFloat32;
+      for (int i = 1; i < c.numOutputs(1); ++i) result.push_back({statsType, stats});
       break;
     }
   }

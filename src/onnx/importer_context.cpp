@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "backends/cpu/cpu_backend.h"
 #include "core/half.h"
 #include "onnx/tensor_proto.h"
 
@@ -94,6 +95,74 @@ std::string uniqueLayerName(GraphState& graph, const std::string& base) {
   for (int i = 1; graph.layerNames.count(name) || graph.network->findLayer(name); ++i) name = concat(base, "_", i);
   graph.layerNames.insert(name);
   return name;
+}
+
+namespace {
+
+bool isShapeValueType(DataType t) {
+  switch (t) {
+    case DataType::kInt32: case DataType::kInt64: case DataType::kBool:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool isConstantTensor(const ir::Tensor* t) {
+  return t && t->producerLayer && t->producerLayer->type() == LayerType::kConstant;
+}
+
+}  // namespace
+
+void foldShapeValues(GraphState& graph, size_t firstLayer) {
+  constexpr int64_t kMaxFoldedElements = 1024;  // shape values are short; leave data to the builder
+  ir::Network& net = *graph.network;
+  std::vector<ir::Layer*> layers;
+  for (size_t i = firstLayer; i < net.layers().size(); ++i) layers.push_back(net.layers()[i].get());
+  std::vector<ir::Layer*> folded;
+  for (ir::Layer* layer : layers) {
+    if (layer->type() == LayerType::kConstant || layer->inputs.empty() || layer->outputs.empty()) continue;
+    bool foldable = true;
+    for (const ir::Tensor* out : layer->outputs) {
+      int64_t n = volume(out->dims());
+      foldable = foldable && isShapeValueType(out->type()) && n >= 0 && n <= kMaxFoldedElements;
+    }
+    std::vector<HostTensor> shapeOnly;
+    std::vector<const HostTensor*> inputs;
+    if (layer->type() == LayerType::kShape) {
+      const ir::Tensor* in = layer->inputs[0];
+      foldable = foldable && volume(in->dims()) >= 0;
+      shapeOnly.push_back(Weights{in->type(), in->dims(), nullptr});
+      inputs.push_back(&shapeOnly[0]);
+    } else {
+      for (const ir::Tensor* in : layer->inputs) {
+        if (in && !isConstantTensor(in)) foldable = false;
+        inputs.push_back(isConstantTensor(in) ? &in->producerLayer->as<ConstantParams>().weights : nullptr);
+      }
+    }
+    if (!foldable) continue;
+    std::vector<HostTensor> values;
+    try {
+      values = cpu::runLayerOnHost(*layer, inputs);
+    } catch (const Error&) {
+      continue;  // left to the builder and run time, which report the error with context
+    }
+    for (size_t o = 0; o < layer->outputs.size(); ++o) {
+      ir::Tensor* out = layer->outputs[o];
+      ir::Layer* constant =
+          net.addLayerRaw(ConstantParams{values[o]}, {}, 0, uniqueLayerName(graph, layer->name() + "_value"));
+      constant->origin = layer->origin;
+      constant->outputs.push_back(out);
+      out->producerLayer = constant;
+      out->producerOutputIndex = 0;
+      out->setType(values[o].type);
+      out->setDims(values[o].shape);
+      net.moveLayerBefore(constant, layer);
+    }
+    layer->outputs.clear();
+    folded.push_back(layer);
+  }
+  if (!folded.empty()) net.removeLayers(folded);
 }
 
 void bindValue(GraphState& graph, const std::string& onnxName, ir::Tensor* tensor) {

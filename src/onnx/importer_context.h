@@ -106,6 +106,12 @@ double scalarValue(const HostTensor& t, size_t index = 0);
 HostTensor makeScalar(DataType type, double value, bool rank0 = true);
 bool isFloatType(DataType type);
 
+// Evaluates the shape computations among the layers from index `firstLayer` on: a layer whose inputs are
+// all constants (a Shape layer: whose input has static dims) and whose outputs are small integer or bool
+// tensors becomes a Constant. Later layers then see the values in shape inference, as TensorRT evaluates
+// shape tensors at build time (e.g. Shape -> Size -> Sub -> ConstantOfShape -> Reshape).
+void foldShapeValues(GraphState& graph, size_t firstLayer);
+
 // Binds a tensor to an ONNX name in the graph, renaming clashing tensors.
 void bindValue(GraphState& graph, const std::string& onnxName, ir::Tensor* tensor);
 // A unique layer name derived from `base`.

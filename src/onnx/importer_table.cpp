@@ -177,6 +177,13 @@ const std::vector<OpEntry>& opTable() {
       {"RandomNormalLike", importRandom, nullptr, 1, 0},
       {"Bernoulli", importRandom, nullptr, 15, 0},
       {"Multinomial", importRandom, nullptr, 7, 0},
+      // loss.cpp
+      {"NegativeLogLikelihoodLoss", importNegativeLogLikelihoodLoss, nullptr, 12, 0},
+      {"SoftmaxCrossEntropyLoss", importSoftmaxCrossEntropyLoss, nullptr, 12, 0},
+      // small ops lowered onto existing layers
+      {"Shrink", importShrink, nullptr, 9, 0},
+      {"MeanVarianceNormalization", importMeanVarianceNormalization, nullptr, 9, 0},
+      {"EyeLike", importEyeLike, nullptr, 9, 0},
   };
   return table;
 }

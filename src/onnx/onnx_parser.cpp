@@ -85,8 +85,10 @@ void importGraph(const onnx::ModelProto& model, ir::Network& network, const std:
     const OpEntry* entry = findOp(node.op_type());
     KILN_CHECK(entry != nullptr, kInternal, describeNode(node), ": not in the importer table");
     ImporterContext ctx(state, node, opset, i);
+    size_t firstLayer = network.layers().size();
     try {
       entry->import(ctx);
+      foldShapeValues(state, firstLayer);
     } catch (const Error& e) {
       std::string what = e.what();
       if (what.rfind("node '", 0) == 0) throw;

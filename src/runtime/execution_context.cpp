@@ -108,12 +108,18 @@ void ContextImpl::reshape(bool bindingsOnHost) {
     descs[t] = {in->type(), inputShapes[i]};
     values[t] = nullptr;
     if (engine.readsInputValues[t]) {
-      KILN_CHECK(bindings[t] != nullptr, kInvalidArgument, "input '", in->name(),
-                 "' gives shape values: bind its address before running");
       HostTensor value = Weights::zeros(in->type(), inputShapes[i]);
+      size_t bytes = value.bytes->size();
+      KILN_CHECK(bindings[t] != nullptr || bytes == 0, kInvalidArgument, "input '", in->name(),
+                 "' gives shape values: bind its address before running");
       auto* dst = const_cast<uint8_t*>(value.bytes->data());
-      if (engine.primaryKind == kHostMemory || bindingsOnHost) std::memcpy(dst, bindings[t], value.bytes->size());
-      else engine.deviceBackend->copyToHost(dst, bindings[t], value.bytes->size(), nullptr);
+      if (bytes == 0) {
+        // An empty tensor has no values to read; its address may be null.
+      } else if (engine.primaryKind == kHostMemory || bindingsOnHost) {
+        std::memcpy(dst, bindings[t], bytes);
+      } else {
+        engine.deviceBackend->copyToHost(dst, bindings[t], bytes, nullptr);
+      }
       ownedValues[t] = std::move(value);
       values[t] = &ownedValues[t];
     }
@@ -272,8 +278,10 @@ void* ContextImpl::address(int t, MemoryKind kind) {
   }
   if ((tensor->isInput || tensor->isOutput) && kind == engine.primaryKind) {
     if (bindings[t]) return bindings[t];
-    KILN_CHECK(!tensor->isInput, kInvalidArgument, "input '", tensor->name(),
+    // An empty input (0 elements) needs no address: kernels read nothing from it.
+    KILN_CHECK(!tensor->isInput || volume(descs[t].shape) == 0, kInvalidArgument, "input '", tensor->name(),
                "' has no address: call setTensorAddress before running");
+    if (tensor->isInput) return nullptr;
     return ownedOutputs[t]->pointer;
   }
   KILN_CHECK(offsets[kind][t] >= 0, kInternal, "tensor '", tensor->name(), "' has no memory");
@@ -311,6 +319,7 @@ void ContextImpl::copyHostValueToOutput(int t, void* stream) {
   void* dst = bindings[t] ? bindings[t] : ownedOutputs[t]->pointer;
   const HostTensor* value = values[t];
   size_t bytes = value->bytes ? value->bytes->size() : 0;
+  if (bytes == 0) return;
   if (engine.primaryKind == kHostMemory) std::memcpy(dst, value->data(), bytes);
   else engine.deviceBackend->copyFromHost(dst, value->data(), bytes, stream);
 }
@@ -341,9 +350,9 @@ void ContextImpl::run(void* stream) {
     if (out->isInput) {
       void* src = bindings[t];
       void* dst = ownedOutputs[t]->pointer;
-      KILN_CHECK(src != nullptr, kInvalidArgument, "input '", out->name(), "' has no address");
       size_t bytes = static_cast<size_t>(volume(descs[t].shape)) * dataTypeSize(descs[t].type);
-      engine.deviceBackend->copy(dst, src, bytes, stream);
+      KILN_CHECK(src != nullptr || bytes == 0, kInvalidArgument, "input '", out->name(), "' has no address");
+      if (bytes > 0) engine.deviceBackend->copy(dst, src, bytes, stream);
     } else if (engine.hostEvaluated[t]) {
       copyHostValueToOutput(t, stream);
     }
@@ -356,7 +365,7 @@ void ContextImpl::runDataDependent() {
   std::vector<const HostTensor*> known = values;
   for (auto* in : net.inputs()) {
     int t = engine.indexOf(in);
-    KILN_CHECK(bindings[t] != nullptr, kInvalidArgument, "input '", in->name(),
+    KILN_CHECK(bindings[t] != nullptr || volume(descs[t].shape) == 0, kInvalidArgument, "input '", in->name(),
                "' has no address: call setTensorAddress before running");
     lazyValues[t] = Weights::copyOf(descs[t].type, descs[t].shape, bindings[t]);
     known[t] = &lazyValues[t];
@@ -480,12 +489,12 @@ void ExecutionContext::execute() {
   std::vector<std::unique_ptr<Buffer>> staging;
   for (auto* t : e.network().inputs()) {
     int i = e.indexOf(t);
-    KILN_CHECK(impl_->bindings[i] != nullptr, kInvalidArgument, "input '", t->name(),
-               "' has no address: call setTensorAddress before running");
     size_t bytes = static_cast<size_t>(volume(impl_->descs[i].shape)) * dataTypeSize(impl_->descs[i].type);
+    KILN_CHECK(impl_->bindings[i] != nullptr || bytes == 0, kInvalidArgument, "input '", t->name(),
+               "' has no address: call setTensorAddress before running");
     staging.push_back(std::make_unique<Buffer>());
     staging.back()->reserve(&device, bytes);
-    device.copyFromHost(staging.back()->pointer, impl_->bindings[i], bytes, nullptr);
+    if (bytes > 0) device.copyFromHost(staging.back()->pointer, impl_->bindings[i], bytes, nullptr);
     hostBindings.push_back({i, impl_->bindings[i]});
     impl_->bindings[i] = staging.back()->pointer;
   }

@@ -2,6 +2,7 @@
 // awkward shapes (odd sizes, every kind of broadcast, scalars, empty tensors) against std:: math.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>

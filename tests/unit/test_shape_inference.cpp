@@ -936,6 +936,17 @@ TEST_F(ShapeInference, SpaceDepth) {
   EXPECT_THROW(add(s2d, {input({3, 4, 6})}), Error);
 }
 
+TEST_F(ShapeInference, LayerNormalizationStatisticsOutputs) {
+  NormalizationParams p;
+  p.type = NormalizationType::kLayer;
+  p.axis = -2;
+  ILayer* l = add(p, {input({2, 3, 4}, DataType::kFloat64), input({3, 4}, DataType::kFloat64)}, 3);
+  EXPECT_EQ(l->output(1)->dims(), (Dims{2, 1, 1}));
+  EXPECT_EQ(l->output(2)->type(), DataType::kFloat64);
+  ILayer* f = add(p, {input({2, 3, 4}, DataType::kFloat16), input({3, 4}, DataType::kFloat16)}, 2);
+  EXPECT_EQ(f->output(1)->type(), DataType::kFloat32);
+}
+
 // A small network mixing shape tensors: Shape -> Gather -> Concat -> Reshape keeps the batch dynamic.
 TEST_F(ShapeInference, DynamicPipeline) {
   ITensor* x = input({-1, 3, 8, 8});

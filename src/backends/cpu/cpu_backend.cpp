@@ -70,6 +70,7 @@ void allowedFor(const ir::Layer& layer, unsigned& in, unsigned& out) {
       in = out = MOVE;
       break;
     case LayerType::kCast: in = out = MOVE; break;
+    case LayerType::kRandom: in = ALL; out = F; break;
     case LayerType::kScatter:
       in = out = layer.as<ScatterParams>().reduction == ScatterReduction::kNone ? ALL : N;
       break;

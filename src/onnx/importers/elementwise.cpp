@@ -190,4 +190,16 @@ void importWhere(ImporterContext& ctx) {
   ctx.setOutput(0, ctx.add(SelectParams{}, {ctx.requireInput(0), ctx.requireInput(1), ctx.requireInput(2)}));
 }
 
+// Shrink: x < -lambd ? x + bias : (x > lambd ? x - bias : 0).
+void importShrink(ImporterContext& ctx) {
+  ITensor* x = ctx.requireInput(0);
+  double lambd = ctx.attrFloat("lambd", 0.5f), bias = ctx.attrFloat("bias", 0.f);
+  ITensor* below = ctx.elementWise(x, ctx.scalar(x->type(), -lambd), ElementWiseOp::kLess);
+  ITensor* above = ctx.elementWise(x, ctx.scalar(x->type(), lambd), ElementWiseOp::kGreater);
+  ITensor* raised = ctx.elementWise(x, ctx.scalar(x->type(), bias), ElementWiseOp::kAdd);
+  ITensor* lowered = ctx.elementWise(x, ctx.scalar(x->type(), bias), ElementWiseOp::kSub);
+  ITensor* upper = ctx.add(SelectParams{}, {above, lowered, ctx.scalar(x->type(), 0)});
+  ctx.setOutput(0, ctx.add(SelectParams{}, {below, raised, upper}));
+}
+
 }  // namespace kiln::onnx_import

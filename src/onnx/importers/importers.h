@@ -35,6 +35,7 @@ void importActivation(ImporterContext& ctx);  // Relu Sigmoid Tanh LeakyRelu Elu
 void importClip(ImporterContext& ctx);
 void importPRelu(ImporterContext& ctx);
 void importWhere(ImporterContext& ctx);
+void importShrink(ImporterContext& ctx);
 std::string checkBinary(const NodeView& n);
 std::string checkUnary(const NodeView& n);
 std::string checkActivation(const NodeView& n);
@@ -47,6 +48,7 @@ void importInstanceNormalization(ImporterContext& ctx);
 void importLayerNormalization(ImporterContext& ctx);
 void importGroupNormalization(ImporterContext& ctx);
 void importLRN(ImporterContext& ctx);
+void importMeanVarianceNormalization(ImporterContext& ctx);
 void importSoftmax(ImporterContext& ctx);     // Softmax LogSoftmax Hardmax
 void importDropout(ImporterContext& ctx);
 void importQuantizeLinear(ImporterContext& ctx);
@@ -96,6 +98,7 @@ void importNonZero(ImporterContext& ctx);
 void importDepthSpace(ImporterContext& ctx);  // DepthToSpace SpaceToDepth
 void importTrilu(ImporterContext& ctx);
 void importOneHot(ImporterContext& ctx);
+void importEyeLike(ImporterContext& ctx);
 std::string checkCast(const NodeView& n);
 std::string checkConstant(const NodeView& n);
 std::string checkPad(const NodeView& n);
@@ -140,6 +143,9 @@ std::string checkTfIdfVectorizer(const NodeView& n);
 
 // random.cpp
 void importRandom(ImporterContext& ctx);      // RandomUniform(Like) RandomNormal(Like) Bernoulli Multinomial
+// loss.cpp
+void importNegativeLogLikelihoodLoss(ImporterContext& ctx);
+void importSoftmaxCrossEntropyLoss(ImporterContext& ctx);
 
 // Constant node value (shared with the parser for tests).
 HostTensor constantNodeValue(const NodeView& n, const std::string& baseDir);

@@ -31,10 +31,18 @@ void importGemm(ImporterContext& ctx) {
   ctx.setOutput(0, y);
 }
 
+// Opset 14+ has training_mode; earlier opsets had is_test / training outputs with other meanings.
+static bool batchNormTraining(const NodeView& n) { return n.opset() >= 14 && n.attrInt("training_mode", 0) != 0; }
+
 std::string checkBatchNormalization(const NodeView& n) {
-  for (int i = 1; i < n.numOutputs(); ++i)
-    if (n.hasOutput(i)) return "training outputs (running mean/var, saved statistics) are not supported";
-  if (n.attrInt("training_mode", 0) != 0) return "training_mode = 1 is not supported (inference only)";
+  if (batchNormTraining(n)) {
+    if (n.hasOutput(3) || n.hasOutput(4)) return "the saved mean / saved variance outputs are not supported";
+  } else {
+    for (int i = 1; i < n.numOutputs(); ++i)
+      if (n.hasOutput(i))
+        return n.opset() < 14 ? "training outputs before opset 14 are not supported"
+                              : "running mean/var outputs need training_mode = 1";
+  }
   if (n.opset() < 9 && n.attrInt("spatial", 1) == 0) return "spatial = 0 is not supported";
   return "";
 }
@@ -45,7 +53,36 @@ void importBatchNormalization(ImporterContext& ctx) {
   p.epsilon = ctx.attrFloat("epsilon", 1e-5f);
   std::vector<ITensor*> in;
   for (int i = 0; i < 5; ++i) in.push_back(ctx.requireInput(i));
-  ctx.setOutput(0, ctx.add(p, in));
+  if (!batchNormTraining(ctx)) {
+    ctx.setOutput(0, ctx.add(p, in));
+    return;
+  }
+  // Training mode: normalize with the batch statistics (population variance over all dims but the
+  // channel dim 1) and output running_mean/var = input * momentum + batch statistic * (1 - momentum).
+  ITensor* x = in[0];
+  int64_t rank = ctx.inputRank(0);
+  if (rank < 2) ctx.fail(ErrorCode::kInvalidModel, concat("input must be N x C x ..., got rank ", rank));
+  ReduceParams meanOverBatch;
+  meanOverBatch.op = ReduceOp::kMean;
+  meanOverBatch.axes = {0};
+  for (int64_t d = 2; d < rank; ++d) meanOverBatch.axes.push_back(d);
+  ITensor* meanKept = ctx.add(meanOverBatch, {x});
+  ITensor* deviation = ctx.elementWise(x, meanKept, ElementWiseOp::kSub);
+  ITensor* varKept = ctx.add(meanOverBatch, {ctx.elementWise(deviation, deviation, ElementWiseOp::kMul)});
+  ReshapeParams toChannels;
+  toChannels.mode = ReshapeMode::kSqueeze;
+  toChannels.axes = meanOverBatch.axes;
+  ITensor* batchMean = ctx.add(toChannels, {meanKept});
+  ITensor* batchVar = ctx.add(toChannels, {varKept});
+  ctx.setOutput(0, ctx.add(p, {x, in[1], in[2], batchMean, batchVar}));
+  double momentum = ctx.attrFloat("momentum", 0.9f);
+  auto running = [&](ITensor* previous, ITensor* batch) {
+    ITensor* kept = ctx.elementWise(previous, ctx.scalar(previous->type(), momentum), ElementWiseOp::kMul);
+    ITensor* added = ctx.elementWise(batch, ctx.scalar(batch->type(), 1.0 - momentum), ElementWiseOp::kMul);
+    return ctx.elementWise(kept, added, ElementWiseOp::kAdd);
+  };
+  if (ctx.hasOutput(1)) ctx.setOutput(1, running(in[3], batchMean));
+  if (ctx.hasOutput(2)) ctx.setOutput(2, running(in[4], batchVar));
 }
 
 void importInstanceNormalization(ImporterContext& ctx) {
@@ -56,7 +93,10 @@ void importInstanceNormalization(ImporterContext& ctx) {
 }
 
 std::string checkLayerNormalization(const NodeView& n) {
-  if (n.hasOutput(1) || n.hasOutput(2)) return "the Mean / InvStdDev outputs are not supported";
+  if (n.hasOutput(1) || n.hasOutput(2)) {
+    int64_t stash = n.attrInt("stash_type", 1);
+    if (stash != 1 && stash != 11) return concat("stash_type ", stash, " is not supported (float or double)");
+  }
   return "";
 }
 
@@ -65,7 +105,16 @@ void importLayerNormalization(ImporterContext& ctx) {
   p.type = NormalizationType::kLayer;
   p.epsilon = ctx.attrFloat("epsilon", 1e-5f);
   p.axis = ctx.attrInt("axis", -1);
-  ctx.setOutput(0, ctx.add(p, {ctx.requireInput(0), ctx.requireInput(1), ctx.input(2)}));
+  // The layer's optional Mean / InvStdDev outputs are float32, float64 for a float64 input; the ONNX
+  // outputs have the stash type.
+  int numOutputs = ctx.hasOutput(2) ? 3 : ctx.hasOutput(1) ? 2 : 1;
+  ir::Layer* layer = ctx.addLayer(p, {ctx.requireInput(0), ctx.requireInput(1), ctx.input(2)}, numOutputs);
+  ctx.setOutput(0, layer->output(0));
+  DataType stashType = ctx.attrInt("stash_type", 1) == 11 ? DataType::kFloat64 : DataType::kFloat32;
+  for (int i = 1; i < numOutputs; ++i) {
+    ITensor* stat = layer->output(i);
+    ctx.setOutput(i, stat->type() == stashType ? stat : ctx.add(CastParams{stashType}, {stat}));
+  }
 }
 
 void importGroupNormalization(ImporterContext& ctx) {
@@ -103,6 +152,20 @@ void importGroupNormalization(ImporterContext& ctx) {
   ctx.setOutput(0, ctx.add(p, {x, scale, bias}));
 }
 
+// MeanVarianceNormalization: (x - mean) / (sqrt(var) + 1e-9) over `axes`, as the ONNX function body
+// (which adds its epsilon to the standard deviation).
+void importMeanVarianceNormalization(ImporterContext& ctx) {
+  ITensor* x = ctx.requireInput(0);
+  ReduceParams mean;
+  mean.op = ReduceOp::kMean;
+  mean.axes = ctx.attrInts("axes", {0, 2, 3});
+  ITensor* deviation = ctx.elementWise(x, ctx.add(mean, {x}), ElementWiseOp::kSub);
+  ITensor* variance = ctx.add(mean, {ctx.elementWise(deviation, deviation, ElementWiseOp::kMul)});
+  ITensor* stdDev = ctx.add(UnaryParams{UnaryOp::kSqrt}, {variance});
+  ITensor* denominator = ctx.elementWise(stdDev, ctx.scalar(x->type(), 1e-9), ElementWiseOp::kAdd);
+  ctx.setOutput(0, ctx.elementWise(deviation, denominator, ElementWiseOp::kDiv));
+}
+
 void importLRN(ImporterContext& ctx) {
   LRNParams p;
   p.size = ctx.attrInt("size", 1);
@@ -130,18 +193,37 @@ std::string checkDropout(const NodeView& n) {
 
 void importDropout(ImporterContext& ctx) {
   ITensor* x = ctx.requireInput(0);
-  if (ctx.opset() >= 12 && ctx.hasInput(2)) {
-    const HostTensor* training = ctx.constantInput(2);
-    if (!training || scalarValue(*training) != 0)
-      ctx.fail(ErrorCode::kUnsupported, "training_mode must be a constant false (inference only)");
+  // Opset 12+: the training_mode input (default false) turns dropout on; earlier opsets only infer here.
+  ITensor* training = ctx.opset() >= 12 ? ctx.input(2) : nullptr;
+  const HostTensor* trainingValue = training ? ctx.constantInput(2) : nullptr;
+  if (!training || (trainingValue && scalarValue(*trainingValue) == 0)) {
+    ctx.setOutput(0, ctx.identity(x));
+    if (ctx.hasOutput(1)) {
+      ITensor* shape = ctx.add(ShapeParams{}, {x});
+      ConstantOfShapeParams p;
+      p.value = makeScalar(DataType::kBool, 1, false);
+      ctx.setOutput(1, ctx.add(p, {shape}));
+    }
+    return;
   }
-  ctx.setOutput(0, ctx.identity(x));
-  if (ctx.hasOutput(1)) {
-    ITensor* shape = ctx.add(ShapeParams{}, {x});
-    ConstantOfShapeParams p;
-    p.value = makeScalar(DataType::kBool, 1, false);
-    ctx.setOutput(1, ctx.add(p, {shape}));
-  }
+  // Training: mask = uniform[0, 1) >= ratio, y = x * mask / (1 - ratio); the ratio is 0 where training_mode
+  // is false at run time, which keeps every element and scales by 1.
+  DataType type = x->type();
+  ITensor* ratio = ctx.hasInput(1) ? ctx.input(1) : ctx.scalar(type, 0.5);
+  if (ratio->type() != type) ratio = ctx.add(CastParams{type}, {ratio});
+  if (!trainingValue) ratio = ctx.add(SelectParams{}, {training, ratio, ctx.scalar(type, 0)});
+  RandomParams random;  // uniform [0, 1) shaped like x
+  random.outputType = type;
+  random.hasSeed = ctx.hasAttr("seed");
+  random.seed = static_cast<float>(ctx.attrInt("seed", 0));
+  ITensor* uniform = ctx.add(random, {x});
+  ITensor* mask = ctx.elementWise(uniform, ratio, ElementWiseOp::kGreaterOrEqual);
+  ITensor* keepScale =
+      ctx.elementWise(ctx.scalar(type, 1), ctx.elementWise(ctx.scalar(type, 1), ratio, ElementWiseOp::kSub),
+                      ElementWiseOp::kDiv);
+  ITensor* kept = ctx.elementWise(x, ctx.add(CastParams{type}, {mask}), ElementWiseOp::kMul);
+  ctx.setOutput(0, ctx.elementWise(kept, keepScale, ElementWiseOp::kMul));
+  ctx.setOutput(1, mask);
 }
 
 std::string checkQuantizeLinear(const NodeView& n) {

@@ -264,6 +264,20 @@ void importTrilu(ImporterContext& ctx) {
   ctx.setOutput(0, ctx.add(TriluParams{ctx.attrInt("upper", 1) != 0}, {ctx.requireInput(0), ctx.input(1)}));
 }
 
+// EyeLike: ones on diagonal k of a 2-D tensor shaped like the input, as triu(k) of tril(k) of ones.
+void importEyeLike(ImporterContext& ctx) {
+  ITensor* x = ctx.requireInput(0);
+  if (ctx.inputRank(0) != 2) ctx.fail(ErrorCode::kInvalidModel, concat("input must be 2-D, got rank ", ctx.inputRank(0)));
+  DataType type = x->type();
+  if (int64_t dtype = ctx.attrInt("dtype", 0); dtype != 0) type = fromOnnxType(static_cast<int32_t>(dtype), ctx.where());
+  ConstantOfShapeParams ones;
+  ones.value = makeScalar(type, 1, false);
+  ITensor* filled = ctx.add(ones, {ctx.add(ShapeParams{}, {x})});
+  ITensor* k = ctx.constantInt64({ctx.attrInt("k", 0)}, /*scalar=*/true);
+  ITensor* lower = ctx.add(TriluParams{false}, {filled, k});
+  ctx.setOutput(0, ctx.add(TriluParams{true}, {lower, k}));
+}
+
 void importOneHot(ImporterContext& ctx) {
   ctx.setOutput(0, ctx.add(OneHotParams{ctx.attrInt("axis", -1)},
                            {ctx.requireInput(0), ctx.requireInput(1), ctx.requireInput(2)}));

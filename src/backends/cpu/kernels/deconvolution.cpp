@@ -44,7 +44,10 @@ void deconv(const ir::Layer& layer, const DeconvolutionParams& p, const TensorVi
     } else if (p.paddingMode == PaddingMode::kValid) {
       pb[off + i] = 0;
     } else if (!p.outputShape.empty() && p.padsBegin.empty()) {
-      pb[off + i] = total - total / 2;  // ONNX: pads derived from output_shape
+      // ONNX: pads derived from output_shape; a negative total (output_shape larger than the full result)
+      // pads the end with zeros, so the halving rounds down as in the ONNX reference.
+      int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
+      pb[off + i] = total - half;
     } else {
       pb[off + i] = detail::dimOr(p.padsBegin, i, 0);
     }

@@ -26,8 +26,12 @@ double transformCoordinate(ResizeCoordinateTransform mode, double o, double scal
   switch (mode) {
     case ResizeCoordinateTransform::kHalfPixel: return (o + 0.5) / scale - 0.5;
     case ResizeCoordinateTransform::kPytorchHalfPixel: return outLen > 1 ? (o + 0.5) / scale - 0.5 : 0.0;
-    case ResizeCoordinateTransform::kAlignCorners:
-      return outLen > 1 ? o * static_cast<double>(inLen - 1) / static_cast<double>(outLen - 1) : 0.0;
+    case ResizeCoordinateTransform::kAlignCorners: {
+      // The ONNX reference divides by the unrounded resized length (inLen * scale), which differs from
+      // outLen when scales (not sizes) are given.
+      double resized = scale * static_cast<double>(inLen);
+      return std::fabs(resized - 1.0) < 1e-9 ? 0.0 : o * static_cast<double>(inLen - 1) / (resized - 1.0);
+    }
     case ResizeCoordinateTransform::kAsymmetric: return o / scale;
     case ResizeCoordinateTransform::kTfHalfPixelForNn: return (o + 0.5) / scale;
     case ResizeCoordinateTransform::kHalfPixelSymmetric: {
