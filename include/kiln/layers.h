@@ -525,6 +525,8 @@ struct UniqueParams {
 struct DeterminantParams {
   static constexpr LayerType kType = LayerType::kDeterminant;
   template <class V> void visit(V&) {}
+};
+
 // Counts of int64 n-grams (ONNX TfIdfVectorizer). Inputs: x (int32/int64 [C] or [N, C]).
 // Output float32 [outputSize] or [N, outputSize], outputSize = max(ngramIndexes) + 1.
 // pool holds the n-grams grouped by length: ngramCounts[i] is where the (i+1)-grams start; the k-th

@@ -1338,6 +1338,8 @@ Outputs inferDeterminant(const Ctx& c) {
   expectRank(c, 0, 2, "input");
   mergeDims(c, x[x.size() - 2], x.back(), concat("input ", dimsToString(x), " must hold square matrices").c_str());
   return one(c.type(0), Dims(x.begin(), x.end() - 2));
+}
+
 // The value of an integer scalar shape input; nullopt when not known yet.
 std::optional<int64_t> scalarInt(const Ctx& c, int i, const char* what) {
   SHAPE_CHECK(c, volume(c.shape(i)) == 1 || !known(volume(c.shape(i))), what, " must be a scalar, got shape ",

@@ -70,7 +70,6 @@ void allowedFor(const ir::Layer& layer, unsigned& in, unsigned& out) {
       in = out = MOVE;
       break;
     case LayerType::kCast: in = out = MOVE; break;
-    case LayerType::kRandom: in = ALL; out = F; break;
     case LayerType::kScatter:
       in = out = layer.as<ScatterParams>().reduction == ScatterReduction::kNone ? ALL : N;
       break;
@@ -114,7 +113,7 @@ void allowedFor(const ir::Layer& layer, unsigned& in, unsigned& out) {
     case LayerType::kGridSample: case LayerType::kRoiAlign: case LayerType::kDeterminant: in = out = F; break;
     case LayerType::kNonMaxSuppression: in = F; out = S; break;
     case LayerType::kUnique: in = out = ALL; break;
-    case LayerType::kRandom: in = N; out = ALL; break;  // Bernoulli may draw bools
+    case LayerType::kRandom: in = out = ALL; break;  // *Like ops read only the shape; Bernoulli may draw bools
     default: in = out = N; break;
   }
 }
