@@ -413,6 +413,7 @@ PYBIND11_MODULE(_kiln, m) {
       .value("TRILU", LayerType::kTrilu)
       .value("LRN", LayerType::kLRN)
       .value("SPACE_DEPTH", LayerType::kSpaceDepth)
+      .value("RECURRENT", LayerType::kRecurrent)
       .def_property_readonly("type_name", [](LayerType t) { return std::string(layerTypeName(t)); });
 
   py::enum_<ElementWiseOp>(m, "ElementWiseOp")

@@ -147,6 +147,10 @@ const std::vector<OpEntry>& opTable() {
       // resize.cpp
       {"Resize", importResize, checkResize, 10, 0},
       {"Upsample", importResize, checkResize, 1, 9},
+      // recurrent.cpp
+      {"RNN", importRecurrent, checkRecurrent, 1, 0},
+      {"GRU", importRecurrent, checkRecurrent, 1, 0},
+      {"LSTM", importRecurrent, checkRecurrent, 1, 0},
   };
   return table;
 }

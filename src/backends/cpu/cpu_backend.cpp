@@ -94,7 +94,7 @@ void allowedFor(const ir::Layer& layer, unsigned& in, unsigned& out) {
       break;
     }
     case LayerType::kConvolution: case LayerType::kDeconvolution: case LayerType::kSoftmax:
-    case LayerType::kNormalization: case LayerType::kLRN:
+    case LayerType::kNormalization: case LayerType::kLRN: case LayerType::kRecurrent:
       in = out = F;
       break;
     case LayerType::kTopK: case LayerType::kArgMinMax: in = N; out = N; break;
@@ -174,6 +174,7 @@ std::string unsupportedReason(const ir::Layer& layer) {
           if (layer.as<ElementWiseParams>().op == ElementWiseOp::kPow) allowed = N;
           break;
         case LayerType::kResize: allowed = F | I; break;
+        case LayerType::kRecurrent: allowed = i == 4 ? I : F; break;  // sequence lengths
         default: break;
       }
     } else if (layer.type() == LayerType::kSelect) {

@@ -12,7 +12,7 @@ KernelFunction kernelFor(LayerType type) {
       runGather,        runScatter,      runShape,         runConstantOfShape, runRange,     runExpand,
       runTile,          runSelect,       runPadding,       runResize,      runTopK,          runArgMinMax,
       runCumSum,        runEinsum,       runNonZero,       runOneHot,      runQuantize,      runDequantize,
-      runTrilu,         runLRN,          runSpaceDepth,
+      runTrilu,         runLRN,          runSpaceDepth,  runRecurrent,
   };
   static_assert(sizeof(table) / sizeof(table[0]) == static_cast<size_t>(LayerType::kCount),
                 "one CPU kernel per layer type");

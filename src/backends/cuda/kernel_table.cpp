@@ -171,6 +171,8 @@ std::string reasonFor(const ir::Layer& layer) {
       return "no CUDA Einsum kernel yet (lower to MatrixMultiply/Transpose first)";
     case LayerType::kNonZero:
       return "NonZero has a data-dependent output shape";
+    case LayerType::kRecurrent:
+      return "no CUDA Recurrent kernel yet (RNN/GRU/LSTM run on the CPU)";
     default:
       return "unknown layer type";
   }
@@ -217,6 +219,7 @@ Factory factoryFor(LayerType type) {
       makeTriluKernel,
       makeLRNKernel,
       makeSpaceDepthKernel,
+      nullptr,  // kRecurrent
   };
   static_assert(sizeof(table) / sizeof(table[0]) == static_cast<size_t>(LayerType::kCount),
                 "one CUDA table entry per layer type");

@@ -108,6 +108,10 @@ std::string checkScatter(const NodeView& n);
 void importResize(ImporterContext& ctx);      // Resize Upsample
 std::string checkResize(const NodeView& n);
 
+// recurrent.cpp
+void importRecurrent(ImporterContext& ctx);   // RNN GRU LSTM
+std::string checkRecurrent(const NodeView& n);
+
 // Constant node value (shared with the parser for tests).
 HostTensor constantNodeValue(const NodeView& n, const std::string& baseDir);
 
