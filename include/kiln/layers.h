@@ -468,7 +468,8 @@ struct SpaceDepthParams {
 // optional initialC (LSTM), optional peephole [dirs, 3*hidden] (LSTM). Gate order: RNN i; GRU z r h; LSTM i o f c.
 // Outputs: y [seq, dirs, batch, hidden], yH [dirs, batch, hidden], and for LSTM yC like yH.
 // batchFirst (ONNX layout 1): x [batch, seq, input], y [batch, seq, dirs, hidden], states [batch, dirs, hidden].
-// Steps at or past a batch entry's sequence length leave its state unchanged and write zeros to y.
+// Steps at or past a batch entry's sequence length leave its state unchanged and write zeros to y; an entry of
+// length 0 has zero final states (as ONNX Runtime).
 enum class RecurrentCell : uint8_t { kRNN, kGRU, kLSTM };
 enum class RecurrentDirection : uint8_t { kForward, kReverse, kBidirectional };
 // The ONNX recurrent activation functions (Affine and ScaledTanh have no ActivationType).

@@ -138,9 +138,9 @@ Outputs reference(const RecurrentParams& p, const Inputs& in) {
         h = hn;
         for (int64_t j = 0; j < H; ++j) out.y[yIndex(t, d, b, j)] = static_cast<float>(h[j]);
       }
-      for (int64_t j = 0; j < H; ++j) {
-        out.yH[stateIndex(d, b, j)] = static_cast<float>(h[j]);
-        out.yC[stateIndex(d, b, j)] = static_cast<float>(c[j]);
+      for (int64_t j = 0; j < H; ++j) {  // length 0: zero final states
+        out.yH[stateIndex(d, b, j)] = len == 0 ? 0.f : static_cast<float>(h[j]);
+        out.yC[stateIndex(d, b, j)] = len == 0 ? 0.f : static_cast<float>(c[j]);
       }
     }
   }
@@ -332,12 +332,15 @@ TEST(CpuRecurrent, ShortSequencesLeaveZerosAndKeepTheLastState) {
   expectNear(got.y, want.y, 1e-5f, "y");
   expectNear(got.yH, want.yH, 1e-5f, "y_h");
   expectNear(got.yC, want.yC, 1e-5f, "y_c");
-  // Batch entry 0 has no steps: y is zero and the final state is the initial one.
+  // Batch entry 0 has no steps: y and its final states are zero (as ONNX Runtime), whatever the initial state.
   for (int64_t t = 0; t < kSeq; ++t)
     for (int64_t d = 0; d < 2; ++d)
       for (int64_t j = 0; j < kHidden; ++j) EXPECT_EQ(got.y[((t * 2 + d) * kBatch + 0) * kHidden + j], 0.f);
   for (int64_t d = 0; d < 2; ++d)
-    for (int64_t j = 0; j < kHidden; ++j) EXPECT_EQ(got.yH[(d * kBatch + 0) * kHidden + j], in.h0[(d * kBatch) * kHidden + j]);
+    for (int64_t j = 0; j < kHidden; ++j) {
+      EXPECT_EQ(got.yH[(d * kBatch + 0) * kHidden + j], 0.f);
+      EXPECT_EQ(got.yC[(d * kBatch + 0) * kHidden + j], 0.f);
+    }
   // Batch entry 1 stops after 3 steps: later rows of y are zero.
   for (int64_t t = 3; t < kSeq; ++t)
     for (int64_t j = 0; j < kHidden; ++j) EXPECT_EQ(got.y[((t * 2 + 0) * kBatch + 1) * kHidden + j], 0.f);

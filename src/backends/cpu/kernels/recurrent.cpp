@@ -24,9 +24,11 @@ struct GateFunction {
     switch (type) {
       case RecurrentActivation::kRelu: return v > C(0) ? v : C(0);
       case RecurrentActivation::kTanh: return std::tanh(v);
-      case RecurrentActivation::kSigmoid:
+      case RecurrentActivation::kSigmoid: {
         if (v >= C(0)) return C(1) / (C(1) + std::exp(-v));
-        return std::exp(v) / (C(1) + std::exp(v));
+        C e = std::exp(v);
+        return e / (C(1) + e);
+      }
       case RecurrentActivation::kAffine: return alpha * v + beta;
       case RecurrentActivation::kLeakyRelu: return v < C(0) ? alpha * v : v;
       case RecurrentActivation::kThresholdedRelu: return v >= alpha ? v : C(0);
@@ -194,7 +196,13 @@ void RecurrentProblem<C>::runDirection(int64_t d) const {
       }
     });
   }
+  // Final states; an entry of length 0 gets zeros (as ONNX Runtime), not its initial state.
   for (int64_t b = 0; b < batch; ++b) {
+    if (lengths[b] == 0) {
+      if (yH) std::fill_n(yH + stateOffset(d, b), H, C(0));
+      if (yC) std::fill_n(yC + stateOffset(d, b), H, C(0));
+      continue;
+    }
     if (yH) std::copy_n(h.data() + b * H, H, yH + stateOffset(d, b));
     if (yC) std::copy_n(c.data() + b * H, H, yC + stateOffset(d, b));
   }
