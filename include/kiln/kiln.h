@@ -89,6 +89,11 @@ class NetworkDefinition {
   ITensor* addReshape(ITensor* x, const Dims& shape, const std::string& name = "");
   ITensor* addTranspose(ITensor* x, const Dims& perm, const std::string& name = "");
   ITensor* addConcatenation(const std::vector<ITensor*>& inputs, int64_t axis, const std::string& name = "");
+  // A Recurrent layer (RNN/GRU/LSTM, see RecurrentParams) with constant weights; bias and peephole may be empty
+  // Weights, the tensors nullptr. Returns y; y_h (and y_c for LSTM) are y->producer()->output(1) (and (2)).
+  ITensor* addRecurrent(ITensor* x, const Weights& w, const Weights& r, const Weights& bias,
+                        const RecurrentParams& params, ITensor* sequenceLengths = nullptr, ITensor* initialH = nullptr,
+                        ITensor* initialC = nullptr, const Weights& peephole = {}, const std::string& name = "");
 };
 
 // ---- ONNX parser ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include <limits>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "kiln/types.h"
 
@@ -68,6 +69,7 @@ enum class LayerType : uint8_t {
   kWindow,
   kMelWeightMatrix,
   kRandom,
+  kRecurrent,
   kCount,  // number of layer types; keep last
 };
 const char* layerTypeName(LayerType type);
@@ -604,6 +606,53 @@ struct RandomParams {
   template <class V> void visit(V& v) { v(distribution, a, b, shape, outputType, hasSeed, seed, sampleSize); }
 };
 
+// ONNX RNN / GRU / LSTM over a whole sequence (one layer, as TensorRT's RNNv2), gate math as in the ONNX spec.
+// Inputs (ONNX order): x, w [dirs, gates*hidden, input], r [dirs, gates*hidden, hidden], optional bias
+// [dirs, 2*gates*hidden], optional sequenceLengths [batch] (int32/int64), optional initialH [dirs, batch, hidden],
+// optional initialC (LSTM), optional peephole [dirs, 3*hidden] (LSTM). Gate order: RNN i; GRU z r h; LSTM i o f c.
+// Outputs: y [seq, dirs, batch, hidden], yH [dirs, batch, hidden], and for LSTM yC like yH.
+// batchFirst (ONNX layout 1): x [batch, seq, input], y [batch, seq, dirs, hidden], states [batch, dirs, hidden].
+// Steps at or past a batch entry's sequence length leave its state unchanged and write zeros to y; an entry of
+// length 0 has zero final states (as ONNX Runtime).
+enum class RecurrentCell : uint8_t { kRNN, kGRU, kLSTM };
+enum class RecurrentDirection : uint8_t { kForward, kReverse, kBidirectional };
+// The ONNX recurrent activation functions (Affine and ScaledTanh have no ActivationType).
+enum class RecurrentActivation : uint8_t {
+  kRelu, kTanh, kSigmoid,
+  kAffine,           // alpha * x + beta
+  kLeakyRelu,        // alpha: slope
+  kThresholdedRelu,  // alpha: threshold
+  kScaledTanh,       // alpha * tanh(beta * x)
+  kHardSigmoid,      // max(0, min(1, alpha * x + beta))
+  kElu,              // alpha
+  kSoftsign, kSoftplus,
+};
+struct RecurrentParams {
+  static constexpr LayerType kType = LayerType::kRecurrent;
+  RecurrentCell cell = RecurrentCell::kLSTM;
+  RecurrentDirection direction = RecurrentDirection::kForward;
+  int64_t hiddenSize = 0;
+  // Per direction the cell's functions in ONNX order (RNN f; GRU f g; LSTM f g h), forward first.
+  // Empty: the ONNX defaults (RNN tanh; GRU sigmoid, tanh; LSTM sigmoid, tanh, tanh).
+  std::vector<RecurrentActivation> activations;
+  std::vector<float> activationAlpha, activationBeta;  // one per activation when activations is given
+  float clip = std::numeric_limits<float>::infinity();  // gate inputs clipped to [-clip, clip]
+  bool linearBeforeReset = false;  // GRU
+  bool inputForget = false;        // LSTM: f = 1 - i
+  bool batchFirst = false;         // ONNX layout 1
+  template <class V> void visit(V& v) {
+    v(cell, direction, hiddenSize, activations, activationAlpha, activationBeta, clip, linearBeforeReset, inputForget,
+      batchFirst);
+  }
+};
+// Number of gates of a cell (1, 3, 4) and of activation functions per direction (1, 2, 3).
+inline int64_t recurrentGates(RecurrentCell cell) {
+  return cell == RecurrentCell::kRNN ? 1 : (cell == RecurrentCell::kGRU ? 3 : 4);
+}
+inline int64_t recurrentActivationCount(RecurrentCell cell) {
+  return cell == RecurrentCell::kRNN ? 1 : (cell == RecurrentCell::kGRU ? 2 : 3);
+}
+
 // The parameters of any layer; the alternative's index is its LayerType.
 using LayerParams = std::variant<ConstantParams, IdentityParams, CastParams, ElementWiseParams, UnaryParams,
                                  ActivationParams, MatrixMultiplyParams, ConvolutionParams, DeconvolutionParams,
@@ -615,7 +664,7 @@ using LayerParams = std::variant<ConstantParams, IdentityParams, CastParams, Ele
                                  DequantizeParams, TriluParams, LRNParams, SpaceDepthParams, GridSampleParams,
                                  NonMaxSuppressionParams, RoiAlignParams, UniqueParams, DeterminantParams,
                                  TfIdfVectorizerParams, DFTParams, STFTParams, WindowParams, MelWeightMatrixParams,
-                                 RandomParams>;
+                                 RandomParams, RecurrentParams>;
 static_assert(std::variant_size_v<LayerParams> == static_cast<size_t>(LayerType::kCount),
               "LayerParams must list one params struct per LayerType, in order");
 

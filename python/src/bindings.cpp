@@ -424,6 +424,7 @@ PYBIND11_MODULE(_kiln, m) {
       .value("WINDOW", LayerType::kWindow)
       .value("MEL_WEIGHT_MATRIX", LayerType::kMelWeightMatrix)
       .value("RANDOM", LayerType::kRandom)
+      .value("RECURRENT", LayerType::kRecurrent)
       .def_property_readonly("type_name", [](LayerType t) { return std::string(layerTypeName(t)); });
 
   py::enum_<ElementWiseOp>(m, "ElementWiseOp")

@@ -240,5 +240,19 @@ ITensor* NetworkDefinition::addConcatenation(const std::vector<ITensor*>& inputs
                                              const std::string& name) {
   return first(addLayer(ConcatenationParams{axis}, inputs, 1, name));
 }
+ITensor* NetworkDefinition::addRecurrent(ITensor* x, const Weights& w, const Weights& r, const Weights& bias,
+                                         const RecurrentParams& params, ITensor* sequenceLengths, ITensor* initialH,
+                                         ITensor* initialC, const Weights& peephole, const std::string& name) {
+  std::vector<ITensor*> inputs{x,
+                               addConstant(w),
+                               addConstant(r),
+                               bias.bytes ? addConstant(bias) : nullptr,
+                               sequenceLengths,
+                               initialH,
+                               initialC,
+                               peephole.bytes ? addConstant(peephole) : nullptr};
+  while (inputs.size() > 3 && inputs.back() == nullptr) inputs.pop_back();
+  return first(addLayer(params, inputs, params.cell == RecurrentCell::kLSTM ? 3 : 2, name));
+}
 
 }  // namespace kiln

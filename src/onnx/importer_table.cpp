@@ -184,6 +184,10 @@ const std::vector<OpEntry>& opTable() {
       {"Shrink", importShrink, nullptr, 9, 0},
       {"MeanVarianceNormalization", importMeanVarianceNormalization, nullptr, 9, 0},
       {"EyeLike", importEyeLike, nullptr, 9, 0},
+      // recurrent.cpp
+      {"RNN", importRecurrent, checkRecurrent, 1, 0},
+      {"GRU", importRecurrent, checkRecurrent, 1, 0},
+      {"LSTM", importRecurrent, checkRecurrent, 1, 0},
   };
   return table;
 }

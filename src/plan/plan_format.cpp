@@ -46,6 +46,12 @@ class Writer {
   }
   template <class E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
   void operator()(E e) { pod<uint8_t>(static_cast<uint8_t>(e)); }
+  // Lists of floats or enums.
+  template <class T, std::enable_if_t<std::is_enum_v<T> || std::is_same_v<T, float>, int> = 0>
+  void operator()(const std::vector<T>& v) {
+    pod<uint64_t>(v.size());
+    for (T x : v) (*this)(x);
+  }
   void operator()(const Weights& w) {
     (*this)(w.type);
     (*this)(w.shape);
@@ -109,6 +115,11 @@ class Reader {
   }
   template <class E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
   void operator()(E& e) { e = static_cast<E>(pod<uint8_t>()); }
+  template <class T, std::enable_if_t<std::is_enum_v<T> || std::is_same_v<T, float>, int> = 0>
+  void operator()(std::vector<T>& v) {
+    v.resize(count(std::is_enum_v<T> ? 1 : sizeof(T)));
+    for (T& x : v) (*this)(x);
+  }
   void operator()(Weights& w) {
     (*this)(w.type);
     KILN_CHECK(static_cast<int>(w.type) <= static_cast<int>(DataType::kString), kInvalidPlan,

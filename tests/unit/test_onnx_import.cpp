@@ -554,6 +554,58 @@ TEST(OnnxImport, UnsupportedNodesAreAllListed) {
   EXPECT_TRUE(contains(errorOf([&] { import(future); }).what(), "opset 30 is outside"));
 }
 
+TEST(OnnxImport, RecurrentAttributes) {
+  // Bidirectional GRU with one activation list for both directions: alpha/beta go, in order, to the functions
+  // that take them; hidden_size is read from r when absent.
+  ModelBuilder mb(14);
+  mb.input("x", {2, 7, 3});
+  mb.init("w", floats({2, 15, 3}, std::vector<float>(90, 0.1f)));
+  mb.init("r", floats({2, 15, 5}, std::vector<float>(150, 0.1f)));
+  auto& gru = mb.node("GRU", {"x", "w", "r"}, {"", "y_h"}, "gru");
+  attrString(gru, "direction", "bidirectional");
+  attrInt(gru, "layout", 1);
+  attrInt(gru, "linear_before_reset", 1);
+  attrFloat(gru, "clip", 3.f);
+  auto* acts = attrOf(gru, "activations", onnx::AttributeProto::STRINGS);
+  acts->add_strings("HardSigmoid");
+  acts->add_strings("LeakyRelu");
+  attrFloats(gru, "activation_alpha", {0.3f, 0.05f});
+  attrFloats(gru, "activation_beta", {0.6f});
+  mb.output("y_h");
+  auto net = import(mb);
+  ir::Layer* layer = producer(*net, "y_h");
+  ASSERT_EQ(layer->type(), LayerType::kRecurrent);
+  const auto& p = layer->as<RecurrentParams>();
+  EXPECT_EQ(p.cell, RecurrentCell::kGRU);
+  EXPECT_EQ(p.direction, RecurrentDirection::kBidirectional);
+  EXPECT_EQ(p.hiddenSize, 5);
+  EXPECT_TRUE(p.batchFirst);
+  EXPECT_TRUE(p.linearBeforeReset);
+  EXPECT_EQ(p.clip, 3.f);
+  using A = RecurrentActivation;
+  EXPECT_EQ(p.activations, (std::vector<A>{A::kHardSigmoid, A::kLeakyRelu, A::kHardSigmoid, A::kLeakyRelu}));
+  EXPECT_EQ(p.activationAlpha, (std::vector<float>{0.3f, 0.05f, 0.3f, 0.05f}));
+  EXPECT_EQ(p.activationBeta, (std::vector<float>{0.6f, 0.f, 0.6f, 0.f}));
+  EXPECT_EQ(net->tensor("y_h")->dims(), (Dims{2, 2, 5}));
+
+  // Bad attributes are named.
+  ModelBuilder bad(14);
+  bad.input("x", {7, 2, 3});
+  bad.init("w", floats({1, 20, 3}, std::vector<float>(60, 0.f)));
+  bad.init("r", floats({1, 20, 5}, std::vector<float>(100, 0.f)));
+  auto& lstm = bad.node("LSTM", {"x", "w", "r"}, {"y"}, "lstm");
+  attrInt(lstm, "hidden_size", 5);
+  attrString(lstm, "direction", "sideways");
+  bad.output("y");
+  EXPECT_TRUE(contains(errorOf([&] { import(bad); }).what(), "unknown direction 'sideways'"));
+  lstm.mutable_attribute(1)->set_s("forward");
+  auto* lstmActs = attrOf(lstm, "activations", onnx::AttributeProto::STRINGS);
+  lstmActs->add_strings("Sigmoid");
+  EXPECT_TRUE(contains(errorOf([&] { import(bad); }).what(), "expects 3 activations per direction"));
+  lstmActs->add_strings("Swish");
+  EXPECT_TRUE(contains(errorOf([&] { import(bad); }).what(), "unknown activation 'Swish'"));
+}
+
 TEST(OnnxImport, TruncatedFileNamesTheFile) {
   fs::path dir = tempDir("trunc");
   ModelBuilder mb(13);

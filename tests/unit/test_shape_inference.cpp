@@ -970,5 +970,68 @@ TEST_F(ShapeInference, DynamicPipeline) {
   EXPECT_EQ(out->dims(), (Dims{-1, 10}));
 }
 
+// ---- recurrent ------------------------------------------------------------------------------------
+
+TEST_F(ShapeInference, Recurrent) {
+  RecurrentParams lstm;
+  lstm.hiddenSize = 5;
+  lstm.direction = RecurrentDirection::kBidirectional;
+  ITensor* x = input({7, -1, 3});
+  ITensor* w = zeros({2, 20, 3});
+  ITensor* r = zeros({2, 20, 5});
+  ILayer* l = add(lstm, {x, w, r}, 3);
+  ASSERT_EQ(l->numOutputs(), 3);
+  EXPECT_EQ(l->output(0)->dims(), (Dims{7, 2, -1, 5}));
+  EXPECT_EQ(l->output(1)->dims(), (Dims{2, -1, 5}));
+  EXPECT_EQ(l->output(2)->dims(), (Dims{2, -1, 5}));
+  // All optional inputs, one of them omitted.
+  ITensor* lengths = input({-1}, DataType::kInt32);
+  ITensor* h0 = zeros({2, 4, 5});
+  EXPECT_EQ(add(lstm, {x, w, r, zeros({2, 40}), lengths, h0, nullptr, zeros({2, 15})}, 3)->output(2)->dims(),
+            (Dims{2, -1, 5}));
+  // Layout 1 (batch first), GRU forward, only y.
+  RecurrentParams gru;
+  gru.cell = RecurrentCell::kGRU;
+  gru.hiddenSize = 5;
+  gru.batchFirst = true;
+  ITensor* xb = input({2, 7, 3}, DataType::kFloat16);
+  ILayer* g = add(gru, {xb, zeros({1, 15, 3}, DataType::kFloat16), zeros({1, 15, 5}, DataType::kFloat16)}, 1);
+  EXPECT_EQ(g->output(0)->dims(), (Dims{2, 7, 1, 5}));
+  EXPECT_EQ(g->output(0)->type(), DataType::kFloat16);
+  ILayer* g2 = add(gru, {xb, zeros({1, 15, 3}, DataType::kFloat16), zeros({1, 15, 5}, DataType::kFloat16), nullptr,
+                         nullptr, zeros({2, 1, 5}, DataType::kFloat16)}, 2);
+  EXPECT_EQ(g2->output(1)->dims(), (Dims{2, 1, 5}));
+  // RNN reverse: 1 gate.
+  RecurrentParams rnn;
+  rnn.cell = RecurrentCell::kRNN;
+  rnn.direction = RecurrentDirection::kReverse;
+  rnn.hiddenSize = 4;
+  EXPECT_EQ(add(rnn, {input({6, 2, 3}), zeros({1, 4, 3}), zeros({1, 4, 4})}, 2)->output(1)->dims(), (Dims{1, 2, 4}));
+
+  // Errors name the input and the expected shape.
+  EXPECT_TRUE(contains(errorOf([&] { add(lstm, {x, zeros({2, 16, 3}), r}, 3); }), "w has shape [2,16,3]"));
+  EXPECT_THROW(add(lstm, {x, w, zeros({1, 20, 5})}, 3), Error);                      // r directions
+  EXPECT_THROW(add(lstm, {x, w, r, zeros({2, 20})}, 3), Error);                      // bias size
+  EXPECT_THROW(add(lstm, {x, w, r, nullptr, input({4})}, 3), Error);                 // float lengths
+  EXPECT_THROW(add(lstm, {x, w, r, nullptr, nullptr, zeros({1, 4, 5})}, 3), Error);  // initial h directions
+  EXPECT_THROW(add(lstm, {input({7, 3}), w, r}, 3), Error);                          // x rank
+  EXPECT_THROW(add(lstm, {input({7, 2, 3}, DataType::kInt32), w, r}, 3), Error);    // x type
+  EXPECT_THROW(add(lstm, {x, w}, 3), Error);                                         // r missing
+  EXPECT_THROW(add(gru, {xb, zeros({1, 15, 3}, DataType::kFloat16), zeros({1, 15, 5}, DataType::kFloat16)}, 3),
+               Error);  // GRU has no y_c
+  EXPECT_THROW(add(gru, {xb, zeros({1, 15, 3}), zeros({1, 15, 5})}, 1), Error);  // w type differs from x
+  RecurrentParams badActivations = lstm;
+  badActivations.activations = {RecurrentActivation::kSigmoid, RecurrentActivation::kTanh, RecurrentActivation::kTanh};
+  badActivations.activationAlpha = {0, 0, 0};
+  badActivations.activationBeta = {0, 0, 0};
+  EXPECT_TRUE(contains(errorOf([&] { add(badActivations, {x, w, r}, 3); }), "expects 6 activations"));
+  RecurrentParams noHidden = lstm;
+  noHidden.hiddenSize = 0;
+  EXPECT_THROW(add(noHidden, {x, w, r}, 3), Error);
+  RecurrentParams badClip = lstm;
+  badClip.clip = 0.f;
+  EXPECT_THROW(add(badClip, {x, w, r}, 3), Error);
+}
+
 }  // namespace
 }  // namespace kiln

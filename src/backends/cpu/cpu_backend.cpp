@@ -106,7 +106,7 @@ void allowedFor(const ir::Layer& layer, unsigned& in, unsigned& out) {
       break;
     }
     case LayerType::kConvolution: case LayerType::kDeconvolution: case LayerType::kSoftmax:
-    case LayerType::kNormalization: case LayerType::kLRN:
+    case LayerType::kNormalization: case LayerType::kLRN: case LayerType::kRecurrent:
       in = out = F;
       break;
     case LayerType::kTopK: case LayerType::kArgMinMax: in = N; out = N; break;
@@ -192,6 +192,7 @@ std::string unsupportedReason(const ir::Layer& layer) {
         case LayerType::kResize: allowed = F | I; break;
         case LayerType::kNonMaxSuppression: allowed = i == 2 ? I : F; break;
         case LayerType::kRoiAlign: allowed = i == 2 ? I : F; break;
+        case LayerType::kRecurrent: allowed = i == 4 ? I : F; break;  // sequence lengths
         default: break;
       }
     } else if (layer.type() == LayerType::kSelect) {

@@ -15,6 +15,7 @@ KernelFunction kernelFor(LayerType type) {
       runTrilu,         runLRN,          runSpaceDepth,
       runGridSample,    runNonMaxSuppression, runRoiAlign, runUnique,      runDeterminant,
       runTfIdfVectorizer, runDFT,        runSTFT,          runWindow,      runMelWeightMatrix, runRandom,
+      runRecurrent,
   };
   static_assert(sizeof(table) / sizeof(table[0]) == static_cast<size_t>(LayerType::kCount),
                 "one CPU kernel per layer type");

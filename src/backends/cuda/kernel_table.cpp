@@ -210,6 +210,8 @@ std::string reasonFor(const ir::Layer& layer) {
       return "window and mel weights are small generated tables computed on the host";
     case LayerType::kRandom:
       return "random sampling runs on the host so seeded results match the CPU backend";
+    case LayerType::kRecurrent:
+      return "no CUDA Recurrent kernel yet (RNN/GRU/LSTM run on the CPU)";
     default:
       return "unknown layer type";
   }
@@ -267,6 +269,7 @@ Factory factoryFor(LayerType type) {
       nullptr,  // kWindow
       nullptr,  // kMelWeightMatrix
       nullptr,  // kRandom
+      nullptr,  // kRecurrent
   };
   static_assert(sizeof(table) / sizeof(table[0]) == static_cast<size_t>(LayerType::kCount),
                 "one CUDA table entry per layer type");

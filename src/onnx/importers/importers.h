@@ -147,6 +147,10 @@ void importRandom(ImporterContext& ctx);      // RandomUniform(Like) RandomNorma
 void importNegativeLogLikelihoodLoss(ImporterContext& ctx);
 void importSoftmaxCrossEntropyLoss(ImporterContext& ctx);
 
+// recurrent.cpp
+void importRecurrent(ImporterContext& ctx);   // RNN GRU LSTM
+std::string checkRecurrent(const NodeView& n);
+
 // Constant node value (shared with the parser for tests).
 HostTensor constantNodeValue(const NodeView& n, const std::string& baseDir);
 
