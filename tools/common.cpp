@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/half.h"
+#include "ir/network.h"
 #include "onnx/tensor_proto.h"
 
 namespace kiln::tools {
@@ -47,6 +48,7 @@ std::vector<uint8_t> buildPlanFromOnnx(const std::string& onnxPath, BuilderConfi
   parser.parseFromFile(onnxPath);
   for (int i = 0; i < network->numInputs() && i < static_cast<int>(inputShapes.size()); ++i) {
     ITensor* input = network->input(i);
+    if (ir::asTensor(input)->kind != ValueKind::kTensor) continue;  // sequences and optionals take no shape
     if (volume(input->dims()) < 0 && !config.profile.shapes.count(input->name()))
       config.profile.setDimensions(input->name(), inputShapes[i], inputShapes[i], inputShapes[i]);
   }
@@ -76,13 +78,15 @@ void writeFile(const std::string& path, const std::vector<uint8_t>& bytes) {
   KILN_CHECK(file.good(), kIOError, "failed writing '", path, "'");
 }
 
-std::vector<std::pair<std::string, HostTensor>> readTensorFiles(const std::string& dir, const std::string& prefix) {
+std::vector<std::pair<std::string, HostTensor>> readTensorFiles(const std::string& dir, const std::string& prefix,
+                                                                const std::vector<ValueKind>& kinds) {
   KILN_CHECK(fs::is_directory(dir), kIOError, "'", dir, "' is not a directory");
   std::vector<std::pair<std::string, HostTensor>> tensors;
   for (int i = 0;; ++i) {
     fs::path path = fs::path(dir) / concat(prefix, "_", i, ".pb");
     if (!fs::exists(path)) break;
-    tensors.push_back(onnx_import::readTensorFile(path.string()));
+    ValueKind kind = static_cast<size_t>(i) < kinds.size() ? kinds[i] : ValueKind::kTensor;
+    tensors.push_back(onnx_import::readTensorFile(path.string(), kind));
   }
   return tensors;
 }
@@ -102,6 +106,12 @@ std::vector<std::pair<std::string, HostTensor>> runEngine(const Engine& engine, 
   for (size_t i = 0; i < inputs.size(); ++i) {
     const std::string& name = byName ? inputs[i].first : inputNames[i];
     const HostTensor& value = inputs[i].second;
+    if (engine.tensorValueKind(name) != ValueKind::kTensor) {
+      KILN_CHECK(value.kind == engine.tensorValueKind(name), kInvalidArgument, "input '", name, "' must be a ",
+                 valueKindName(engine.tensorValueKind(name)), ", got a ", valueKindName(value.kind));
+      context.setTensorAddress(name, const_cast<HostTensor*>(&value));  // a Weights holding the value
+      continue;
+    }
     KILN_CHECK(value.type == engine.tensorDataType(name), kInvalidArgument, "input '", name, "' must be ",
                dataTypeName(engine.tensorDataType(name)), ", got ", dataTypeName(value.type));
     context.setInputShape(name, value.shape);
@@ -111,6 +121,12 @@ std::vector<std::pair<std::string, HostTensor>> runEngine(const Engine& engine, 
   context.execute();
   std::vector<std::pair<std::string, HostTensor>> outputs;
   for (auto& name : outputNames) {
+    if (engine.tensorValueKind(name) != ValueKind::kTensor) {
+      const auto* value = static_cast<const HostTensor*>(context.tensorAddress(name));
+      KILN_CHECK(value != nullptr, kInternal, "output '", name, "' has no value after execute()");
+      outputs.push_back({name, *value});
+      continue;
+    }
     Dims shape = context.tensorShape(name);
     outputs.push_back({name, Weights::copyOf(engine.tensorDataType(name), shape, context.tensorAddress(name))});
   }
@@ -143,6 +159,17 @@ bool isFloat(DataType t) {
 }  // namespace
 
 std::string compareTensors(const HostTensor& actual, const HostTensor& expected, double rtol, double atol) {
+  if (actual.kind != expected.kind)
+    return concat("a ", valueKindName(actual.kind), ", expected a ", valueKindName(expected.kind));
+  if (actual.kind != ValueKind::kTensor) {
+    if (actual.elements->size() != expected.elements->size())
+      return concat(actual.elements->size(), " values, expected ", expected.elements->size());
+    for (size_t i = 0; i < actual.elements->size(); ++i) {
+      std::string diff = compareTensors((*actual.elements)[i], (*expected.elements)[i], rtol, atol);
+      if (!diff.empty()) return concat("value ", i, ": ", diff);
+    }
+    return "";
+  }
   if (actual.type != expected.type)
     return concat("type ", dataTypeName(actual.type), " differs from expected ", dataTypeName(expected.type));
   if (actual.shape != expected.shape)

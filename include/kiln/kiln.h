@@ -190,6 +190,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   const std::string& ioTensorName(int index) const;
   TensorIOMode tensorIOMode(const std::string& name) const;
   DataType tensorDataType(const std::string& name) const;
+  // kTensor, or a sequence/optional (host-only values: see ExecutionContext::setTensorAddress).
+  ValueKind tensorValueKind(const std::string& name) const;
   // Declared shape, -1 for dynamic dimensions.
   Dims tensorShape(const std::string& name) const;
   // For inputs: the optimization profile's range.
@@ -232,6 +234,9 @@ class ExecutionContext {
   // Binds a buffer to an input or output. For the CPU backend, and for execute(), host memory;
   // for enqueue() on a GPU engine, device memory. An output left unbound is allocated by the context:
   // read it with tensorAddress() after execute().
+  // A sequence or optional input (Engine::tensorValueKind) is bound as a `const kiln::Weights*` holding
+  // the value (see Weights::container), and takes no setInputShape; such an output's tensorAddress() is a
+  // `const kiln::Weights*` owned by the context. Networks with them run on the host.
   void setTensorAddress(const std::string& name, void* address);
   void* tensorAddress(const std::string& name) const;
 

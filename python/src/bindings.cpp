@@ -413,6 +413,12 @@ PYBIND11_MODULE(_kiln, m) {
       .value("TRILU", LayerType::kTrilu)
       .value("LRN", LayerType::kLRN)
       .value("SPACE_DEPTH", LayerType::kSpaceDepth)
+      .value("IF", LayerType::kIf)
+      .value("LOOP", LayerType::kLoop)
+      .value("SCAN", LayerType::kScan)
+      .value("SEQUENCE", LayerType::kSequence)
+      .value("OPTIONAL", LayerType::kOptional)
+      .value("SEQUENCE_MAP", LayerType::kSequenceMap)
       .def_property_readonly("type_name", [](LayerType t) { return std::string(layerTypeName(t)); });
 
   py::enum_<ElementWiseOp>(m, "ElementWiseOp")

@@ -21,7 +21,7 @@ const char* layerTypeName(LayerType type) {
       "Deconvolution", "Pooling", "Reduce", "Softmax", "Normalization", "Reshape", "Transpose", "Concatenation",
       "Slice", "Split", "Gather", "Scatter", "Shape", "ConstantOfShape", "Range", "Expand", "Tile", "Select",
       "Padding", "Resize", "TopK", "ArgMinMax", "CumSum", "Einsum", "NonZero", "OneHot", "Quantize", "Dequantize",
-      "Trilu", "LRN", "SpaceDepth"};
+      "Trilu", "LRN", "SpaceDepth", "If", "Loop", "Scan", "Sequence", "Optional", "SequenceMap"};
   static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(LayerType::kCount));
   auto i = static_cast<size_t>(type);
   return i < static_cast<size_t>(LayerType::kCount) ? names[i] : "Unknown";

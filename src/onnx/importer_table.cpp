@@ -147,6 +147,22 @@ const std::vector<OpEntry>& opTable() {
       // resize.cpp
       {"Resize", importResize, checkResize, 10, 0},
       {"Upsample", importResize, checkResize, 1, 9},
+      // control_flow.cpp
+      {"If", importIf, nullptr, 1, 0},
+      {"Loop", importLoop, nullptr, 1, 0},
+      {"Scan", importScan, checkScan, 8, 0},
+      {"SequenceMap", importSequenceMap, nullptr, 17, 0},
+      {"SequenceConstruct", importSequence, nullptr, 11, 0},
+      {"SequenceEmpty", importSequence, nullptr, 11, 0},
+      {"SequenceInsert", importSequence, nullptr, 11, 0},
+      {"SequenceAt", importSequence, nullptr, 11, 0},
+      {"SequenceErase", importSequence, nullptr, 11, 0},
+      {"SequenceLength", importSequence, nullptr, 11, 0},
+      {"SplitToSequence", importSequence, nullptr, 11, 0},
+      {"ConcatFromSequence", importSequence, checkConcatFromSequence, 11, 0},
+      {"Optional", importOptional, nullptr, 15, 0},
+      {"OptionalGetElement", importOptional, nullptr, 15, 0},
+      {"OptionalHasElement", importOptional, nullptr, 15, 0},
   };
   return table;
 }

@@ -54,6 +54,7 @@ struct ContextImpl {
   std::vector<std::unique_ptr<Buffer>> ownedOutputs;  // per tensor: storage of unbound outputs
   std::vector<std::unique_ptr<Buffer>> deviceMirrors; // per tensor: device copies of host-evaluated values
   std::vector<HostTensor> lazyValues;        // data-dependent mode: every tensor's value
+  std::vector<HostTensor> containerOutputs;  // per tensor: sequence/optional outputs (tensorAddress points here)
   bool dirty = true;
   bool dataDependent = false;
   bool valuesRead = false;                   // some input's values shape the network
@@ -70,6 +71,7 @@ struct ContextImpl {
     offsets[1].assign(n, -1);
     ownedOutputs.resize(n);
     deviceMirrors.resize(n);
+    containerOutputs.resize(n);
     for (auto* t : e.network().inputs()) {
       inputShapes.push_back(t->dims());
       valuesRead = valuesRead || e.readsInputValues[e.indexOf(t)];
@@ -100,6 +102,11 @@ void ContextImpl::reshape(bool bindingsOnHost) {
   for (size_t i = 0; i < net.inputs().size(); ++i) {
     const ir::Tensor* in = net.inputs()[i];
     int t = engine.indexOf(in);
+    if (in->kind != ValueKind::kTensor) {  // a bound Weights, read by runDataDependent
+      descs[t] = {in->type(), in->dims(), in->kind};
+      values[t] = nullptr;
+      continue;
+    }
     KILN_CHECK(volume(inputShapes[i]) >= 0, kInvalidArgument, "input '", in->name(), "' has dynamic shape ",
                dimsToString(in->dims()), ": call setInputShape before running");
     descs[t] = {in->type(), inputShapes[i]};
@@ -115,8 +122,9 @@ void ContextImpl::reshape(bool bindingsOnHost) {
       values[t] = &ownedValues[t];
     }
   }
-  // Layers in order: infer shapes; evaluate host layers.
-  dataDependent = false;
+  // Layers in order: infer shapes; evaluate host layers. In host-value mode only the host layers run
+  // here; runDataDependent infers the rest from the values.
+  dataDependent = engine.hostValueMode;
   for (size_t li = 0; li < net.layers().size(); ++li) {
     const ir::Layer& layer = *net.layers()[li];
     if (layer.type() == LayerType::kConstant) {
@@ -147,6 +155,7 @@ void ContextImpl::reshape(bool bindingsOnHost) {
       }
       continue;
     }
+    if (engine.hostValueMode) continue;
     std::vector<TensorDesc> outs = ir::inferOutputs(layer, inDescs, inValues);
     for (size_t o = 0; o < outs.size(); ++o) {
       int t = engine.indexOf(layer.outputs[o]);
@@ -157,7 +166,8 @@ void ContextImpl::reshape(bool bindingsOnHost) {
   }
   if (dataDependent) {
     KILN_CHECK(engine.primaryKind == kHostMemory, kUnsupported,
-               "this network has data-dependent shapes (e.g. NonZero), which run only on the CPU backend for now");
+               "this network has data-dependent shapes or host-only values (NonZero, control flow, sequences, ",
+               "optionals), which run only on the CPU backend for now");
   } else {
     planMemory();
   }
@@ -352,7 +362,17 @@ void ContextImpl::runDataDependent() {
     int t = engine.indexOf(in);
     KILN_CHECK(bindings[t] != nullptr, kInvalidArgument, "input '", in->name(),
                "' has no address: call setTensorAddress before running");
-    lazyValues[t] = Weights::copyOf(descs[t].type, descs[t].shape, bindings[t]);
+    if (in->kind != ValueKind::kTensor) {
+      const auto* value = static_cast<const Weights*>(bindings[t]);
+      KILN_CHECK(value->kind == in->kind, kInvalidArgument, "input '", in->name(), "' is a ", valueKindName(in->kind),
+                 " but the bound value is a ", valueKindName(value->kind));
+      lazyValues[t] = *value;
+      // An empty container has no element to tell its element type (a .pb file need not say): the
+      // network's declaration does.
+      if (value->elements && value->elements->empty()) lazyValues[t].type = in->type();
+    } else {
+      lazyValues[t] = Weights::copyOf(descs[t].type, descs[t].shape, bindings[t]);
+    }
     known[t] = &lazyValues[t];
   }
   for (size_t li = 0; li < net.layers().size(); ++li) {
@@ -365,7 +385,7 @@ void ContextImpl::runDataDependent() {
       int t = engine.indexOf(layer.outputs[o]);
       lazyValues[t] = std::move(outs[o]);
       known[t] = &lazyValues[t];
-      descs[t] = {lazyValues[t].type, lazyValues[t].shape};
+      descs[t] = {lazyValues[t].type, lazyValues[t].shape, lazyValues[t].kind};
     }
   }
   for (auto* out : net.outputs()) {
@@ -373,6 +393,11 @@ void ContextImpl::runDataDependent() {
     KILN_CHECK(bindings[t] == nullptr, kInvalidArgument, "output '", out->name(),
                "' has a data-dependent shape: leave it unbound and read it with tensorAddress() after execute()");
     const HostTensor* value = known[t];
+    KILN_CHECK(value != nullptr, kInternal, "output '", out->name(), "' was not computed");
+    if (value->kind != ValueKind::kTensor) {
+      containerOutputs[t] = *value;
+      continue;
+    }
     size_t bytes = value->bytes ? value->bytes->size() : 0;
     if (!ownedOutputs[t]) ownedOutputs[t] = std::make_unique<Buffer>();
     ownedOutputs[t]->reserve(engine.cpuBackend.get(), bytes);
@@ -391,6 +416,8 @@ void ExecutionContext::setInputShape(const std::string& name, const Dims& dims) 
   const EngineImpl& e = engine_->impl();
   const ir::Tensor* t = e.ioTensor(name);
   KILN_CHECK(t->isInput, kInvalidArgument, "'", name, "' is an output; only inputs take a shape");
+  KILN_CHECK(t->kind == ValueKind::kTensor, kInvalidArgument, "input '", name, "' is a ", valueKindName(t->kind),
+             ": bind a kiln::Weights holding it with setTensorAddress; it takes no shape");
   const Dims& declared = t->dims();
   KILN_CHECK(dims.size() == declared.size(), kInvalidArgument, "input '", name, "' has rank ", declared.size(),
              " (shape ", dimsToString(declared), "), got shape ", dimsToString(dims));
@@ -435,6 +462,8 @@ void* ExecutionContext::tensorAddress(const std::string& name) const {
   const ir::Tensor* tensor = e.ioTensor(name);
   int t = e.indexOf(tensor);
   if (impl_->bindings[t]) return impl_->bindings[t];
+  if (tensor->isOutput && tensor->kind != ValueKind::kTensor)
+    return impl_->containerOutputs[t].elements ? &impl_->containerOutputs[t] : nullptr;
   if (tensor->isOutput && impl_->ownedOutputs[t]) return impl_->ownedOutputs[t]->pointer;
   return nullptr;
 }

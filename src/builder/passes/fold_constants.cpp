@@ -21,6 +21,8 @@ bool foldConstants(PassContext& context) {
   for (auto& l : net.layers()) layers.push_back(l.get());
   for (ir::Layer* layer : layers) {
     if (layer->type() == LayerType::kConstant) continue;
+    // Control flow, sequences and optionals stay: their values are not tensors a Constant could hold.
+    if (ir::runsOnHostValues(*layer)) continue;
     // A Shape layer needs only its input's shape; other layers need every input constant.
     std::vector<HostTensor> shapeOnly;
     std::vector<const HostTensor*> inputs;

@@ -111,4 +111,14 @@ std::string checkResize(const NodeView& n);
 // Constant node value (shared with the parser for tests).
 HostTensor constantNodeValue(const NodeView& n, const std::string& baseDir);
 
+// control_flow.cpp: If, Loop, Scan, SequenceMap (subgraphs), sequence and optional ops
+void importIf(ImporterContext& ctx);
+void importLoop(ImporterContext& ctx);
+void importScan(ImporterContext& ctx);
+std::string checkScan(const NodeView& n);
+void importSequenceMap(ImporterContext& ctx);
+void importSequence(ImporterContext& ctx);
+std::string checkConcatFromSequence(const NodeView& n);
+void importOptional(ImporterContext& ctx);
+
 }  // namespace kiln::onnx_import
