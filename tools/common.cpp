@@ -115,7 +115,9 @@ std::vector<std::pair<std::string, HostTensor>> runEngine(const Engine& engine, 
     KILN_CHECK(value.type == engine.tensorDataType(name), kInvalidArgument, "input '", name, "' must be ",
                dataTypeName(engine.tensorDataType(name)), ", got ", dataTypeName(value.type));
     context.setInputShape(name, value.shape);
-    context.setTensorAddress(name, const_cast<void*>(value.data()));
+    // An empty tensor has no bytes (a null data()); the context still wants an address bound.
+    static uint64_t emptyInput = 0;
+    context.setTensorAddress(name, value.data() ? const_cast<void*>(value.data()) : &emptyInput);
   }
   for (auto& name : outputNames) context.setTensorAddress(name, nullptr);  // context-owned outputs
   context.execute();

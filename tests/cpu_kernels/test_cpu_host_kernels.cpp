@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <ostream>
 #include <random>
 
 #include "backends/cpu/cpu_backend.h"
@@ -35,6 +36,11 @@ struct ScanCase {
   int64_t inputAxis, outputAxis;
   bool reverseInput, reverseOutput;
 };
+// Readable case names (ctest lists parameterized tests with their printed value).
+void PrintTo(const ScanCase& c, std::ostream* out) {
+  *out << "x" << dimsToString(c.xShape) << "_in" << c.inputAxis << (c.reverseInput ? "r" : "") << "_out" << c.outputAxis
+       << (c.reverseOutput ? "r" : "");
+}
 
 class ScanKernel : public ::testing::TestWithParam<ScanCase> {};
 

@@ -48,8 +48,15 @@ void importLoop(ImporterContext& ctx) {
   ctx.setOutputs(ctx.addLayer(LoopParams{body.network, numCarried}, inputs, numOutputs));
 }
 
-std::string checkScan(const NodeView& n) {
-  if (!n.hasAttr("num_scan_inputs")) return "attribute 'num_scan_inputs' is required";
+std::string checkControlFlow(const NodeView& n) {
+  std::vector<const char*> graphs;
+  if (n.opType() == "If") graphs = {"then_branch", "else_branch"};
+  else graphs = {"body"};
+  for (const char* name : graphs) {
+    const onnx::AttributeProto* a = n.attr(name);
+    if (!a || !a->has_g()) return concat("the graph attribute '", name, "' is required");
+  }
+  if (n.opType() == "Scan" && !n.hasAttr("num_scan_inputs")) return "attribute 'num_scan_inputs' is required";
   return "";
 }
 

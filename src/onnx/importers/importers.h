@@ -115,7 +115,8 @@ HostTensor constantNodeValue(const NodeView& n, const std::string& baseDir);
 void importIf(ImporterContext& ctx);
 void importLoop(ImporterContext& ctx);
 void importScan(ImporterContext& ctx);
-std::string checkScan(const NodeView& n);
+// If, Loop, Scan, SequenceMap: their graph attributes (and Scan's num_scan_inputs) are present.
+std::string checkControlFlow(const NodeView& n);
 void importSequenceMap(ImporterContext& ctx);
 void importSequence(ImporterContext& ctx);
 std::string checkConcatFromSequence(const NodeView& n);
