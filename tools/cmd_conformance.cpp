@@ -20,6 +20,7 @@
 #include "common.h"
 #include "core/error.h"
 #include "random_outputs.h"
+#include "onnx/tensor_proto.h"
 
 namespace kiln::tools {
 
@@ -75,7 +76,10 @@ CaseResult runCase(const fs::path& dir, const Options& options) {
   std::sort(dataSets.begin(), dataSets.end());
   if (dataSets.empty()) return {result.name, result.path, "fail", "no test_data_set_* folder"};
   try {
-    auto inputs = readTensorFiles(dataSets[0].string(), "input");
+    std::string model = (dir / "model.onnx").string();
+    std::vector<ValueKind> inputKinds = onnx_import::modelValueKinds(model, false);
+    std::vector<ValueKind> outputKinds = onnx_import::modelValueKinds(model, true);
+    auto inputs = readTensorFiles(dataSets[0].string(), "input", inputKinds);
     std::vector<Dims> shapes;
     for (auto& in : inputs) shapes.push_back(in.second.shape);
     BuilderConfig config = builderConfigFrom(options);
@@ -87,9 +91,9 @@ CaseResult runCase(const fs::path& dir, const Options& options) {
     std::vector<std::string> judged;
     for (auto& set : dataSets) {
       auto context = engine->createExecutionContext();
-      auto inputs = readTensorFiles(set.string(), "input");
+      auto inputs = readTensorFiles(set.string(), "input", inputKinds);
       auto outputs = runEngine(*engine, *context, inputs);
-      auto expected = readTensorFiles(set.string(), "output");
+      auto expected = readTensorFiles(set.string(), "output", outputKinds);
       if (expected.size() != outputs.size())
         return {result.name, result.path, "fail",
                 concat(set.filename().string(), ": ", outputs.size(), " outputs, expected ", expected.size())};

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/half.h"
+#include "ir/network.h"
 #include "onnx/tensor_proto.h"
 
 namespace kiln::tools {
@@ -44,6 +45,7 @@ std::vector<uint8_t> buildParsed(NetworkDefinition& network, Builder& builder, B
                                  BuildSummary* summary, const std::vector<Dims>& inputShapes) {
   for (int i = 0; i < network.numInputs() && i < static_cast<int>(inputShapes.size()); ++i) {
     ITensor* input = network.input(i);
+    if (ir::asTensor(input)->kind != ValueKind::kTensor) continue;  // sequences and optionals take no shape
     if (volume(input->dims()) < 0 && !config.profile.shapes.count(input->name()))
       config.profile.setDimensions(input->name(), inputShapes[i], inputShapes[i], inputShapes[i]);
   }
@@ -93,13 +95,15 @@ void writeFile(const std::string& path, const std::vector<uint8_t>& bytes) {
   KILN_CHECK(file.good(), kIOError, "failed writing '", path, "'");
 }
 
-std::vector<std::pair<std::string, HostTensor>> readTensorFiles(const std::string& dir, const std::string& prefix) {
+std::vector<std::pair<std::string, HostTensor>> readTensorFiles(const std::string& dir, const std::string& prefix,
+                                                                const std::vector<ValueKind>& kinds) {
   KILN_CHECK(fs::is_directory(dir), kIOError, "'", dir, "' is not a directory");
   std::vector<std::pair<std::string, HostTensor>> tensors;
   for (int i = 0;; ++i) {
     fs::path path = fs::path(dir) / concat(prefix, "_", i, ".pb");
     if (!fs::exists(path)) break;
-    tensors.push_back(onnx_import::readTensorFile(path.string()));
+    ValueKind kind = static_cast<size_t>(i) < kinds.size() ? kinds[i] : ValueKind::kTensor;
+    tensors.push_back(onnx_import::readTensorFile(path.string(), kind));
   }
   return tensors;
 }
@@ -118,6 +122,13 @@ std::vector<std::pair<std::string, HostTensor>> runEngine(const Engine& engine, 
     if (std::find(inputNames.begin(), inputNames.end(), name) == inputNames.end()) byName = false;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const std::string& name = byName ? inputs[i].first : inputNames[i];
+    if (engine.tensorValueKind(name) != ValueKind::kTensor) {
+      const HostTensor& container = inputs[i].second;
+      KILN_CHECK(container.kind == engine.tensorValueKind(name), kInvalidArgument, "input '", name, "' must be a ",
+                 valueKindName(engine.tensorValueKind(name)), ", got a ", valueKindName(container.kind));
+      context.setTensorAddress(name, const_cast<HostTensor*>(&container));  // a Weights holding the value
+      continue;
+    }
     HostTensor value = inputs[i].second;
     // ONNX test data stores bfloat16 tensors as uint16 (numpy has no bfloat16): the bits are the same.
     if (value.type == DataType::kUInt16 && engine.tensorDataType(name) == DataType::kBFloat16)
@@ -125,12 +136,18 @@ std::vector<std::pair<std::string, HostTensor>> runEngine(const Engine& engine, 
     KILN_CHECK(value.type == engine.tensorDataType(name), kInvalidArgument, "input '", name, "' must be ",
                dataTypeName(engine.tensorDataType(name)), ", got ", dataTypeName(value.type));
     context.setInputShape(name, value.shape);
-    context.setTensorAddress(name, const_cast<void*>(value.data()));
+    context.setTensorAddress(name, const_cast<void*>(value.data()));  // null for an empty tensor: allowed
   }
   for (auto& name : outputNames) context.setTensorAddress(name, nullptr);  // context-owned outputs
   context.execute();
   std::vector<std::pair<std::string, HostTensor>> outputs;
   for (auto& name : outputNames) {
+    if (engine.tensorValueKind(name) != ValueKind::kTensor) {
+      const auto* value = static_cast<const HostTensor*>(context.tensorAddress(name));
+      KILN_CHECK(value != nullptr, kInternal, "output '", name, "' has no value after execute()");
+      outputs.push_back({name, *value});
+      continue;
+    }
     Dims shape = context.tensorShape(name);
     outputs.push_back({name, Weights::copyOf(engine.tensorDataType(name), shape, context.tensorAddress(name))});
   }
@@ -175,6 +192,17 @@ std::string compareTensors(const HostTensor& actual, const HostTensor& expectedI
   HostTensor expected = expectedIn;
   // ONNX test data stores bfloat16 tensors as uint16 (numpy has no bfloat16): the bits are the same.
   if (actual.type == DataType::kBFloat16 && expected.type == DataType::kUInt16) expected.type = DataType::kBFloat16;
+  if (actual.kind != expected.kind)
+    return concat("a ", valueKindName(actual.kind), ", expected a ", valueKindName(expected.kind));
+  if (actual.kind != ValueKind::kTensor) {
+    if (actual.elements->size() != expected.elements->size())
+      return concat(actual.elements->size(), " values, expected ", expected.elements->size());
+    for (size_t i = 0; i < actual.elements->size(); ++i) {
+      std::string diff = compareTensors((*actual.elements)[i], (*expected.elements)[i], rtol, atol);
+      if (!diff.empty()) return concat("value ", i, ": ", diff);
+    }
+    return "";
+  }
   if (actual.type != expected.type)
     return concat("type ", dataTypeName(actual.type), " differs from expected ", dataTypeName(expected.type));
   if (actual.shape != expected.shape)

@@ -29,8 +29,10 @@ std::shared_ptr<Engine> engineFrom(const Options& options, std::ostream* buildLo
 
 void writeFile(const std::string& path, const std::vector<uint8_t>& bytes);
 
-// Tensors of a test-data folder: input_N.pb / output_N.pb in index order.
-std::vector<std::pair<std::string, HostTensor>> readTensorFiles(const std::string& dir, const std::string& prefix);
+// Values of a test-data folder: input_N.pb / output_N.pb in index order; kinds[N] says which are
+// sequences or optionals (tensors where not given).
+std::vector<std::pair<std::string, HostTensor>> readTensorFiles(const std::string& dir, const std::string& prefix,
+                                                                const std::vector<ValueKind>& kinds = {});
 
 // Runs the engine on named inputs (bound by name when the names match, else by position) and
 // returns the outputs in engine order.
@@ -41,6 +43,7 @@ std::vector<std::pair<std::string, HostTensor>> runEngine(const Engine& engine, 
 double elementAsDouble(const HostTensor& t, int64_t i);
 
 // Compares actual with expected: |a - e| <= atol + rtol * |e| (NaN matches NaN); exact for integers.
+// Sequences and optionals match when they hold as many values and each matches.
 // Returns an empty string when they match, else what differs (shape, type, worst element).
 std::string compareTensors(const HostTensor& actual, const HostTensor& expected, double rtol, double atol);
 

@@ -195,6 +195,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   const std::string& ioTensorName(int index) const;
   TensorIOMode tensorIOMode(const std::string& name) const;
   DataType tensorDataType(const std::string& name) const;
+  // kTensor, or a sequence/optional (host-only values: see ExecutionContext::setTensorAddress).
+  ValueKind tensorValueKind(const std::string& name) const;
   // Declared shape, -1 for dynamic dimensions.
   Dims tensorShape(const std::string& name) const;
   // For inputs: the optimization profile's range.
@@ -238,6 +240,9 @@ class ExecutionContext {
   // for enqueue() on a GPU engine, device memory. An output left unbound is allocated by the context:
   // tensorAddress() gives host memory after execute(), device memory after enqueue() on a GPU engine.
   // Networks with data-dependent shapes (NonZero) run on the host through execute() on every backend.
+  // A sequence or optional input (Engine::tensorValueKind) is bound as a `const kiln::Weights*` holding
+  // the value (see Weights::container), and takes no setInputShape; such an output's tensorAddress() is a
+  // `const kiln::Weights*` owned by the context. Networks with them run on the host.
   void setTensorAddress(const std::string& name, void* address);
   void* tensorAddress(const std::string& name) const;
 

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -17,6 +18,10 @@
 #include "kiln/types.h"
 
 namespace kiln {
+
+class NetworkDefinition;
+// A subnetwork (body of a control-flow layer). Its inputs are bound by position (see each layer).
+using Subnetwork = std::shared_ptr<NetworkDefinition>;
 
 enum class LayerType : uint8_t {
   kConstant = 0,
@@ -70,6 +75,12 @@ enum class LayerType : uint8_t {
   kMelWeightMatrix,
   kRandom,
   kRecurrent,
+  kIf,
+  kLoop,
+  kScan,
+  kSequence,
+  kOptional,
+  kSequenceMap,
   kCount,  // number of layer types; keep last
 };
 const char* layerTypeName(LayerType type);
@@ -653,6 +664,89 @@ inline int64_t recurrentActivationCount(RecurrentCell cell) {
   return cell == RecurrentCell::kRNN ? 1 : (cell == RecurrentCell::kGRU ? 2 : 3);
 }
 
+// ---- control flow, sequences and optionals ---------------------------------------------------------
+// These layers run on the host only (the CPU backend, layer by layer, like data-dependent shapes);
+// their subnetworks run with the CPU kernels. Outer tensors a subnetwork reads are explicit inputs of
+// the layer ("captures"), bound to the subnetwork's trailing inputs.
+
+// ONNX If. Inputs: cond (bool, one element), then-branch captures, else-branch captures.
+// Each branch's inputs are its captures; the layer's outputs are the chosen branch's outputs.
+struct IfParams {
+  static constexpr LayerType kType = LayerType::kIf;
+  Subnetwork thenBranch, elseBranch;
+  template <class V> void visit(V& v) { v(thenBranch, elseBranch); }
+};
+
+// ONNX Loop. Inputs: max trip count (int64 scalar, optional), cond (bool, optional), numCarried
+// initial values, captures. Body inputs: iteration (int64 scalar), cond, carried values, captures;
+// body outputs: cond, carried values, scan outputs. Layer outputs: final carried values, then each
+// scan output stacked over the iterations on a new axis 0.
+struct LoopParams {
+  static constexpr LayerType kType = LayerType::kLoop;
+  Subnetwork body;
+  int64_t numCarried = 0;
+  template <class V> void visit(V& v) { v(body, numCarried); }
+};
+
+// ONNX Scan (opset 9+; opset 8's batched form with batched = true, batch axis 0 on every input).
+// Inputs: [batched: sequence lengths (optional)], numStates initial states, numScanInputs scan inputs,
+// captures. Body inputs: states, one slice of each scan input, captures; body outputs: states, scan
+// output slices. Layer outputs: final states, scan outputs. Axes/directions are per scan input/output
+// (empty: axis 0, forward); direction 1 is reverse.
+struct ScanParams {
+  static constexpr LayerType kType = LayerType::kScan;
+  Subnetwork body;
+  int64_t numStates = 0;
+  int64_t numScanInputs = 0;
+  bool batched = false;
+  Dims inputAxes, inputDirections, outputAxes, outputDirections;
+  template <class V> void visit(V& v) {
+    v(body, numStates, numScanInputs, batched, inputAxes, inputDirections, outputAxes, outputDirections);
+  }
+};
+
+// Sequence operations (values of kind kSequence).
+//   kConstruct: inputs t0, t1, ... -> sequence.        kEmpty: no inputs -> empty sequence of elementType.
+//   kInsert: seq, tensor, optional position -> seq.    kAt: seq, position -> tensor.
+//   kErase: seq, optional position -> seq.             kLength: seq -> int64 scalar.
+//   kSplit (SplitToSequence): tensor, optional split (scalar: chunk size, the last may be smaller;
+//     1-D: part sizes) -> sequence of parts along `axis`; without split, parts of 1, squeezed unless keepDims.
+//   kConcat (ConcatFromSequence): seq -> its tensors joined along `axis` (stacked on a new axis if newAxis).
+// Positions are int32/int64 scalars; negative ones count from the end.
+enum class SequenceOp : uint8_t { kConstruct, kEmpty, kInsert, kAt, kErase, kLength, kSplit, kConcat };
+struct SequenceParams {
+  static constexpr LayerType kType = LayerType::kSequence;
+  SequenceOp op = SequenceOp::kConstruct;
+  DataType elementType = DataType::kFloat32;  // kEmpty
+  int64_t axis = 0;                           // kSplit, kConcat
+  bool keepDims = true;                       // kSplit
+  bool newAxis = false;                       // kConcat
+  template <class V> void visit(V& v) { v(op, elementType, axis, keepDims, newAxis); }
+};
+
+// Optional operations.
+//   kConstruct: optional input x -> optional holding x (empty of elementType/elementKind without x).
+//   kGetElement: optional (or a tensor/sequence, passed through) -> its value; empty is an error.
+//   kHasElement: optional input -> bool scalar (false when the input is omitted or empty).
+enum class OptionalOp : uint8_t { kConstruct, kGetElement, kHasElement };
+struct OptionalParams {
+  static constexpr LayerType kType = LayerType::kOptional;
+  OptionalOp op = OptionalOp::kConstruct;
+  DataType elementType = DataType::kFloat32;
+  ValueKind elementKind = ValueKind::kTensor;  // kConstruct without input: tensor or sequence
+  template <class V> void visit(V& v) { v(op, elementType, elementKind); }
+};
+
+// ONNX SequenceMap. Inputs: the first numMapped inputs are sequences (mapped element by element, all of
+// the first one's length) or tensors (passed whole to every iteration); then captures. Body inputs:
+// one per mapped input, then captures. Outputs: one sequence per body output.
+struct SequenceMapParams {
+  static constexpr LayerType kType = LayerType::kSequenceMap;
+  Subnetwork body;
+  int64_t numMapped = 1;
+  template <class V> void visit(V& v) { v(body, numMapped); }
+};
+
 // The parameters of any layer; the alternative's index is its LayerType.
 using LayerParams = std::variant<ConstantParams, IdentityParams, CastParams, ElementWiseParams, UnaryParams,
                                  ActivationParams, MatrixMultiplyParams, ConvolutionParams, DeconvolutionParams,
@@ -664,7 +758,8 @@ using LayerParams = std::variant<ConstantParams, IdentityParams, CastParams, Ele
                                  DequantizeParams, TriluParams, LRNParams, SpaceDepthParams, GridSampleParams,
                                  NonMaxSuppressionParams, RoiAlignParams, UniqueParams, DeterminantParams,
                                  TfIdfVectorizerParams, DFTParams, STFTParams, WindowParams, MelWeightMatrixParams,
-                                 RandomParams, RecurrentParams>;
+                                 RandomParams, RecurrentParams, IfParams, LoopParams, ScanParams, SequenceParams,
+                                 OptionalParams, SequenceMapParams>;
 static_assert(std::variant_size_v<LayerParams> == static_cast<size_t>(LayerType::kCount),
               "LayerParams must list one params struct per LayerType, in order");
 

@@ -29,6 +29,16 @@ enum class DataType : uint8_t {
   kString = 14,  // host-only; one std::string per element
 };
 
+// What a value is: a dense tensor, or one of the host-only containers of ONNX (a sequence of tensors,
+// an optional tensor or sequence). Values are stable: they are written into plans.
+enum class ValueKind : uint8_t {
+  kTensor = 0,
+  kSequence = 1,          // Weights::elements: the tensors in order
+  kOptionalTensor = 2,    // Weights::elements: empty (no value) or one tensor
+  kOptionalSequence = 3,  // Weights::elements: empty (no value) or one sequence
+};
+const char* valueKindName(ValueKind kind);
+
 // Bytes per element (sizeof(std::string) for kString).
 size_t dataTypeSize(DataType type);
 // "float32", "float16", ...
@@ -42,10 +52,14 @@ int64_t volume(const Dims& dims);
 std::string dimsToString(const Dims& dims);
 
 // Host-resident weights: a type, a shape and bytes shared between copies.
+// A sequence or optional value (kind != kTensor) has no bytes: `elements` holds its values, `type` is
+// their element type and `shape` is {number of elements}.
 struct Weights {
   DataType type = DataType::kFloat32;
   Dims shape;
   std::shared_ptr<const std::vector<uint8_t>> bytes;
+  ValueKind kind = ValueKind::kTensor;
+  std::shared_ptr<const std::vector<Weights>> elements;
 
   int64_t count() const { return volume(shape); }
   const void* data() const { return bytes ? bytes->data() : nullptr; }
@@ -54,6 +68,8 @@ struct Weights {
   // Makes weights owning a copy of `count` elements at `src` (strings: std::string array).
   static Weights copyOf(DataType type, Dims shape, const void* src);
   static Weights zeros(DataType type, Dims shape);
+  // A sequence or optional value of `kind` holding `elements` (of element type `type`).
+  static Weights container(ValueKind kind, DataType type, std::vector<Weights> elements);
 };
 
 // Error codes carried by kiln::Error.

@@ -425,6 +425,12 @@ PYBIND11_MODULE(_kiln, m) {
       .value("MEL_WEIGHT_MATRIX", LayerType::kMelWeightMatrix)
       .value("RANDOM", LayerType::kRandom)
       .value("RECURRENT", LayerType::kRecurrent)
+      .value("IF", LayerType::kIf)
+      .value("LOOP", LayerType::kLoop)
+      .value("SCAN", LayerType::kScan)
+      .value("SEQUENCE", LayerType::kSequence)
+      .value("OPTIONAL", LayerType::kOptional)
+      .value("SEQUENCE_MAP", LayerType::kSequenceMap)
       .def_property_readonly("type_name", [](LayerType t) { return std::string(layerTypeName(t)); });
 
   py::enum_<ElementWiseOp>(m, "ElementWiseOp")

@@ -8,10 +8,15 @@ namespace kiln {
 // Host data of a tensor: constants, evaluated shape tensors, I/O files. Same type as public Weights.
 using HostTensor = Weights;
 
+// For a sequence or optional (kind != kTensor), `type` and `shape` describe its elements (dims -1 where
+// they differ or are unknown).
 struct TensorDesc {
   DataType type = DataType::kFloat32;
   Dims shape;
-  bool operator==(const TensorDesc& other) const { return type == other.type && shape == other.shape; }
+  ValueKind kind = ValueKind::kTensor;
+  bool operator==(const TensorDesc& other) const {
+    return type == other.type && shape == other.shape && kind == other.kind;
+  }
 };
 
 struct TensorView {

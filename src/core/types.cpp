@@ -91,6 +91,27 @@ Weights Weights::zeros(DataType type, Dims shape) {
   return w;
 }
 
+Weights Weights::container(ValueKind kind, DataType type, std::vector<Weights> elements) {
+  KILN_CHECK(kind != ValueKind::kTensor, kInternal, "Weights::container needs a sequence or optional kind");
+  KILN_CHECK(kind == ValueKind::kSequence || elements.size() <= 1, kInternal, "an optional holds at most one value");
+  Weights w;
+  w.type = type;
+  w.kind = kind;
+  w.shape = {static_cast<int64_t>(elements.size())};
+  w.elements = std::make_shared<const std::vector<Weights>>(std::move(elements));
+  return w;
+}
+
+const char* valueKindName(ValueKind kind) {
+  switch (kind) {
+    case ValueKind::kTensor: return "tensor";
+    case ValueKind::kSequence: return "sequence";
+    case ValueKind::kOptionalTensor: return "optional tensor";
+    case ValueKind::kOptionalSequence: return "optional sequence";
+  }
+  return "unknown";
+}
+
 const char* errorCodeName(ErrorCode code) {
   switch (code) {
     case ErrorCode::kInvalidArgument: return "invalid argument";

@@ -22,7 +22,8 @@ const char* layerTypeName(LayerType type) {
       "Slice", "Split", "Gather", "Scatter", "Shape", "ConstantOfShape", "Range", "Expand", "Tile", "Select",
       "Padding", "Resize", "TopK", "ArgMinMax", "CumSum", "Einsum", "NonZero", "OneHot", "Quantize", "Dequantize",
       "Trilu", "LRN", "SpaceDepth", "GridSample", "NonMaxSuppression", "RoiAlign", "Unique", "Determinant",
-      "TfIdfVectorizer", "DFT", "STFT", "Window", "MelWeightMatrix", "Random", "Recurrent"};
+      "TfIdfVectorizer", "DFT", "STFT", "Window", "MelWeightMatrix", "Random", "Recurrent", "If", "Loop", "Scan",
+      "Sequence", "Optional", "SequenceMap"};
   static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(LayerType::kCount));
   auto i = static_cast<size_t>(type);
   return i < static_cast<size_t>(LayerType::kCount) ? names[i] : "Unknown";

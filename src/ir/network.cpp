@@ -91,7 +91,7 @@ static void inferLayer(Layer& layer) {
   for (size_t i = 0; i < layer.inputs.size(); ++i) {
     Tensor* t = layer.inputs[i];
     if (!t) continue;
-    descs[i] = {t->type(), t->dims()};
+    descs[i] = {t->type(), t->dims(), t->kind};
     inputs[i] = &descs[i];
     if (t->producerLayer && t->producerLayer->type() == LayerType::kConstant)
       values[i] = &t->producerLayer->as<ConstantParams>().weights;
@@ -102,6 +102,7 @@ static void inferLayer(Layer& layer) {
   for (size_t i = 0; i < outs.size(); ++i) {
     layer.outputs[i]->setType(outs[i].type);
     layer.outputs[i]->setDims(outs[i].shape);
+    layer.outputs[i]->kind = outs[i].kind;
   }
 }
 

@@ -30,6 +30,7 @@ class Tensor final : public ITensor {
   int producerOutputIndex = 0;
   bool isInput = false;
   bool isOutput = false;
+  ValueKind kind = ValueKind::kTensor;  // sequences and optionals: type() and dims() describe the elements
   std::vector<std::string> dimNames;  // inputs only: optional names of dynamic dims
 
  private:

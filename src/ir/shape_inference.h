@@ -23,8 +23,12 @@ std::vector<TensorDesc> inferOutputs(const Layer& layer, const std::vector<const
 // (Reshape's shape, Slice's starts/ends/axes/steps, ...). Those tensors are "shape tensors".
 bool isShapeInput(const Layer& layer, int index);
 
+// True for control flow, sequence and optional layers, and any layer reading or producing a sequence or
+// an optional: they run only through cpu::runLayerOnHost (the context's host, layer-by-layer mode).
+bool runsOnHostValues(const Layer& layer);
+
 // True when the output shape depends on the values of non-shape inputs (NonZero, NonMaxSuppression,
-// Unique).
+// Unique, runsOnHostValues).
 bool hasDataDependentShape(const Layer& layer);
 
 // Normalizes a possibly negative axis for a tensor of `rank` dims; throws naming `layer` when out of range.

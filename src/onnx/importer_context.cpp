@@ -4,6 +4,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "core/half.h"
+#include "ir/shape_inference.h"
 #include "onnx/tensor_proto.h"
 
 namespace kiln::onnx_import {
@@ -122,6 +123,8 @@ void foldShapeValues(GraphState& graph, size_t firstLayer) {
   std::vector<ir::Layer*> folded;
   for (ir::Layer* layer : layers) {
     if (layer->type() == LayerType::kConstant || layer->inputs.empty() || layer->outputs.empty()) continue;
+    // Random values are drawn at run time; sequences and optionals are not tensors a Constant holds.
+    if (layer->type() == LayerType::kRandom || ir::runsOnHostValues(*layer)) continue;
     bool foldable = true;
     for (const ir::Tensor* out : layer->outputs) {
       int64_t n = volume(out->dims());
@@ -183,13 +186,27 @@ ImporterContext::ImporterContext(GraphState& graph, const onnx::NodeProto& node,
   baseName_ = node.name().empty() ? concat(node.op_type(), "_", nodeIndex) : node.name();
 }
 
+ir::Tensor* lookupValue(GraphState& graph, const std::string& name) {
+  auto it = graph.values.find(name);
+  if (it != graph.values.end()) return it->second;
+  if (!graph.outer) return nullptr;
+  ir::Tensor* outer = lookupValue(*graph.outer, name);
+  if (!outer) return nullptr;
+  std::string inputName = graph.network->tensor(name) ? graph.network->uniqueName(name) : name;
+  ir::Tensor* captured = ir::asTensor(graph.network->addInput(inputName, outer->type(), outer->dims()));
+  captured->kind = outer->kind;
+  graph.values[name] = captured;
+  graph.captures.push_back(outer);
+  return captured;
+}
+
 ITensor* ImporterContext::input(int i) const {
   if (!hasInput(i)) return nullptr;
-  auto it = graph_.values.find(node_.input(i));
-  if (it == graph_.values.end())
+  ir::Tensor* t = lookupValue(graph_, node_.input(i));
+  if (!t)
     fail(ErrorCode::kInvalidModel, concat("input '", node_.input(i),
                                           "' is not a graph input, initializer or output of an earlier node"));
-  return it->second;
+  return t;
 }
 
 ITensor* ImporterContext::requireInput(int i) const {

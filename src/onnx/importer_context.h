@@ -56,6 +56,29 @@ struct GraphState {
   std::unordered_map<std::string, ir::Tensor*> values;  // ONNX value name -> tensor
   std::set<std::string> layerNames;                     // names used so far
   std::string baseDir = ".";
+  int64_t opset = 0;
+  // Subgraphs: the enclosing graph, and the outer tensors this graph reads, in the order of the extra
+  // network inputs created for them (see lookupValue).
+  GraphState* outer = nullptr;
+  std::vector<ir::Tensor*> captures;
+};
+
+// The tensor of an ONNX value name, or nullptr. A name defined only in an enclosing graph is captured:
+// it becomes a new input of this graph's network, and the outer tensor is appended to `captures`.
+ir::Tensor* lookupValue(GraphState& graph, const std::string& name);
+
+// Kind, element type and dims of an ONNX TypeProto (tensor, sequence of tensors, optional). Unknown
+// dims are -1; dimNames (when given) receives dim_param names. hasShape tells whether a shape was given.
+TensorDesc descFromType(const onnx::TypeProto& type, const std::string& what, bool* hasShape = nullptr,
+                        std::vector<std::string>* dimNames = nullptr);
+
+// Imports the nodes of `graph` into state.network (initializers and inputs already bound).
+void importNodes(const onnx::GraphProto& graph, GraphState& state);
+
+// A subgraph imported as its own network: inputs are the graph's inputs, then one per capture.
+struct Subgraph {
+  Subnetwork network;
+  std::vector<ITensor*> captures;  // outer tensors for the trailing inputs (layer inputs after the node's own)
 };
 
 class ImporterContext : public NodeView {
@@ -87,6 +110,10 @@ class ImporterContext : public NodeView {
   ITensor* scalar(DataType type, double value);
   ITensor* elementWise(ITensor* a, ITensor* b, ElementWiseOp op) { return add(ElementWiseParams{op}, {a, b}); }
   ITensor* identity(ITensor* x) { return add(IdentityParams{}, {x}); }
+
+  // Imports graph attribute `name`. inputHints[i] describes graph input i where the graph declares no
+  // type or shape (loop-carried values, scan slices).
+  Subgraph subgraph(const std::string& name, const std::vector<TensorDesc>& inputHints = {});
 
   // Binds ONNX output i to `tensor` (renames it to the ONNX name; inserts an Identity when the tensor
   // is not a fresh output of this node). Omitted outputs are skipped.

@@ -188,6 +188,22 @@ const std::vector<OpEntry>& opTable() {
       {"RNN", importRecurrent, checkRecurrent, 1, 0},
       {"GRU", importRecurrent, checkRecurrent, 1, 0},
       {"LSTM", importRecurrent, checkRecurrent, 1, 0},
+      // control_flow.cpp
+      {"If", importIf, checkControlFlow, 1, 0},
+      {"Loop", importLoop, checkControlFlow, 1, 0},
+      {"Scan", importScan, checkControlFlow, 8, 0},
+      {"SequenceMap", importSequenceMap, checkControlFlow, 17, 0},
+      {"SequenceConstruct", importSequence, nullptr, 11, 0},
+      {"SequenceEmpty", importSequence, nullptr, 11, 0},
+      {"SequenceInsert", importSequence, nullptr, 11, 0},
+      {"SequenceAt", importSequence, nullptr, 11, 0},
+      {"SequenceErase", importSequence, nullptr, 11, 0},
+      {"SequenceLength", importSequence, nullptr, 11, 0},
+      {"SplitToSequence", importSequence, nullptr, 11, 0},
+      {"ConcatFromSequence", importSequence, checkConcatFromSequence, 11, 0},
+      {"Optional", importOptional, nullptr, 15, 0},
+      {"OptionalGetElement", importOptional, nullptr, 15, 0},
+      {"OptionalHasElement", importOptional, nullptr, 15, 0},
   };
   return table;
 }

@@ -48,6 +48,16 @@ std::vector<std::string> findUnsupportedNodes(const onnx::GraphProto& graph,
       }
     }
     if (!reason.empty()) problems.push_back(header + reason);
+    // Subgraphs (If branches, Loop/Scan bodies) use the same opsets.
+    for (const auto& a : node.attribute()) {
+      std::vector<std::string> inner;
+      if (a.has_g()) inner = findUnsupportedNodes(a.g(), opsets);
+      for (const auto& g : a.graphs()) {
+        auto more = findUnsupportedNodes(g, opsets);
+        inner.insert(inner.end(), more.begin(), more.end());
+      }
+      problems.insert(problems.end(), inner.begin(), inner.end());
+    }
   }
   return problems;
 }

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <onnx/onnx.pb.h>
@@ -237,32 +238,127 @@ void tensorToProto(const HostTensor& tensor, const std::string& name, TP* proto)
                             : std::string());
 }
 
-std::pair<std::string, HostTensor> readTensorFile(const std::string& path) {
+namespace {
+
+std::string readFileBytes(const std::string& path, const char* what) {
   std::ifstream in(path, std::ios::binary);
-  KILN_CHECK(in.good(), kIOError, "cannot open tensor file '", path, "'");
+  KILN_CHECK(in.good(), kIOError, "cannot open ", what, " '", path, "'");
   std::ostringstream ss;
   ss << in.rdbuf();
-  std::string data = ss.str();
-  TP proto;
-  KILN_CHECK(proto.ParseFromString(data), kInvalidModel, "tensor file '", path,
-             "' is not a valid ONNX TensorProto (truncated or corrupt)");
+  return ss.str();
+}
+
+HostTensor sequenceFromProto(const onnx::SequenceProto& proto, const std::string& baseDir) {
+  KILN_CHECK(proto.elem_type() == onnx::SequenceProto::TENSOR || proto.elem_type() == onnx::SequenceProto::UNDEFINED,
+             kUnsupported, "sequence '", proto.name(), "': only sequences of tensors are supported");
+  std::vector<HostTensor> elements;
+  for (const auto& t : proto.tensor_values()) elements.push_back(tensorFromProto(t, baseDir));
+  DataType type = elements.empty() ? DataType::kFloat32 : elements[0].type;
+  for (const auto& e : elements)
+    KILN_CHECK(e.type == type, kInvalidModel, "sequence '", proto.name(), "' mixes ", dataTypeName(type), " and ",
+               dataTypeName(e.type), " tensors");
+  return Weights::container(ValueKind::kSequence, type, std::move(elements));
+}
+
+HostTensor optionalFromProto(const onnx::OptionalProto& proto, ValueKind kind, const std::string& baseDir) {
+  if (proto.has_tensor_value()) {
+    HostTensor t = tensorFromProto(proto.tensor_value(), baseDir);
+    DataType type = t.type;
+    return Weights::container(ValueKind::kOptionalTensor, type, {std::move(t)});
+  }
+  if (proto.has_sequence_value()) {
+    HostTensor seq = sequenceFromProto(proto.sequence_value(), baseDir);
+    DataType type = seq.type;
+    return Weights::container(ValueKind::kOptionalSequence, type, {std::move(seq)});
+  }
+  KILN_CHECK(!proto.has_optional_value(), kUnsupported, "optional '", proto.name(),
+             "': optionals of optionals are not supported");
+  if (proto.elem_type() == onnx::OptionalProto::SEQUENCE) kind = ValueKind::kOptionalSequence;
+  else if (proto.elem_type() == onnx::OptionalProto::TENSOR) kind = ValueKind::kOptionalTensor;
+  return Weights::container(kind, DataType::kFloat32, {});
+}
+
+void sequenceToProto(const HostTensor& value, const std::string& name, onnx::SequenceProto* proto) {
+  proto->set_name(name);
+  proto->set_elem_type(onnx::SequenceProto::TENSOR);
+  for (const auto& e : *value.elements) tensorToProto(e, "", proto->add_tensor_values());
+}
+
+}  // namespace
+
+std::pair<std::string, HostTensor> readTensorFile(const std::string& path, ValueKind kind) {
+  std::string data = readFileBytes(path, "tensor file");
   std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
   try {
-    return {proto.name(), tensorFromProto(proto, dir.empty() ? "." : dir)};
+    if (kind == ValueKind::kSequence) {
+      onnx::SequenceProto proto;
+      KILN_CHECK(proto.ParseFromString(data), kInvalidModel, "not a valid ONNX SequenceProto (truncated or corrupt)");
+      return {proto.name(), sequenceFromProto(proto, dir)};
+    }
+    if (kind == ValueKind::kOptionalTensor || kind == ValueKind::kOptionalSequence) {
+      onnx::OptionalProto proto;
+      KILN_CHECK(proto.ParseFromString(data), kInvalidModel, "not a valid ONNX OptionalProto (truncated or corrupt)");
+      HostTensor value = optionalFromProto(proto, kind, dir);
+      KILN_CHECK(value.kind == kind, kInvalidModel, "holds an ", valueKindName(value.kind), ", expected an ",
+                 valueKindName(kind));
+      return {proto.name(), value};
+    }
+    TP proto;
+    KILN_CHECK(proto.ParseFromString(data), kInvalidModel, "not a valid ONNX TensorProto (truncated or corrupt)");
+    return {proto.name(), tensorFromProto(proto, dir)};
   } catch (const Error& e) {
     throw Error(e.code(), concat("tensor file '", path, "': ", e.what()));
   }
 }
 
-void writeTensorFile(const std::string& path, const std::string& name, const HostTensor& tensor) {
-  TP proto;
-  tensorToProto(tensor, name, &proto);
+void writeTensorFile(const std::string& path, const std::string& name, const HostTensor& value) {
   std::string data;
-  KILN_CHECK(proto.SerializeToString(&data), kInternal, "cannot serialize tensor '", name, "'");
+  bool ok = false;
+  if (value.kind == ValueKind::kTensor) {
+    TP proto;
+    tensorToProto(value, name, &proto);
+    ok = proto.SerializeToString(&data);
+  } else if (value.kind == ValueKind::kSequence) {
+    onnx::SequenceProto proto;
+    sequenceToProto(value, name, &proto);
+    ok = proto.SerializeToString(&data);
+  } else {
+    onnx::OptionalProto proto;
+    proto.set_name(name);
+    bool ofSequence = value.kind == ValueKind::kOptionalSequence;
+    proto.set_elem_type(ofSequence ? onnx::OptionalProto::SEQUENCE : onnx::OptionalProto::TENSOR);
+    if (!value.elements->empty()) {
+      if (ofSequence) sequenceToProto((*value.elements)[0], "", proto.mutable_sequence_value());
+      else tensorToProto((*value.elements)[0], "", proto.mutable_tensor_value());
+    }
+    ok = proto.SerializeToString(&data);
+  }
+  KILN_CHECK(ok, kInternal, "cannot serialize value '", name, "'");
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   KILN_CHECK(out.good(), kIOError, "cannot open '", path, "' for writing");
   out.write(data.data(), static_cast<std::streamsize>(data.size()));
   KILN_CHECK(out.good(), kIOError, "failed writing '", path, "'");
+}
+
+std::vector<ValueKind> modelValueKinds(const std::string& modelPath, bool outputs) {
+  std::string data = readFileBytes(modelPath, "ONNX model");
+  onnx::ModelProto model;
+  KILN_CHECK(model.ParseFromString(data), kInvalidModel, "'", modelPath, "' is not a valid ONNX model");
+  std::set<std::string> initializers;
+  for (const auto& init : model.graph().initializer()) initializers.insert(init.name());
+  std::vector<ValueKind> kinds;
+  for (const auto& vi : outputs ? model.graph().output() : model.graph().input()) {
+    if (!outputs && initializers.count(vi.name())) continue;
+    const onnx::TypeProto& type = vi.type();
+    ValueKind kind = ValueKind::kTensor;
+    if (type.has_sequence_type()) kind = ValueKind::kSequence;
+    else if (type.has_optional_type())
+      kind = type.optional_type().elem_type().has_sequence_type() ? ValueKind::kOptionalSequence
+                                                                 : ValueKind::kOptionalTensor;
+    kinds.push_back(kind);
+  }
+  return kinds;
 }
 
 }  // namespace kiln::onnx_import

@@ -3,6 +3,7 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/tensor_view.h"
 #include "kiln/types.h"
@@ -26,8 +27,12 @@ HostTensor tensorFromProto(const onnx::TensorProto& proto, const std::string& ba
 // Converts a host tensor to a TensorProto with raw_data (little endian) and the given name.
 void tensorToProto(const HostTensor& tensor, const std::string& name, onnx::TensorProto* proto);
 
-// Reads / writes a serialized TensorProto file (input_0.pb, output_0.pb, ...).
-std::pair<std::string, HostTensor> readTensorFile(const std::string& path);
-void writeTensorFile(const std::string& path, const std::string& name, const HostTensor& tensor);
+// Reads / writes a .pb value file (input_0.pb, output_0.pb, ...): a TensorProto, or for sequences and
+// optionals a SequenceProto / OptionalProto. The file does not say which, so the reader is told `kind`.
+std::pair<std::string, HostTensor> readTensorFile(const std::string& path, ValueKind kind = ValueKind::kTensor);
+void writeTensorFile(const std::string& path, const std::string& name, const HostTensor& value);
+
+// The kinds of an ONNX model's graph inputs (initializers excluded) or outputs, to read its .pb files.
+std::vector<ValueKind> modelValueKinds(const std::string& modelPath, bool outputs);
 
 }  // namespace kiln::onnx_import

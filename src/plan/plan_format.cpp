@@ -52,7 +52,14 @@ class Writer {
     pod<uint64_t>(v.size());
     for (T x : v) (*this)(x);
   }
+  void operator()(const Subnetwork& net) {
+    KILN_CHECK(net != nullptr, kInternal, "plan writer: a layer has no subnetwork");
+    network(ir::asNetwork(*net));
+  }
+  void network(const ir::Network& net);
   void operator()(const Weights& w) {
+    KILN_CHECK(w.kind == ValueKind::kTensor, kInternal, "plan writer: constants hold tensors, not a ",
+               valueKindName(w.kind));
     (*this)(w.type);
     (*this)(w.shape);
     size_t size = w.bytes ? w.bytes->size() : 0;
@@ -120,6 +127,8 @@ class Reader {
     v.resize(count(std::is_enum_v<T> ? 1 : sizeof(T)));
     for (T& x : v) (*this)(x);
   }
+  void operator()(Subnetwork& net) { net = network(); }
+  std::unique_ptr<ir::Network> network();
   void operator()(Weights& w) {
     (*this)(w.type);
     KILN_CHECK(static_cast<int>(w.type) <= static_cast<int>(DataType::kString), kInvalidPlan,
@@ -143,6 +152,8 @@ class Reader {
   bool atEnd() const { return pos_ == size_; }
 
  private:
+  static constexpr int kMaxNesting = 64;
+  int depth_ = 0;
   const uint8_t* data_;
   size_t size_, pos_ = 0;
   const uint8_t* weights_;
@@ -160,25 +171,14 @@ LayerParams defaultParams(size_t index) {
   }
 }
 
-template <class T>
-void putU32(std::vector<uint8_t>& out, size_t at, T v) {
-  std::memcpy(out.data() + at, &v, sizeof v);
-}
-
-}  // namespace
-
-std::vector<uint8_t> writePlan(const ir::Network& net, const PlanInfo& c) {
-  std::vector<uint8_t> weights;
-  Writer w(weights);
-  w(c.kilnVersion, c.device, c.target);
-  w.pod<uint64_t>(c.profile.shapes.size());
-  for (auto& [name, range] : c.profile.shapes) w(name, range.min, range.opt, range.max);
-
+// A network: tensors, layers (typed params, subnetworks nested), inputs, outputs.
+void Writer::network(const ir::Network& net) {
+  Writer& w = *this;
   std::unordered_map<const ir::Tensor*, int64_t> ids;
   w.pod<uint64_t>(net.tensors().size());
   for (auto& t : net.tensors()) {
     ids[t.get()] = static_cast<int64_t>(ids.size());
-    w(t->name(), t->type(), t->dims(), t->dimNames);
+    w(t->name(), t->type(), t->kind, t->dims(), t->dimNames);
   }
   auto id = [&](const ir::Tensor* t) -> int64_t { return t ? ids.at(t) : -1; };
   w.pod<uint64_t>(net.layers().size());
@@ -195,6 +195,82 @@ std::vector<uint8_t> writePlan(const ir::Network& net, const PlanInfo& c) {
   for (auto* t : net.inputs()) w(id(t));
   w.pod<uint64_t>(net.outputs().size());
   for (auto* t : net.outputs()) w(id(t));
+}
+
+std::unique_ptr<ir::Network> Reader::network() {
+  KILN_CHECK(++depth_ <= kMaxNesting, kInvalidPlan, "plan is corrupted: subnetworks nest deeper than ", kMaxNesting);
+  Reader& r = *this;
+  auto owned = std::make_unique<ir::Network>();
+  ir::Network& net = *owned;
+  std::vector<ir::Tensor*> tensors(r.count(8));
+  for (auto& t : tensors) {
+    std::string name;
+    DataType type;
+    ValueKind kind;
+    Dims dims;
+    std::vector<std::string> dimNames;
+    r(name, type, kind, dims, dimNames);
+    KILN_CHECK(static_cast<int>(type) <= static_cast<int>(DataType::kString), kInvalidPlan,
+               "plan is corrupted: tensor '", name, "' has unknown data type ", static_cast<int>(type));
+    KILN_CHECK(static_cast<int>(kind) <= static_cast<int>(ValueKind::kOptionalSequence), kInvalidPlan,
+               "plan is corrupted: tensor '", name, "' has unknown value kind ", static_cast<int>(kind));
+    t = net.addTensor(name, type, dims);
+    t->kind = kind;
+    t->dimNames = dimNames;
+  }
+  auto tensorAt = [&](int64_t id) -> ir::Tensor* {
+    if (id == -1) return nullptr;
+    KILN_CHECK(id >= 0 && static_cast<size_t>(id) < tensors.size(), kInvalidPlan, "plan is corrupted: tensor id ",
+               id, " out of range");
+    return tensors[id];
+  };
+  for (uint64_t n = r.count(8); n > 0; --n) {
+    std::string name, origin;
+    r(name, origin);
+    LayerParams params = defaultParams(r.pod<uint8_t>());
+    std::visit([&](auto& p) { p.visit(r); }, params);
+    std::vector<ir::Tensor*> inputs(r.count(8));
+    for (auto& t : inputs) t = tensorAt(r.pod<int64_t>());
+    ir::Layer* layer = net.addLayerRaw(std::move(params), inputs, 0, name);
+    layer->origin = origin;
+    for (uint64_t k = r.count(8); k > 0; --k) {
+      ir::Tensor* t = tensorAt(r.pod<int64_t>());
+      KILN_CHECK(t != nullptr && t->producerLayer == nullptr, kInvalidPlan, "plan is corrupted: layer '", name,
+                 "' has an invalid output");
+      t->producerLayer = layer;
+      t->producerOutputIndex = static_cast<int>(layer->outputs.size());
+      layer->outputs.push_back(t);
+    }
+  }
+  for (uint64_t n = r.count(8); n > 0; --n) {
+    ir::Tensor* t = tensorAt(r.pod<int64_t>());
+    KILN_CHECK(t != nullptr, kInvalidPlan, "plan is corrupted: null network input");
+    net.markInput(t);
+  }
+  for (uint64_t n = r.count(8); n > 0; --n) {
+    ir::Tensor* t = tensorAt(r.pod<int64_t>());
+    KILN_CHECK(t != nullptr, kInvalidPlan, "plan is corrupted: null network output");
+    net.markOutput(t);
+  }
+  --depth_;
+  return owned;
+}
+
+template <class T>
+void putU32(std::vector<uint8_t>& out, size_t at, T v) {
+  std::memcpy(out.data() + at, &v, sizeof v);
+}
+
+}  // namespace
+
+std::vector<uint8_t> writePlan(const ir::Network& net, const PlanInfo& c) {
+  std::vector<uint8_t> weights;
+  Writer w(weights);
+  w(c.kilnVersion, c.device, c.target);
+  w.pod<uint64_t>(c.profile.shapes.size());
+  for (auto& [name, range] : c.profile.shapes) w(name, range.min, range.opt, range.max);
+
+  w.network(net);
   w(c.layerBackends);
 
   size_t metadataOffset = kHeaderSize;
@@ -250,52 +326,8 @@ PlanContents readPlan(const void* data, size_t size) {
     r(name, range.min, range.opt, range.max);
     c.profile.shapes[name] = range;
   }
-  contents.network = std::make_unique<ir::Network>();
-  ir::Network& net = *contents.network;
-  std::vector<ir::Tensor*> tensors(r.count(8));
-  for (auto& t : tensors) {
-    std::string name;
-    DataType type;
-    Dims dims;
-    std::vector<std::string> dimNames;
-    r(name, type, dims, dimNames);
-    t = net.addTensor(name, type, dims);
-    t->dimNames = dimNames;
-  }
-  auto tensorAt = [&](int64_t id) -> ir::Tensor* {
-    if (id == -1) return nullptr;
-    KILN_CHECK(id >= 0 && static_cast<size_t>(id) < tensors.size(), kInvalidPlan, "plan is corrupted: tensor id ",
-               id, " out of range");
-    return tensors[id];
-  };
-  for (uint64_t n = r.count(8); n > 0; --n) {
-    std::string name, origin;
-    r(name, origin);
-    LayerParams params = defaultParams(r.pod<uint8_t>());
-    std::visit([&](auto& p) { p.visit(r); }, params);
-    std::vector<ir::Tensor*> inputs(r.count(8));
-    for (auto& t : inputs) t = tensorAt(r.pod<int64_t>());
-    ir::Layer* layer = net.addLayerRaw(std::move(params), inputs, 0, name);
-    layer->origin = origin;
-    for (uint64_t k = r.count(8); k > 0; --k) {
-      ir::Tensor* t = tensorAt(r.pod<int64_t>());
-      KILN_CHECK(t != nullptr && t->producerLayer == nullptr, kInvalidPlan, "plan is corrupted: layer '", name,
-                 "' has an invalid output");
-      t->producerLayer = layer;
-      t->producerOutputIndex = static_cast<int>(layer->outputs.size());
-      layer->outputs.push_back(t);
-    }
-  }
-  for (uint64_t n = r.count(8); n > 0; --n) {
-    ir::Tensor* t = tensorAt(r.pod<int64_t>());
-    KILN_CHECK(t != nullptr, kInvalidPlan, "plan is corrupted: null network input");
-    net.markInput(t);
-  }
-  for (uint64_t n = r.count(8); n > 0; --n) {
-    ir::Tensor* t = tensorAt(r.pod<int64_t>());
-    KILN_CHECK(t != nullptr, kInvalidPlan, "plan is corrupted: null network output");
-    net.markOutput(t);
-  }
+  contents.network = r.network();
+  const ir::Network& net = *contents.network;
   r(c.layerBackends);
   KILN_CHECK(c.layerBackends.size() == net.layers().size(), kInvalidPlan,
              "plan is corrupted: backend list does not match the layers");

@@ -63,6 +63,10 @@ EngineImpl::EngineImpl(plan::PlanContents planContents) : contents(std::move(pla
   for (size_t li = 0; li < numLayers; ++li) {
     const ir::Layer& layer = *net.layers()[li];
     if (layer.type() == LayerType::kConstant || hostLayer[li]) continue;
+    if (ir::runsOnHostValues(layer)) {
+      hostValueMode = true;
+      continue;
+    }
     const std::string& name = contents.info.layerBackends[li];
     const Backend* backend = name == "cpu" ? cpuBackend.get() : deviceBackend.get();
     layerBackend[li] = backend;
@@ -172,6 +176,7 @@ TensorIOMode Engine::tensorIOMode(const std::string& name) const {
   return TensorIOMode::kNone;
 }
 DataType Engine::tensorDataType(const std::string& name) const { return impl_->ioTensor(name)->type(); }
+ValueKind Engine::tensorValueKind(const std::string& name) const { return impl_->ioTensor(name)->kind; }
 Dims Engine::tensorShape(const std::string& name) const { return impl_->ioTensor(name)->dims(); }
 ShapeRange Engine::profileShape(const std::string& name) const {
   const ir::Tensor* t = impl_->ioTensor(name);
@@ -191,6 +196,7 @@ std::string Engine::layerInformation() const {
     const ir::Layer& l = *layers[i];
     std::string where = l.type() == LayerType::kConstant ? "weights"
                         : impl_->hostLayer[i]            ? "host (shape)"
+                        : !impl_->kernels[i]             ? "host (values)"
                                                          : impl_->kernels[i]->name();
     out << l.name() << " [" << layerTypeName(l.type()) << "] " << where << "\n";
   }

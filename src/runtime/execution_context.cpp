@@ -56,6 +56,7 @@ struct ContextImpl {
   bool outputsOnHost = false;                         // the last run was execute(): unbound outputs read on the host
   std::vector<std::unique_ptr<Buffer>> deviceMirrors; // per tensor: device copies of host-evaluated values
   std::vector<HostTensor> lazyValues;        // data-dependent mode: every tensor's value
+  std::vector<HostTensor> containerOutputs;  // per tensor: sequence/optional outputs (tensorAddress points here)
   bool dirty = true;
   bool dataDependent = false;
   bool valuesRead = false;                   // some input's values shape the network
@@ -73,6 +74,7 @@ struct ContextImpl {
     ownedOutputs.resize(n);
     hostOutputs.resize(n);
     deviceMirrors.resize(n);
+    containerOutputs.resize(n);
     for (auto* t : e.network().inputs()) {
       inputShapes.push_back(t->dims());
       valuesRead = valuesRead || e.readsInputValues[e.indexOf(t)];
@@ -103,6 +105,11 @@ void ContextImpl::reshape(bool bindingsOnHost) {
   for (size_t i = 0; i < net.inputs().size(); ++i) {
     const ir::Tensor* in = net.inputs()[i];
     int t = engine.indexOf(in);
+    if (in->kind != ValueKind::kTensor) {  // a bound Weights, read by runDataDependent
+      descs[t] = {in->type(), in->dims(), in->kind};
+      values[t] = nullptr;
+      continue;
+    }
     KILN_CHECK(volume(inputShapes[i]) >= 0, kInvalidArgument, "input '", in->name(), "' has dynamic shape ",
                dimsToString(in->dims()), ": call setInputShape before running");
     descs[t] = {in->type(), inputShapes[i]};
@@ -124,8 +131,9 @@ void ContextImpl::reshape(bool bindingsOnHost) {
       values[t] = &ownedValues[t];
     }
   }
-  // Layers in order: infer shapes; evaluate host layers.
-  dataDependent = false;
+  // Layers in order: infer shapes; evaluate host layers. In host-value mode only the host layers run
+  // here; runDataDependent infers the rest from the values.
+  dataDependent = engine.hostValueMode;
   for (size_t li = 0; li < net.layers().size(); ++li) {
     const ir::Layer& layer = *net.layers()[li];
     if (layer.type() == LayerType::kConstant) {
@@ -156,6 +164,7 @@ void ContextImpl::reshape(bool bindingsOnHost) {
       }
       continue;
     }
+    if (engine.hostValueMode) continue;
     std::vector<TensorDesc> outs = ir::inferOutputs(layer, inDescs, inValues);
     for (size_t o = 0; o < outs.size(); ++o) {
       int t = engine.indexOf(layer.outputs[o]);
@@ -168,8 +177,9 @@ void ContextImpl::reshape(bool bindingsOnHost) {
     // The data-dependent mode runs every layer with the CPU kernels on host buffers: on a GPU engine
     // that is what execute() hands over; enqueue() with device buffers cannot take that path.
     KILN_CHECK(engine.primaryKind == kHostMemory || bindingsOnHost, kUnsupported,
-               "this network has data-dependent shapes (e.g. NonZero): on a GPU engine it runs on the host "
-               "through execute() with host buffers, not through enqueue()");
+               "this network has data-dependent shapes or host-only values (NonZero, control flow, sequences, "
+               "optionals): on a GPU engine it runs on the host through execute() with host buffers, not "
+               "through enqueue()");
   } else {
     planMemory();
   }
@@ -367,7 +377,17 @@ void ContextImpl::runDataDependent() {
     int t = engine.indexOf(in);
     KILN_CHECK(bindings[t] != nullptr || volume(descs[t].shape) == 0, kInvalidArgument, "input '", in->name(),
                "' has no address: call setTensorAddress before running");
-    lazyValues[t] = Weights::copyOf(descs[t].type, descs[t].shape, bindings[t]);
+    if (in->kind != ValueKind::kTensor) {
+      const auto* value = static_cast<const Weights*>(bindings[t]);
+      KILN_CHECK(value->kind == in->kind, kInvalidArgument, "input '", in->name(), "' is a ", valueKindName(in->kind),
+                 " but the bound value is a ", valueKindName(value->kind));
+      lazyValues[t] = *value;
+      // An empty container has no element to tell its element type (a .pb file need not say): the
+      // network's declaration does.
+      if (value->elements && value->elements->empty()) lazyValues[t].type = in->type();
+    } else {
+      lazyValues[t] = Weights::copyOf(descs[t].type, descs[t].shape, bindings[t]);
+    }
     known[t] = &lazyValues[t];
   }
   for (size_t li = 0; li < net.layers().size(); ++li) {
@@ -380,7 +400,7 @@ void ContextImpl::runDataDependent() {
       int t = engine.indexOf(layer.outputs[o]);
       lazyValues[t] = std::move(outs[o]);
       known[t] = &lazyValues[t];
-      descs[t] = {lazyValues[t].type, lazyValues[t].shape};
+      descs[t] = {lazyValues[t].type, lazyValues[t].shape, lazyValues[t].kind};
     }
   }
   for (auto* out : net.outputs()) {
@@ -388,6 +408,11 @@ void ContextImpl::runDataDependent() {
     KILN_CHECK(bindings[t] == nullptr, kInvalidArgument, "output '", out->name(),
                "' has a data-dependent shape: leave it unbound and read it with tensorAddress() after execute()");
     const HostTensor* value = known[t];
+    KILN_CHECK(value != nullptr, kInternal, "output '", out->name(), "' was not computed");
+    if (value->kind != ValueKind::kTensor) {
+      containerOutputs[t] = *value;
+      continue;
+    }
     size_t bytes = value->bytes ? value->bytes->size() : 0;
     if (!ownedOutputs[t]) ownedOutputs[t] = std::make_unique<Buffer>();
     ownedOutputs[t]->reserve(engine.cpuBackend.get(), bytes);
@@ -406,6 +431,8 @@ void ExecutionContext::setInputShape(const std::string& name, const Dims& dims) 
   const EngineImpl& e = engine_->impl();
   const ir::Tensor* t = e.ioTensor(name);
   KILN_CHECK(t->isInput, kInvalidArgument, "'", name, "' is an output; only inputs take a shape");
+  KILN_CHECK(t->kind == ValueKind::kTensor, kInvalidArgument, "input '", name, "' is a ", valueKindName(t->kind),
+             ": bind a kiln::Weights holding it with setTensorAddress; it takes no shape");
   const Dims& declared = t->dims();
   KILN_CHECK(dims.size() == declared.size(), kInvalidArgument, "input '", name, "' has rank ", declared.size(),
              " (shape ", dimsToString(declared), "), got shape ", dimsToString(dims));
@@ -450,6 +477,8 @@ void* ExecutionContext::tensorAddress(const std::string& name) const {
   const ir::Tensor* tensor = e.ioTensor(name);
   int t = e.indexOf(tensor);
   if (impl_->bindings[t]) return impl_->bindings[t];
+  if (tensor->isOutput && tensor->kind != ValueKind::kTensor)
+    return impl_->containerOutputs[t].elements ? &impl_->containerOutputs[t] : nullptr;
   if (tensor->isOutput && impl_->outputsOnHost && impl_->hostOutputs[t]) return impl_->hostOutputs[t]->pointer;
   if (tensor->isOutput && impl_->ownedOutputs[t]) return impl_->ownedOutputs[t]->pointer;
   return nullptr;

@@ -532,7 +532,7 @@ TEST(OnnxImport, UnsupportedNodesAreAllListed) {
   mb.node("FancyOp", {"a"}, {"b"}, "fancy1");
   auto& m = mb.node("FusedGemm", {"b"}, {"c"}, "ms1");
   m.set_domain("com.microsoft");
-  mb.node("Loop", {"c"}, {"d"}, "loop");
+  mb.node("Loop", {"", "", "c"}, {"d"}, "loop");  // no body
   auto& pad = mb.node("Pad", {"d"}, {"e"}, "badpad");
   attrString(pad, "mode", "mirror");
   mb.node("Gelu", {"e"}, {"f"}, "gelu_too_new");
@@ -542,7 +542,8 @@ TEST(OnnxImport, UnsupportedNodesAreAllListed) {
   std::string msg = e.what();
   EXPECT_TRUE(contains(msg, "node 'fancy1' (FancyOp, domain 'ai.onnx', opset 13): unsupported op type")) << msg;
   EXPECT_TRUE(contains(msg, "node 'ms1' (FusedGemm, domain 'com.microsoft', opset 1)")) << msg;
-  EXPECT_TRUE(contains(msg, "node 'loop' (Loop")) << msg;
+  EXPECT_TRUE(contains(msg, "node 'loop' (Loop, domain 'ai.onnx', opset 13): the graph attribute 'body' is required"))
+      << msg;
   EXPECT_TRUE(contains(msg, "node 'badpad' (Pad, domain 'ai.onnx', opset 13): mode 'mirror'")) << msg;
   EXPECT_TRUE(contains(msg, "node 'gelu_too_new' (Gelu")) << msg;
   EXPECT_FALSE(contains(msg, "'ok'")) << msg;

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "ir/shape_inference.h"
@@ -166,6 +167,7 @@ class CpuBackend final : public Backend {
 }  // namespace
 
 std::string unsupportedReason(const ir::Layer& layer) {
+  if (hostKernelFor(layer.type())) return {};  // element types are checked by the kernels they run
   if (kernelFor(layer.type()) == nullptr) return concat(layer.describe(), ": the CPU backend has no kernel for it");
   unsigned in = 0, out = 0;
   allowedFor(layer, in, out);
@@ -221,6 +223,14 @@ std::shared_ptr<Backend> makeCpuBackend() {
 }
 
 std::vector<HostTensor> runLayerOnHost(const ir::Layer& layer, const std::vector<const HostTensor*>& inputs) {
+  if (HostKernelFunction host = hostKernelFor(layer.type())) return host(layer, inputs);
+  for (size_t i = 0; i < inputs.size(); ++i)
+    KILN_CHECK(!inputs[i] || inputs[i]->kind == ValueKind::kTensor || layer.type() == LayerType::kIdentity,
+               kInvalidArgument, layer.describe(), ": input ", i, " is a ", valueKindName(inputs[i]->kind),
+               "; this layer takes tensors");
+  if (layer.type() == LayerType::kIdentity && inputs.size() == 1 && inputs[0] &&
+      inputs[0]->kind != ValueKind::kTensor)
+    return {*inputs[0]};  // sequences and optionals are immutable: share the elements
   KernelFunction fn = kernelFor(layer.type());
   KILN_CHECK(fn != nullptr, kUnsupported, layer.describe(), ": the CPU backend has no kernel for this layer");
   std::vector<TensorDesc> descs(inputs.size());
@@ -268,6 +278,36 @@ std::vector<HostTensor> runLayerOnHost(const ir::Layer& layer, const std::vector
   for (TensorView& v : args.outputs)
     if (v.data == nullptr) v.data = emptyDummy;
   fn(layer, args);
+  return outputs;
+}
+
+std::vector<HostTensor> runNetworkOnHost(const ir::Network& network, const std::vector<const HostTensor*>& inputs,
+                                         const ir::Layer& owner) {
+  KILN_CHECK(inputs.size() == network.inputs().size(), kInternal, owner.describe(), ": subnetwork takes ",
+             network.inputs().size(), " inputs, got ", inputs.size());
+  std::unordered_map<const ir::Tensor*, const HostTensor*> known;
+  std::vector<std::vector<HostTensor>> produced;  // keeps layer outputs alive
+  produced.reserve(network.layers().size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    KILN_CHECK(inputs[i] != nullptr, kInternal, owner.describe(), ": subnetwork input ", i, " has no value");
+    known[network.inputs()[i]] = inputs[i];
+  }
+  auto valueOf = [&](const ir::Tensor* t) -> const HostTensor* {
+    auto it = known.find(t);
+    KILN_CHECK(it != known.end(), kInvalidModel, owner.describe(), ": subnetwork tensor '", t->name(),
+               "' has no value (it is neither an input nor produced before use)");
+    return it->second;
+  };
+  for (auto& layer : network.layers()) {
+    std::vector<const HostTensor*> layerInputs;
+    for (auto* in : layer->inputs) layerInputs.push_back(in ? valueOf(in) : nullptr);
+    produced.push_back(runLayerOnHost(*layer, layerInputs));
+    KILN_CHECK(produced.back().size() == layer->outputs.size(), kInternal, layer->describe(), " produced ",
+               produced.back().size(), " outputs, expected ", layer->outputs.size());
+    for (size_t o = 0; o < layer->outputs.size(); ++o) known[layer->outputs[o]] = &produced.back()[o];
+  }
+  std::vector<HostTensor> outputs;
+  for (auto* out : network.outputs()) outputs.push_back(*valueOf(out));
   return outputs;
 }
 

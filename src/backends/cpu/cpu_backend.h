@@ -14,6 +14,13 @@ using KernelFunction = void (*)(const ir::Layer& layer, const KernelArgs& args);
 // The kernel for a layer type, or nullptr when the CPU backend has none.
 KernelFunction kernelFor(LayerType type);
 
+// A kernel on whole host values, for layers whose outputs only running them can shape (control flow)
+// or that hold sequences and optionals. It decides and allocates its outputs.
+using HostKernelFunction = std::vector<HostTensor> (*)(const ir::Layer& layer,
+                                                      const std::vector<const HostTensor*>& inputs);
+// The host kernel for a layer type (If, Loop, Scan, Sequence, Optional, SequenceMap), else nullptr.
+HostKernelFunction hostKernelFor(LayerType type);
+
 // Why the CPU backend cannot run `layer` (unsupported dtype/mode), or empty.
 std::string unsupportedReason(const ir::Layer& layer);
 
@@ -21,7 +28,14 @@ std::shared_ptr<Backend> makeCpuBackend();
 
 // Runs one layer on host tensors: infers the output shapes (with the inputs' values), allocates the
 // outputs and runs the CPU kernel. Used for constant folding and for shape tensors at run time.
+// Layers with a host kernel (and Identity on a sequence/optional) run that instead.
 std::vector<HostTensor> runLayerOnHost(const ir::Layer& layer, const std::vector<const HostTensor*>& inputs);
+
+// Runs a whole network on host values, layer by layer with runLayerOnHost (the bodies of control-flow
+// layers). inputs[i] binds network input i; returns the outputs in order. `owner` names the layer for
+// messages.
+std::vector<HostTensor> runNetworkOnHost(const ir::Network& network, const std::vector<const HostTensor*>& inputs,
+                                         const ir::Layer& owner);
 
 // Number of threads CPU kernels use (default: hardware concurrency; KILN_NUM_THREADS overrides).
 int numThreads();

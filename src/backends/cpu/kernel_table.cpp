@@ -16,11 +16,29 @@ KernelFunction kernelFor(LayerType type) {
       runGridSample,    runNonMaxSuppression, runRoiAlign, runUnique,      runDeterminant,
       runTfIdfVectorizer, runDFT,        runSTFT,          runWindow,      runMelWeightMatrix, runRandom,
       runRecurrent,
+      nullptr,  // kIf: host kernel
+      nullptr,  // kLoop: host kernel
+      nullptr,  // kScan: host kernel
+      nullptr,  // kSequence: host kernel
+      nullptr,  // kOptional: host kernel
+      nullptr,  // kSequenceMap: host kernel
   };
   static_assert(sizeof(table) / sizeof(table[0]) == static_cast<size_t>(LayerType::kCount),
                 "one CPU kernel per layer type");
   auto i = static_cast<size_t>(type);
   return i < static_cast<size_t>(LayerType::kCount) ? table[i] : nullptr;
+}
+
+HostKernelFunction hostKernelFor(LayerType type) {
+  switch (type) {
+    case LayerType::kIf: return runIf;
+    case LayerType::kLoop: return runLoop;
+    case LayerType::kScan: return runScan;
+    case LayerType::kSequence: return runSequence;
+    case LayerType::kOptional: return runOptional;
+    case LayerType::kSequenceMap: return runSequenceMap;
+    default: return nullptr;
+  }
 }
 
 }  // namespace kiln::cpu

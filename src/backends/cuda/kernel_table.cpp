@@ -44,6 +44,10 @@ bool isLogic(ElementWiseOp op) {
 
 std::string reasonFor(const ir::Layer& layer) {
   for (auto* t : layer.inputs)
+    if (t && t->kind != ValueKind::kTensor) return "sequences and optionals live on the host";
+  for (auto* t : layer.outputs)
+    if (t && t->kind != ValueKind::kTensor) return "sequences and optionals live on the host";
+  for (auto* t : layer.inputs)
     if (t && t->dims().size() > static_cast<size_t>(kMaxRank)) return concat("rank above ", kMaxRank);
   for (auto* t : layer.outputs)
     if (t && t->dims().size() > static_cast<size_t>(kMaxRank)) return concat("rank above ", kMaxRank);
@@ -212,6 +216,10 @@ std::string reasonFor(const ir::Layer& layer) {
       return "random sampling runs on the host so seeded results match the CPU backend";
     case LayerType::kRecurrent:
       return "no CUDA Recurrent kernel yet (RNN/GRU/LSTM run on the CPU)";
+    case LayerType::kIf: case LayerType::kLoop: case LayerType::kScan: case LayerType::kSequenceMap:
+      return "control flow runs its subnetworks on the host";
+    case LayerType::kSequence: case LayerType::kOptional:
+      return "sequences and optionals live on the host";
     default:
       return "unknown layer type";
   }
@@ -270,6 +278,12 @@ Factory factoryFor(LayerType type) {
       nullptr,  // kMelWeightMatrix
       nullptr,  // kRandom
       nullptr,  // kRecurrent
+      nullptr,  // kIf
+      nullptr,  // kLoop
+      nullptr,  // kScan
+      nullptr,  // kSequence
+      nullptr,  // kOptional
+      nullptr,  // kSequenceMap
   };
   static_assert(sizeof(table) / sizeof(table[0]) == static_cast<size_t>(LayerType::kCount),
                 "one CUDA table entry per layer type");

@@ -22,6 +22,8 @@ bool foldConstants(PassContext& context) {
   for (ir::Layer* layer : layers) {
     // Random layers must draw at run time (an unseeded one differs on every execution).
     if (layer->type() == LayerType::kConstant || layer->type() == LayerType::kRandom) continue;
+    // Control flow, sequences and optionals stay: their values are not tensors a Constant could hold.
+    if (ir::runsOnHostValues(*layer)) continue;
     // A Shape layer needs only its input's shape; other layers need every input constant.
     std::vector<HostTensor> shapeOnly;
     std::vector<const HostTensor*> inputs;

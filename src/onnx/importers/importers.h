@@ -154,4 +154,15 @@ std::string checkRecurrent(const NodeView& n);
 // Constant node value (shared with the parser for tests).
 HostTensor constantNodeValue(const NodeView& n, const std::string& baseDir);
 
+// control_flow.cpp: If, Loop, Scan, SequenceMap (subgraphs), sequence and optional ops
+void importIf(ImporterContext& ctx);
+void importLoop(ImporterContext& ctx);
+void importScan(ImporterContext& ctx);
+// If, Loop, Scan, SequenceMap: their graph attributes (and Scan's num_scan_inputs) are present.
+std::string checkControlFlow(const NodeView& n);
+void importSequenceMap(ImporterContext& ctx);
+void importSequence(ImporterContext& ctx);
+std::string checkConcatFromSequence(const NodeView& n);
+void importOptional(ImporterContext& ctx);
+
 }  // namespace kiln::onnx_import

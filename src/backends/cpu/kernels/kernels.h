@@ -62,4 +62,16 @@ KILN_CPU_KERNEL(Recurrent);
 
 #undef KILN_CPU_KERNEL
 
+// Layers on whole host values (control flow, sequences, optionals): they take and return HostTensors,
+// whose shapes they decide (see hostKernelFor).
+#define KILN_CPU_HOST_KERNEL(Name) \
+  std::vector<HostTensor> run##Name(const ir::Layer& layer, const std::vector<const HostTensor*>& inputs)
+
+KILN_CPU_HOST_KERNEL(If);
+KILN_CPU_HOST_KERNEL(Loop);
+KILN_CPU_HOST_KERNEL(Scan);
+KILN_CPU_HOST_KERNEL(Sequence);
+KILN_CPU_HOST_KERNEL(Optional);
+KILN_CPU_HOST_KERNEL(SequenceMap);
+
 }  // namespace kiln::cpu
