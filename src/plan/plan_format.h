@@ -10,6 +10,7 @@
 //
 // Format version history (bump on any change; older versions are refused with a message saying so):
 //   1  first format.
+//   2  ConvolutionParams gains outputMin/outputMax (the fused activation clamp).
 #pragma once
 
 #include <cstdint>
@@ -22,7 +23,7 @@
 namespace kiln::plan {
 
 constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-constexpr uint32_t kPlanFormatVersion = 1;
+constexpr uint32_t kPlanFormatVersion = 2;
 constexpr size_t kWeightsAlignment = 64;
 constexpr size_t kHeaderSize = 8 + 4 + 4 + 8 * 4 + 4 + 4;
 

@@ -180,3 +180,30 @@ TEST(Runtime, ParsesAndRunsTheBundledSample) {
     EXPECT_NEAR(sum, 1.f, 1e-5);  // softmax rows
   }
 }
+
+TEST(Runtime, ProfilerReportsEveryLayerOfEachRun) {
+  struct Recorder final : Profiler {
+    std::vector<std::pair<std::string, std::string>> calls;  // layer name, layer type
+    void reportLayerTime(const std::string& name, const std::string& type, double ms) override {
+      EXPECT_GE(ms, 0.0);
+      calls.emplace_back(name, type);
+    }
+  } recorder;
+  auto net = mlp();
+  auto engine = buildEngine(*net, dynamicBatch());
+  auto context = engine->createExecutionContext();
+  std::vector<float> x = {1, 2, 3}, y(2);
+  context->setInputShape("x", {1, 3});
+  context->setTensorAddress("x", x.data());
+  context->setTensorAddress("y", y.data());
+  context->setProfiler(&recorder);
+  context->execute();
+  context->execute();
+  context->setProfiler(nullptr);
+  context->execute();
+  ASSERT_EQ(recorder.calls.size(), 6u);  // MatMul, Add, Relu; twice
+  EXPECT_EQ(recorder.calls[0].second, "MatrixMultiply");
+  EXPECT_EQ(recorder.calls[2].second, "Activation");
+  EXPECT_EQ(recorder.calls[0], recorder.calls[3]);
+  EXPECT_EQ(y, expectedMlp(x));
+}

@@ -1,4 +1,5 @@
-// The CPU backend's kernel table: one entry per LayerType, in LayerType order.
+// The CPU backend's kernel table: one entry per LayerType, in LayerType order; and the layer types
+// whose kernels prepare state (packed weights) at creation.
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/kernels/kernels.h"
 
@@ -18,6 +19,14 @@ KernelFunction kernelFor(LayerType type) {
                 "one CPU kernel per layer type");
   auto i = static_cast<size_t>(type);
   return i < static_cast<size_t>(LayerType::kCount) ? table[i] : nullptr;
+}
+
+PrepareFunction prepareFunctionFor(LayerType type) {
+  switch (type) {
+    case LayerType::kConvolution: return prepareConvolution;
+    case LayerType::kMatrixMultiply: return prepareMatrixMultiply;
+    default: return nullptr;
+  }
 }
 
 }  // namespace kiln::cpu

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/convert.h"
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
@@ -89,7 +90,9 @@ void runActivation(const ir::Layer& layer, const KernelArgs& args) {
       case ActivationType::kThresholdedRelu: activationLoop<T>(in, out, [=](C v) { return v > alpha ? v : C(0); }); break;
       case ActivationType::kGelu:
         if (p.alpha == 0.f) {
-          activationLoop<T>(in, out, [](C v) { return C(0.5) * v * (C(1) + std::erf(v * C(0.70710678118654752440))); });
+          activationLoop<T>(in, out, [](C v) {
+            return C(0.5) * v * (C(1) + detail::erfApprox(v * C(0.70710678118654752440)));
+          });
         } else {
           activationLoop<T>(in, out, [](C v) {
             const C k = C(0.79788456080286535588);  // sqrt(2/pi)
