@@ -702,7 +702,14 @@ TEST(CpuPooling, RandomVersusNaive) {
     if (c.type == PoolingType::kMax) args.outputs.push_back(iv64(idx, {c.N, c.C, OH, OW}));
     cpu::runPooling(layer, args);
     expectNear(y, want.y, 1e-5f, "pool");
-    if (c.type == PoolingType::kMax) EXPECT_EQ(idx, want.idx);
+    if (c.type == PoolingType::kMax) {
+      EXPECT_EQ(idx, want.idx);
+      // Without the indices output: the row-wise path.
+      std::fill(y.begin(), y.end(), 7.f);
+      args.outputs.pop_back();
+      cpu::runPooling(layer, args);
+      expectNear(y, want.y, 1e-5f, "max pool without indices");
+    }
   }
 }
 
