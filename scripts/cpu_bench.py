@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 import onnxruntime as ort
+import onnx
 from onnx import numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -70,8 +71,7 @@ def kiln_bench(kiln, plan, threads, warmup, iterations, profile):
 def max_rel_error(kiln_outputs_dir, ort_outputs):
     worst = 0.0
     for i, expected in enumerate(ort_outputs):
-        tensor = numpy_helper.to_array(numpy_helper.load_tensor_from_string(
-            open(os.path.join(kiln_outputs_dir, f"output_{i}.pb"), "rb").read()))
+        tensor = numpy_helper.to_array(onnx.load_tensor(os.path.join(kiln_outputs_dir, f"output_{i}.pb")))
         if tensor.shape != expected.shape:
             raise SystemExit(f"output {i}: kiln shape {tensor.shape} != onnxruntime shape {expected.shape}")
         scale = max(float(np.abs(expected).max()), 1e-12)
@@ -124,7 +124,6 @@ def main():
             path = os.path.join(args.models_dir, name + ".onnx")
             if not os.path.exists(path):
                 os.makedirs(args.models_dir, exist_ok=True)
-                import onnx
                 onnx.save(make_models.MODELS[name](), path)
             ort_ms, kiln_ms, error = bench_model(name, path, args, work)
             failed = failed or error > REL_ERROR_LIMIT
