@@ -253,6 +253,7 @@ class ExecutionContext {
   void enqueue(void* stream);
   // Times each layer of the following runs and reports it to `profiler` (nullptr: off, the default).
   // Profiling synchronizes the device after every layer. The profiler must outlive its use here.
+  // Networks with data-dependent shapes (run layer by layer on the host) report nothing.
   void setProfiler(Profiler* profiler);
 
   // Internal.
