@@ -12,7 +12,7 @@ static const char* kUsage =
     "  run          --engine=PLAN | --onnx=MODEL  --load-inputs=DIR [--save-outputs=DIR] [--expect=DIR]\n"
     "               [--rtol=1e-3] [--atol=1e-7]\n"
     "  bench        --engine=PLAN | --onnx=MODEL  [--iterations=100] [--warmup=10] [--shapes=x:1x3x224x224]\n"
-    "               [--threads=N] [--seed=0]\n"
+    "               [--threads=N] [--seed=0] [--profile (time per layer type)]\n"
     "  conformance  PATH... [--report=FILE.json] [--device=...] [--filter=TEXT] [--rtol --atol] [--timeout=SECONDS]\n"
     "  version\n";
 

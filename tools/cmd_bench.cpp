@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstring>
 #include <iomanip>
+#include <map>
 #include <numeric>
 #include <random>
 
@@ -37,9 +38,41 @@ static HostTensor randomTensor(DataType type, const Dims& shape, std::mt19937& r
   return t;
 }
 
+// Sums layer times per layer type over the profiled runs (kiln bench --profile).
+class LayerTypeProfiler final : public Profiler {
+ public:
+  void reportLayerTime(const std::string& /*layerName*/, const std::string& layerType, double ms) override {
+    Entry& e = byType_[layerType];
+    e.ms += ms;
+    ++e.calls;
+  }
+  // One row per layer type, slowest first: total ms per run, share, layers per run.
+  void print(std::ostream& out, int64_t runs) const {
+    std::vector<std::pair<std::string, Entry>> rows(byType_.begin(), byType_.end());
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
+    double total = 0;
+    for (const auto& row : rows) total += row.second.ms;
+    out << "Layer time per run by type (" << runs << " profiled runs):\n";
+    out << "  " << std::left << std::setw(20) << "layer type" << std::right << std::setw(12) << "ms" << std::setw(9)
+        << "%" << std::setw(9) << "layers" << "\n";
+    for (const auto& [type, e] : rows)
+      out << "  " << std::left << std::setw(20) << type << std::right << std::setw(12) << e.ms / runs << std::setw(9)
+          << std::setprecision(1) << 100.0 * e.ms / std::max(total, 1e-9) << std::setprecision(3) << std::setw(9)
+          << e.calls / runs << "\n";
+    out << "  " << std::left << std::setw(20) << "total" << std::right << std::setw(12) << total / runs << "\n";
+  }
+
+ private:
+  struct Entry {
+    double ms = 0;
+    int64_t calls = 0;
+  };
+  std::map<std::string, Entry> byType_;
+};
+
 int runBenchCommand(const std::vector<std::string>& args, std::ostream& out) {
   Options options(args, {"onnx", "engine", "device", "fp16", "bf16", "min-shapes", "opt-shapes", "max-shapes",
-                         "shapes", "disable-passes", "iterations", "warmup", "threads", "seed"});
+                         "shapes", "disable-passes", "iterations", "warmup", "threads", "seed", "profile"});
   if (options.has("threads")) cpu::setNumThreads(static_cast<int>(options.getInt("threads", 1)));
   BuildSummary summary;
   bool built = options.has("onnx");
@@ -86,6 +119,14 @@ int runBenchCommand(const std::vector<std::string>& args, std::ostream& out) {
   out << "  latency ms: min " << ms.front() << "  median " << pct(0.5) << "  mean " << mean << "  p90 " << pct(0.9)
       << "  p99 " << pct(0.99) << "  max " << ms.back() << "\n";
   if (built) out << "  build time: " << summary.buildSeconds * 1000.0 << " ms\n";
+  if (options.has("profile")) {
+    // Separate runs: per-layer timing synchronizes after every layer and would skew the summary above.
+    LayerTypeProfiler profiler;
+    context->setProfiler(&profiler);
+    for (int64_t i = 0; i < iterations; ++i) context->execute();
+    context->setProfiler(nullptr);
+    profiler.print(out, iterations);
+  }
   return 0;
 }
 

@@ -224,6 +224,14 @@ struct MemoryUsage {
   int64_t naiveBytes = 0;  // what one buffer per tensor would take
 };
 
+// Receives the time of every layer run by execute()/enqueue() while set on a context (TensorRT's
+// IProfiler). layerType is the core layer's name ("Convolution"); ms is wall time, the device synchronized.
+class Profiler {
+ public:
+  virtual ~Profiler() = default;
+  virtual void reportLayerTime(const std::string& layerName, const std::string& layerType, double ms) = 0;
+};
+
 // Per-inference state: shapes, bindings, activation memory. One thread at a time.
 class ExecutionContext {
  public:
@@ -254,6 +262,10 @@ class ExecutionContext {
   // Enqueues inference on a stream (cudaStream_t for GPU engines, ignored by the CPU backend)
   // with the bound buffers as device buffers. Asynchronous on GPUs.
   void enqueue(void* stream);
+  // Times each layer of the following runs and reports it to `profiler` (nullptr: off, the default).
+  // Profiling synchronizes the device after every layer. The profiler must outlive its use here.
+  // Networks with data-dependent shapes (run layer by layer on the host) report nothing.
+  void setProfiler(Profiler* profiler);
 
   // Internal.
   explicit ExecutionContext(std::shared_ptr<const Engine> engine);

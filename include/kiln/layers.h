@@ -186,7 +186,16 @@ struct ConvolutionParams {
   Dims kernelShape, strides, dilations, padsBegin, padsEnd;
   PaddingMode paddingMode = PaddingMode::kExplicit;
   int64_t groups = 1;
-  template <class V> void visit(V& v) { v(kernelShape, strides, dilations, padsBegin, padsEnd, paddingMode, groups); }
+  // Output clamp set by the builder's fuse_conv_activation pass (Relu: [0, inf), Clip: [min, max]);
+  // NaN passes through. The default range changes nothing.
+  float outputMin = -std::numeric_limits<float>::infinity();
+  float outputMax = std::numeric_limits<float>::infinity();
+  bool hasOutputClamp() const {
+    return outputMin != -std::numeric_limits<float>::infinity() || outputMax != std::numeric_limits<float>::infinity();
+  }
+  template <class V> void visit(V& v) {
+    v(kernelShape, strides, dilations, padsBegin, padsEnd, paddingMode, groups, outputMin, outputMax);
+  }
 };
 
 // N-d transposed convolution. Inputs: x, w [C, M/groups, k...], optional bias [M].

@@ -573,7 +573,9 @@ PYBIND11_MODULE(_kiln, m) {
       .def_readwrite("pads_begin", &ConvolutionParams::padsBegin)
       .def_readwrite("pads_end", &ConvolutionParams::padsEnd)
       .def_readwrite("padding_mode", &ConvolutionParams::paddingMode)
-      .def_readwrite("groups", &ConvolutionParams::groups);
+      .def_readwrite("groups", &ConvolutionParams::groups)
+      .def_readwrite("output_min", &ConvolutionParams::outputMin)
+      .def_readwrite("output_max", &ConvolutionParams::outputMax);
   bindParams<DeconvolutionParams>(m, "DeconvolutionParams")
       .def_readwrite("kernel_shape", &DeconvolutionParams::kernelShape)
       .def_readwrite("strides", &DeconvolutionParams::strides)

@@ -72,7 +72,7 @@ std::vector<uint8_t> Builder::buildSerializedNetwork(NetworkDefinition& definiti
   info.target = device->target();
 
   net.inferShapes();
-  passes::runPasses(net, config.disabledPasses, result.passLog);
+  passes::runPasses(net, config.disabledPasses, result.passLog, /*maxRounds=*/10, device.get());
 
   // Backends per layer: the device when it can run the layer, else the CPU; list what nothing runs.
   std::string unsupported;

@@ -8,19 +8,26 @@ namespace kiln::passes {
 
 const std::vector<Pass>& allPasses() {
   // Order: folding first turns shape chains into constants, which makes Reshapes static and so
-  // exposes no-ops; dead-layer elimination last sweeps what the others disconnected.
+  // exposes no-ops; BatchNorm folds into a convolution before activation fusion, which needs the
+  // activation to follow the convolution directly; dead-layer elimination last sweeps what the others
+  // disconnected.
   static const std::vector<Pass> passes = {
       {"fold_constants", "evaluate layers whose inputs are constants (and static Shape layers) at build time",
        foldConstants},
       {"remove_noops", "remove Identity, same-type Cast, same-shape Reshape/Expand/Tile, identity Transpose",
        removeNoOps},
+      {"fold_batchnorm_into_conv", "fold BatchNormalization after a constant-weight Convolution into its weights and bias",
+       foldBatchNormIntoConv},
+      {"fuse_conv_activation", "fuse a Relu/Clip after a Convolution into the convolution's output clamp",
+       fuseConvActivation},
+      {"fuse_gelu", "replace the erf GELU subgraph x*0.5*(1+erf(x/sqrt2)) by one Activation(Gelu)", fuseGelu},
       {"eliminate_dead_layers", "remove layers whose outputs are never used", eliminateDeadLayers},
   };
   return passes;
 }
 
 void runPasses(ir::Network& network, const std::vector<std::string>& disabled, std::vector<std::string>& log,
-               int maxRounds) {
+               int maxRounds, const Backend* target) {
   for (const std::string& name : disabled) {
     bool known = std::any_of(allPasses().begin(), allPasses().end(), [&](const Pass& p) { return name == p.name; });
     if (known) continue;
@@ -28,7 +35,7 @@ void runPasses(ir::Network& network, const std::vector<std::string>& disabled, s
     for (const Pass& p : allPasses()) names += (names.empty() ? "" : ", ") + std::string(p.name);
     fail(ErrorCode::kInvalidArgument, concat("unknown pass '", name, "' (passes: ", names, ")"));
   }
-  PassContext context{network, log};
+  PassContext context{network, log, target};
   for (int round = 0; round < maxRounds; ++round) {
     bool changed = false;
     for (const Pass& pass : allPasses()) {

@@ -12,6 +12,7 @@
 //   1  first format.
 //   2  tensors carry a value kind (tensor, sequence, optional); layers may hold subnetworks (If, Loop,
 //      Scan, SequenceMap), written in place as nested networks (tensors, layers, inputs, outputs).
+//   3  ConvolutionParams gains outputMin/outputMax (the fused activation clamp).
 #pragma once
 
 #include <cstdint>
@@ -24,7 +25,7 @@
 namespace kiln::plan {
 
 constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-constexpr uint32_t kPlanFormatVersion = 2;
+constexpr uint32_t kPlanFormatVersion = 3;
 constexpr size_t kWeightsAlignment = 64;
 constexpr size_t kHeaderSize = 8 + 4 + 4 + 8 * 4 + 4 + 4;
 

@@ -6,6 +6,7 @@
 // When a shape depends on data (NonZero), the context runs the network layer by layer on the host
 // instead ("data-dependent mode"); outputs are then owned by the context.
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "backends/cpu/cpu_backend.h"
@@ -60,6 +61,7 @@ struct ContextImpl {
   bool dirty = true;
   bool dataDependent = false;
   bool valuesRead = false;                   // some input's values shape the network
+  Profiler* profiler = nullptr;
   int64_t arenaBytes[2] = {0, 0};
   int64_t naiveBytes[2] = {0, 0};
 
@@ -352,7 +354,18 @@ void ContextImpl::run(void* stream) {
     }
     if (engine.layerKind[step.layer] == kHostMemory && engine.primaryKind == kDeviceMemory)
       engine.deviceBackend->synchronize(stream);
-    engine.kernels[step.layer]->execute(argsFor(step.layer, stream, true));
+    if (profiler == nullptr) {
+      engine.kernels[step.layer]->execute(argsFor(step.layer, stream, true));
+      continue;
+    }
+    KernelArgs args = argsFor(step.layer, stream, true);
+    engine.deviceBackend->synchronize(stream);
+    auto start = std::chrono::steady_clock::now();
+    engine.kernels[step.layer]->execute(args);
+    if (engine.layerKind[step.layer] == kDeviceMemory) engine.deviceBackend->synchronize(stream);
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    const ir::Layer& layer = *net.layers()[step.layer];
+    profiler->reportLayerTime(layer.name(), layerTypeName(layer.type()), ms);
   }
   // Outputs known at reshape time (shape computations, constants) are copied into place.
   for (auto* out : net.outputs()) {
@@ -498,6 +511,8 @@ void ExecutionContext::enqueue(void* stream) {
   }
   impl_->run(stream);
 }
+
+void ExecutionContext::setProfiler(Profiler* profiler) { impl_->profiler = profiler; }
 
 void ExecutionContext::execute() {
   const EngineImpl& e = engine_->impl();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/dispatch.h"
 #include "backends/cpu/kernels/gemm.h"
 #include "backends/cpu/kernels/kernels.h"
@@ -97,6 +98,65 @@ TEST(CpuGemm, MatchesNaiveOnAwkwardShapes) {
                    accBias, accBias ? bias.data() : nullptr);
         expectNear(got, want, 1e-4f, "sgemm");
       }
+}
+
+TEST(CpuGemm, PackedOperandsAndEpilogueMatchNaive) {
+  // Pre-packed A and/or B (constant weights), row and column bias, and the output clamp, on shapes that
+  // straddle the panel widths (MR 6/8, NR 16/32) and the K block (256).
+  struct S { int64_t M, N, K; };
+  std::vector<S> shapes = {{1, 1, 1}, {1, 45, 19}, {7, 13, 300}, {17, 33, 5}, {100, 37, 513}, {9, 64, 257},
+                           {130, 70, 31}, {64, 196, 72}, {2, 1000, 64}};
+  uint32_t seed = 900;
+  for (auto s : shapes)
+    for (int t = 0; t < 4; ++t)
+      for (int packing = 1; packing < 4; ++packing) {
+        SCOPED_TRACE(::testing::Message() << s.M << "x" << s.N << "x" << s.K << " t" << t << " packing " << packing);
+        bool tA = t & 1, tB = t & 2, packA = packing & 1, packB = packing & 2;
+        int64_t lda = tA ? s.M : s.K, ldb = tB ? s.K : s.N;
+        auto A = randomFloats(s.M * s.K, seed++), B = randomFloats(s.K * s.N, seed++);
+        auto rowBias = randomFloats(s.M, seed++), colBias = randomFloats(s.N, seed++);
+        std::vector<float> want(s.M * s.N), got(s.M * s.N, 99.f);
+        naiveGemm(tA, tB, s.M, s.N, s.K, A.data(), B.data(), want.data(), false, rowBias.data());
+        for (int64_t i = 0; i < s.M; ++i)
+          for (int64_t j = 0; j < s.N; ++j) {
+            float& v = want[i * s.N + j];
+            v = std::min(std::max(v + colBias[j], -0.5f), 2.f);
+          }
+        cpu::PackedMatrix pa, pb;
+        if (packA) pa = cpu::PackedMatrix::packA(tA, s.M, s.K, A.data(), lda);
+        if (packB) pb = cpu::PackedMatrix::packB(tB, s.K, s.N, B.data(), ldb);
+        cpu::GemmEpilogue epilogue;
+        epilogue.rowBias = rowBias.data();
+        epilogue.colBias = colBias.data();
+        epilogue.min = -0.5f;
+        epilogue.max = 2.f;
+        cpu::sgemm(tA, tB, s.M, s.N, s.K, {A.data(), lda, packA ? &pa : nullptr}, {B.data(), ldb, packB ? &pb : nullptr},
+                   got.data(), s.N, false, epilogue);
+        expectNear(got, want, 1e-4f, "packed sgemm");
+      }
+}
+
+TEST(CpuGemm, EpilogueClampKeepsNaN) {
+  std::vector<float> A = {std::numeric_limits<float>::quiet_NaN(), 1.f, -3.f, 1.f}, B = {1.f, 1.f};
+  std::vector<float> C(2);
+  cpu::GemmEpilogue epilogue;
+  epilogue.min = 0.f;
+  cpu::sgemm(false, false, 2, 1, 2, {A.data(), 2}, {B.data(), 1}, C.data(), 1, false, epilogue);
+  EXPECT_TRUE(std::isnan(C[0]));
+  EXPECT_EQ(C[1], 0.f);
+}
+
+TEST(CpuMath, ErfApproxMatchesStdErf) {
+  double worst = 0;
+  for (int i = -80000; i <= 80000; ++i) {
+    float x = i * 1e-4f;
+    worst = std::max(worst, std::abs(double(cpu::detail::erfApprox(x)) - std::erf(double(x))));
+  }
+  EXPECT_LT(worst, 1e-6);
+  EXPECT_NEAR(cpu::detail::erfApprox(100.f), 1.f, 1e-6f);
+  EXPECT_NEAR(cpu::detail::erfApprox(-std::numeric_limits<float>::infinity()), -1.f, 1e-6f);
+  EXPECT_TRUE(std::isnan(cpu::detail::erfApprox(std::numeric_limits<float>::quiet_NaN())));
+  EXPECT_EQ(cpu::detail::erfApprox(0.5), std::erf(0.5));  // double: exact
 }
 
 TEST(CpuGemm, DoubleAndStridedLeadingDims) {
@@ -218,6 +278,43 @@ TEST(CpuMatMul, OneDimensionalIntAndHalfAndEmpty) {
   expectNear(zy, std::vector<float>(6, 0.f), 0);
 }
 
+TEST(CpuMatMul, PreparedConstantWeightsMatchNaive) {
+  // a [batch..., M, K] x constant b [K, N] (or [N, K] with transposeB): the prepared kernel packs b once.
+  struct Case { Dims a; Dims b; bool tB; };
+  std::vector<Case> cases = {{{2, 3, 7, 19}, {19, 45}, false}, {{128, 768}, {768, 70}, false},
+                             {{1, 5, 33}, {17, 33}, true},     {{19}, {19, 3}, false},
+                             {{0, 4, 8}, {8, 5}, false}};
+  uint32_t seed = 700;
+  for (auto& c : cases) {
+    SCOPED_TRACE(dimsToString(c.a) + " x " + dimsToString(c.b));
+    int64_t K = c.a.back(), N = c.tB ? c.b[0] : c.b[1], rows = vol(c.a) / K;
+    auto a = randomFloats(vol(c.a), seed++), b = randomFloats(vol(c.b), seed++);
+    std::vector<float> want(rows * N);
+    naiveGemm(false, c.tB, rows, N, K, a.data(), b.data(), want.data(), false, nullptr);
+    MatrixMultiplyParams p;
+    p.transposeB = c.tB;
+    ir::Layer layer("matmul", p);
+    HostTensor weights = Weights::copyOf(DataType::kFloat32, c.b, b.data());
+    auto prepared = cpu::prepareMatrixMultiply(layer, {nullptr, &weights});
+    ASSERT_TRUE(prepared != nullptr);
+    Dims ys = c.a;
+    ys.back() = N;
+    if (c.a.size() == 1) ys = {N};
+    std::vector<float> y(want.size() + 1, 5.f);
+    KernelArgs args{{fv(a, c.a), fv(b, c.b)}, {fv(y, ys)}};
+    prepared->run(layer, args);
+    y.pop_back();
+    expectNear(y, want, 1e-4f, "prepared matmul");
+  }
+  // Not prepared: transposed a, batched or non-constant b.
+  MatrixMultiplyParams tA;
+  tA.transposeA = true;
+  HostTensor b2 = Weights::zeros(DataType::kFloat32, {4, 4}), b3 = Weights::zeros(DataType::kFloat32, {2, 4, 4});
+  EXPECT_TRUE(cpu::prepareMatrixMultiply(ir::Layer("m", tA), {nullptr, &b2}) == nullptr);
+  EXPECT_TRUE(cpu::prepareMatrixMultiply(ir::Layer("m", MatrixMultiplyParams{}), {nullptr, &b3}) == nullptr);
+  EXPECT_TRUE(cpu::prepareMatrixMultiply(ir::Layer("m", MatrixMultiplyParams{}), {nullptr, nullptr}) == nullptr);
+}
+
 TEST(CpuMatMul, RejectsMismatchedInnerDims) {
   std::vector<float> a(6, 1.f), b(8, 1.f), y(8);
   ir::Layer layer("mm", MatrixMultiplyParams{});
@@ -317,6 +414,26 @@ void runConvCase(const ConvCase& c, uint32_t seed, bool half = false) {
     KernelArgs args{{fv(x, c.x), fv(w, c.w), c.bias ? fv(b, {c.w[0]}) : none()}, {fv(y, os)}};
     cpu::runConvolution(layer, args);
     expectNear(y, want, 1e-4f, "conv");
+    // Again with the fused output clamp, through the prepared kernel (weights packed once) when the conv
+    // uses the GEMM, and through the plain kernel.
+    p.outputMin = -0.25f;
+    p.outputMax = 0.5f;
+    ir::Layer clamped("conv", p);
+    std::vector<float> wantClamped = want;
+    for (float& v : wantClamped) v = std::min(std::max(v, -0.25f), 0.5f);
+    HostTensor weights = Weights::copyOf(DataType::kFloat32, c.w, w.data());
+    auto prepared = cpu::prepareConvolution(clamped, {nullptr, &weights, nullptr});
+    bool depthwise = c.w[1] == 1 && c.w[0] == c.groups;
+    EXPECT_EQ(prepared != nullptr, !depthwise);
+    std::vector<float> y2(want.size(), 123.f);
+    KernelArgs args2{{fv(x, c.x), fv(w, c.w), c.bias ? fv(b, {c.w[0]}) : none()}, {fv(y2, os)}};
+    if (prepared) {
+      prepared->run(clamped, args2);
+      expectNear(y2, wantClamped, 1e-4f, "packed conv with clamp");
+      std::fill(y2.begin(), y2.end(), 123.f);
+    }
+    cpu::runConvolution(clamped, args2);
+    expectNear(y2, wantClamped, 1e-4f, "conv with clamp");
   } else {
     auto hx = toHalf(x), hw = toHalf(w), hb = toHalf(b);
     std::vector<uint16_t> hy(want.size());
@@ -585,7 +702,14 @@ TEST(CpuPooling, RandomVersusNaive) {
     if (c.type == PoolingType::kMax) args.outputs.push_back(iv64(idx, {c.N, c.C, OH, OW}));
     cpu::runPooling(layer, args);
     expectNear(y, want.y, 1e-5f, "pool");
-    if (c.type == PoolingType::kMax) EXPECT_EQ(idx, want.idx);
+    if (c.type == PoolingType::kMax) {
+      EXPECT_EQ(idx, want.idx);
+      // Without the indices output: the row-wise path.
+      std::fill(y.begin(), y.end(), 7.f);
+      args.outputs.pop_back();
+      cpu::runPooling(layer, args);
+      expectNear(y, want.y, 1e-5f, "max pool without indices");
+    }
   }
 }
 

@@ -180,3 +180,86 @@ TEST(Runtime, ParsesAndRunsTheBundledSample) {
     EXPECT_NEAR(sum, 1.f, 1e-5);  // softmax rows
   }
 }
+
+TEST(Runtime, ProfilerReportsEveryLayerOfEachRun) {
+  struct Recorder final : Profiler {
+    std::vector<std::pair<std::string, std::string>> calls;  // layer name, layer type
+    void reportLayerTime(const std::string& name, const std::string& type, double ms) override {
+      EXPECT_GE(ms, 0.0);
+      calls.emplace_back(name, type);
+    }
+  } recorder;
+  auto net = mlp();
+  auto engine = buildEngine(*net, dynamicBatch());
+  auto context = engine->createExecutionContext();
+  std::vector<float> x = {1, 2, 3}, y(2);
+  context->setInputShape("x", {1, 3});
+  context->setTensorAddress("x", x.data());
+  context->setTensorAddress("y", y.data());
+  context->setProfiler(&recorder);
+  context->execute();
+  context->execute();
+  context->setProfiler(nullptr);
+  context->execute();
+  ASSERT_EQ(recorder.calls.size(), 6u);  // MatMul, Add, Relu; twice
+  EXPECT_EQ(recorder.calls[0].second, "MatrixMultiply");
+  EXPECT_EQ(recorder.calls[2].second, "Activation");
+  EXPECT_EQ(recorder.calls[0], recorder.calls[3]);
+  EXPECT_EQ(y, expectedMlp(x));
+}
+
+TEST(Runtime, ConvBatchNormReluFusedMatchesUnfused) {
+  // Conv -> BatchNorm -> Relu with constant weights: folded, fused and run with packed weights by
+  // default; the same network with those passes disabled is the reference.
+  auto makeNet = [] {
+    auto net = Builder().createNetwork();
+    ITensor* x = net->addInput("x", DataType::kFloat32, {1, 5, 9, 7});
+    std::vector<float> w(6 * 5 * 9), b(6), scale(6), shift(6), mean(6), var(6);
+    for (size_t i = 0; i < w.size(); ++i) w[i] = std::sin(0.37f * i);
+    for (int c = 0; c < 6; ++c) {
+      b[c] = 0.1f * c - 0.2f;
+      scale[c] = 0.5f + 0.1f * c;
+      shift[c] = 0.05f * c - 0.1f;
+      mean[c] = 0.2f - 0.03f * c;
+      var[c] = 0.6f + 0.2f * c;
+    }
+    ConvolutionParams p;
+    p.padsBegin = {1, 1};
+    p.padsEnd = {1, 1};
+    ITensor* conv = net->addConvolution(x, floats({6, 5, 3, 3}, w), floats({6}, b), p);
+    NormalizationParams bn;
+    ITensor* y = net->addLayer(bn, {conv, net->addConstant(floats({6}, scale)), net->addConstant(floats({6}, shift)),
+                                    net->addConstant(floats({6}, mean)), net->addConstant(floats({6}, var))})
+                     ->output(0);
+    y = net->addActivation(y, ActivationType::kRelu);
+    y->setName("y");
+    net->markOutput(y);
+    return net;
+  };
+  std::vector<float> x(5 * 9 * 7);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.11f * i);
+  auto runWith = [&](const std::vector<std::string>& disabled, std::string* layers) {
+    auto net = makeNet();
+    BuilderConfig config;
+    config.disabledPasses = disabled;
+    auto engine = buildEngine(*net, config);
+    *layers = engine->layerInformation();
+    auto context = engine->createExecutionContext();
+    std::vector<float> y(6 * 9 * 7, NAN);
+    context->setTensorAddress("x", x.data());
+    context->setTensorAddress("y", y.data());
+    context->execute();
+    return y;
+  };
+  std::string fusedLayers, plainLayers;
+  std::vector<float> fused = runWith({}, &fusedLayers);
+  std::vector<float> plain = runWith({"fold_batchnorm_into_conv", "fuse_conv_activation"}, &plainLayers);
+  EXPECT_EQ(fusedLayers.find("Normalization"), std::string::npos) << fusedLayers;
+  EXPECT_EQ(fusedLayers.find("Activation"), std::string::npos) << fusedLayers;
+  EXPECT_NE(plainLayers.find("Normalization"), std::string::npos) << plainLayers;
+  ASSERT_EQ(fused.size(), plain.size());
+  for (size_t i = 0; i < fused.size(); ++i) {
+    ASSERT_GE(fused[i], 0.f);
+    ASSERT_NEAR(fused[i], plain[i], 1e-5f * std::max(1.f, std::abs(plain[i]))) << i;
+  }
+}

@@ -121,16 +121,22 @@ void allowedFor(const ir::Layer& layer, unsigned& in, unsigned& out) {
 
 class CpuKernel final : public Kernel {
  public:
-  CpuKernel(const ir::Layer& layer, KernelFunction fn) : layer_(layer), fn_(fn) {
+  CpuKernel(const ir::Layer& layer, KernelFunction fn, std::unique_ptr<PreparedKernel> prepared)
+      : layer_(layer), fn_(fn), prepared_(std::move(prepared)) {
     name_ = std::string("cpu/") + layerTypeName(layer.type());
     for (char& c : name_) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (prepared_) name_ += "_" + prepared_->tactic();
   }
-  void execute(const KernelArgs& args) const override { fn_(layer_, args); }
+  void execute(const KernelArgs& args) const override {
+    if (prepared_) prepared_->run(layer_, args);
+    else fn_(layer_, args);
+  }
   std::string name() const override { return name_; }
 
  private:
   ir::Layer layer_;  // a copy: params and name stay valid for the kernel's life
   KernelFunction fn_;
+  std::unique_ptr<PreparedKernel> prepared_;  // nullptr: fn_ runs
   std::string name_;
 };
 
@@ -139,10 +145,11 @@ class CpuBackend final : public Backend {
   std::string name() const override { return "cpu"; }
   std::string unsupportedReason(const ir::Layer& layer) const override { return cpu::unsupportedReason(layer); }
   std::unique_ptr<Kernel> createKernel(const ir::Layer& layer,
-                                       const std::vector<const HostTensor*>& /*constants*/) const override {
+                                       const std::vector<const HostTensor*>& constants) const override {
     KernelFunction fn = kernelFor(layer.type());
     KILN_CHECK(fn != nullptr, kUnsupported, layer.describe(), ": the CPU backend has no kernel for this layer");
-    return std::make_unique<CpuKernel>(layer, fn);
+    PrepareFunction prepare = prepareFunctionFor(layer.type());
+    return std::make_unique<CpuKernel>(layer, fn, prepare ? prepare(layer, constants) : nullptr);
   }
   bool isHostMemory() const override { return true; }
   void* allocate(size_t bytes) const override {

@@ -1,4 +1,5 @@
-// The CPU backend: a kernel function per layer type, listed in one table (kernel_table.cpp).
+// The CPU backend: a kernel function per layer type, listed in one table (kernel_table.cpp), and for a
+// few layer types a prepared kernel holding state made once at kernel creation (packed weights).
 #pragma once
 
 #include <functional>
@@ -20,6 +21,21 @@ using HostKernelFunction = std::vector<HostTensor> (*)(const ir::Layer& layer,
                                                       const std::vector<const HostTensor*>& inputs);
 // The host kernel for a layer type (If, Loop, Scan, Sequence, Optional, SequenceMap), else nullptr.
 HostKernelFunction hostKernelFor(LayerType type);
+
+// A kernel with state prepared once when the engine creates it (constant weights packed for the
+// GEMM); the engine runs it instead of the layer type's KernelFunction.
+class PreparedKernel {
+ public:
+  virtual ~PreparedKernel() = default;
+  virtual void run(const ir::Layer& layer, const KernelArgs& args) const = 0;
+  virtual std::string tactic() const = 0;  // e.g. "f32_packed_weights"
+};
+// Prepares a kernel for `layer` from its constant inputs (constants[i]; nullptr when input i is not a
+// constant). Returns nullptr when there is nothing to prepare (e.g. the weights are not constant).
+using PrepareFunction = std::unique_ptr<PreparedKernel> (*)(const ir::Layer& layer,
+                                                             const std::vector<const HostTensor*>& constants);
+// The prepare function for a layer type, or nullptr when its kernel prepares nothing.
+PrepareFunction prepareFunctionFor(LayerType type);
 
 // Why the CPU backend cannot run `layer` (unsupported dtype/mode), or empty.
 std::string unsupportedReason(const ir::Layer& layer);

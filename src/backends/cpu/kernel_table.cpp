@@ -1,4 +1,5 @@
-// The CPU backend's kernel table: one entry per LayerType, in LayerType order.
+// The CPU backend's kernel table: one entry per LayerType, in LayerType order; and the layer types
+// whose kernels prepare state (packed weights) at creation.
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/kernels/kernels.h"
 
@@ -37,6 +38,14 @@ HostKernelFunction hostKernelFor(LayerType type) {
     case LayerType::kSequence: return runSequence;
     case LayerType::kOptional: return runOptional;
     case LayerType::kSequenceMap: return runSequenceMap;
+    default: return nullptr;
+  }
+}
+
+PrepareFunction prepareFunctionFor(LayerType type) {
+  switch (type) {
+    case LayerType::kConvolution: return prepareConvolution;
+    case LayerType::kMatrixMultiply: return prepareMatrixMultiply;
     default: return nullptr;
   }
 }

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/backend.h"
 #include "ir/network.h"
 
 namespace kiln::passes {
@@ -12,6 +13,10 @@ namespace kiln::passes {
 struct PassContext {
   ir::Network& network;
   std::vector<std::string>& log;  // one line per change worth reporting
+  // The backend the network is built for; passes that make layers some backends cannot run (fusions)
+  // ask it first. nullptr: any backend (unit tests).
+  const Backend* target = nullptr;
+  bool targetCanRun(const ir::Layer& layer) const { return target == nullptr || target->unsupportedReason(layer).empty(); }
 };
 
 // Evaluates layers whose inputs are all constants (and Shape layers whose input shape is static)
@@ -20,6 +25,15 @@ bool foldConstants(PassContext& context);
 // Removes layers that do nothing: Identity, Cast to the same type, Reshape to the same static shape,
 // Transpose by the identity permutation, Concatenation of one input.
 bool removeNoOps(PassContext& context);
+// Folds a BatchNormalization whose input is a Convolution with constant weights (and bias), used by
+// nothing else, into the convolution's weights and bias.
+bool foldBatchNormIntoConv(PassContext& context);
+// Fuses a Relu or Clip that alone reads a Convolution's output into the convolution's output clamp,
+// when the target backend runs such a convolution.
+bool fuseConvActivation(PassContext& context);
+// Replaces the erf form of GELU (Div/Mul by sqrt 2, Erf, Add 1, two Muls) by one Activation(kGelu),
+// when the target backend runs it.
+bool fuseGelu(PassContext& context);
 // Removes layers whose outputs nothing uses.
 bool eliminateDeadLayers(PassContext& context);
 

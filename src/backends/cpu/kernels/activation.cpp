@@ -4,6 +4,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/convert.h"
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
@@ -18,6 +19,16 @@ void activationLoop(const TensorView& in, const TensorView& out, F f) {
   parallelFor(in.count(), kPointwiseGrain / 4, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) y[i] = T(f(static_cast<ComputeType<T>>(x[i])));
   });
+}
+
+// Exact GELU over float32 rows, compiled for AVX-512 and AVX2 besides the baseline (picked at load
+// time): the erf approximation is branch-free, so wider vectors speed it up directly.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void geluErfFloat(const float* __restrict x,
+                                                                                float* __restrict y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    float v = x[i];
+    y[i] = 0.5f * v * (1.f + detail::erfApprox(v * 0.70710678118654752440f));
+  }
 }
 
 template <class C> C softplus(C v) { return v > 0 ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v)); }
@@ -88,8 +99,14 @@ void runActivation(const ir::Layer& layer, const KernelArgs& args) {
       case ActivationType::kSoftsign: activationLoop<T>(in, out, [](C v) { return v / (C(1) + std::fabs(v)); }); break;
       case ActivationType::kThresholdedRelu: activationLoop<T>(in, out, [=](C v) { return v > alpha ? v : C(0); }); break;
       case ActivationType::kGelu:
-        if (p.alpha == 0.f) {
-          activationLoop<T>(in, out, [](C v) { return C(0.5) * v * (C(1) + std::erf(v * C(0.70710678118654752440))); });
+        if (p.alpha == 0.f && std::is_same_v<T, float> && in.data != out.data) {
+          const float* x = in.as<const float>();
+          float* y = out.as<float>();
+          parallelFor(in.count(), kPointwiseGrain / 4, [&](int64_t b, int64_t e) { geluErfFloat(x + b, y + b, e - b); });
+        } else if (p.alpha == 0.f) {
+          activationLoop<T>(in, out, [](C v) {
+            return C(0.5) * v * (C(1) + detail::erfApprox(v * C(0.70710678118654752440)));
+          });
         } else {
           activationLoop<T>(in, out, [](C v) {
             const C k = C(0.79788456080286535588);  // sqrt(2/pi)

@@ -18,6 +18,31 @@ namespace kiln::cpu::detail {
 template <class T> inline constexpr bool kIsHalf = std::is_same_v<T, Half> || std::is_same_v<T, BHalf>;
 template <class T> inline constexpr bool kIsFloating = kIsHalf<T> || std::is_floating_point_v<T>;
 
+// erf in the type's compute precision. float: a rational approximation x * P(x^2) / Q(x^2) on [-4, 4]
+// (Eigen's fast erf; |error| < 1e-6, the input saturates to +-1 outside, NaN stays NaN), branch-free
+// so loops over it vectorize, unlike std::erf. double: std::erf.
+template <class C>
+inline C erfApprox(C v) {
+  if constexpr (!std::is_same_v<C, float>) {
+    return std::erf(v);
+  } else {
+    float x = v < -4.f ? -4.f : (v > 4.f ? 4.f : v);
+    float x2 = x * x;
+    float p = x2 * -2.72614225801306e-10f + 2.77068142495902e-08f;
+    p = x2 * p + -2.10102402082508e-06f;
+    p = x2 * p + -5.69250639462346e-05f;
+    p = x2 * p + -7.34990630326855e-04f;
+    p = x2 * p + -2.95459980854025e-03f;
+    p = x2 * p + -1.60960333262415e-02f;
+    p = x * p;
+    float q = x2 * -1.45660718464996e-05f + -2.13374055278905e-04f;
+    q = x2 * q + -1.68282697438203e-03f;
+    q = x2 * q + -7.37332916720468e-03f;
+    q = x2 * q + -1.42647390514189e-02f;
+    return p / q;
+  }
+}
+
 inline int64_t normAxis(int64_t axis, int64_t rank, const ir::Layer& layer) {
   int64_t a = axis < 0 ? axis + rank : axis;
   KILN_CHECK(a >= 0 && a < std::max<int64_t>(rank, 1), kInvalidArgument, layer.describe(), ": axis ", axis,

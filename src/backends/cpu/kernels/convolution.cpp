@@ -1,10 +1,13 @@
 // Convolution (1-D/2-D/3-D, groups, dilations, pads): 1x1 stride-1 unpadded convs are one GEMM per
-// group; depthwise convs a direct loop; the rest im2col + GEMM per group (bias fused in the GEMM).
+// group; depthwise convs a direct loop; the rest im2col + GEMM per group. Bias and the fused output
+// clamp (Relu/Clip) run in the GEMM epilogue; constant float32 weights are packed once per kernel.
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/gemm.h"
+#include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
 
 namespace kiln::cpu {
@@ -123,9 +126,28 @@ void depthwise(const T* x, const T* w, const T* bias, T* y, int64_t batch, int64
   });
 }
 
+// y = clamp(y, outputMin, outputMax) for the paths without a GEMM epilogue; NaN passes through.
+template <class T>
+void clampOutput(const ConvolutionParams& p, T* y, int64_t count) {
+  if (!p.hasOutputClamp()) return;
+  const T lo = static_cast<T>(p.outputMin), hi = static_cast<T>(p.outputMax);
+  parallelFor(count, kPointwiseGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      T v = y[i];
+      v = v < lo ? lo : v;
+      y[i] = v > hi ? hi : v;
+    }
+  });
+}
+
+// The weights of every group packed for the GEMM (prepareConvolution).
+struct PackedConvWeights {
+  std::vector<PackedMatrix> groups;
+};
+
 template <class T>
 void conv(const ir::Layer& layer, const ConvolutionParams& p, const TensorView& xv, const TensorView& wv,
-          const TensorView* bv, const TensorView& yv) {
+          const TensorView* bv, const TensorView& yv, const PackedConvWeights* packed = nullptr) {
   const Dims& xs = xv.shape;
   const Dims& ws = wv.shape;
   const Dims& ys = yv.shape;
@@ -147,10 +169,12 @@ void conv(const ir::Layer& layer, const ConvolutionParams& p, const TensorView& 
   if (Kdim == 0) {
     for (int64_t n = 0; n < N; ++n)
       for (int64_t m = 0; m < M; ++m) std::fill(y + (n * M + m) * outSize, y + (n * M + m + 1) * outSize, bias ? bias[m] : T(0));
+    clampOutput(p, y, yv.count());
     return;
   }
   if (Cg == 1 && Mg == 1) {
     depthwise(x, w, bias, y, N, C, g);
+    clampOutput(p, y, yv.count());
     return;
   }
   bool pointwise = kSize == 1 && g.s[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.p[0] == 0 && g.p[1] == 0 &&
@@ -167,12 +191,52 @@ void conv(const ir::Layer& layer, const ConvolutionParams& p, const TensorView& 
         im2col(xg, Cg, g, col);
         src = col;
       }
-      gemm(false, false, Mg, outSize, Kdim, wg, Kdim, src, outSize, yg, outSize, false, bg, true);
+      if constexpr (std::is_same_v<T, float>) {
+        GemmEpilogue epilogue;
+        epilogue.rowBias = bg;
+        epilogue.min = p.outputMin;
+        epilogue.max = p.outputMax;
+        GemmOperand weights{wg, Kdim, packed ? &packed->groups[gi] : nullptr};
+        sgemm(false, false, Mg, outSize, Kdim, weights, {src, outSize}, yg, outSize, false, epilogue, true);
+      } else {
+        gemm(false, false, Mg, outSize, Kdim, wg, Kdim, src, outSize, yg, outSize, false, bg, true);
+        clampOutput(p, yg, Mg * outSize);
+      }
     }
   }
 }
 
+class PreparedConvolution final : public PreparedKernel {
+ public:
+  explicit PreparedConvolution(PackedConvWeights weights) : weights_(std::move(weights)) {}
+  void run(const ir::Layer& layer, const KernelArgs& args) const override {
+    KILN_CHECK(args.inputs.size() >= 2 && !args.outputs.empty() && args.inputs[0].type == DataType::kFloat32,
+               kInvalidArgument, layer.describe(), ": the packed-weights convolution expects float32 x and w");
+    conv<float>(layer, layer.as<ConvolutionParams>(), args.inputs[0], args.inputs[1], detail::optionalInput(args, 2),
+                args.outputs[0], &weights_);
+  }
+  std::string tactic() const override { return "f32_packed_weights"; }
+
+ private:
+  PackedConvWeights weights_;
+};
+
 }  // namespace
+
+std::unique_ptr<PreparedKernel> prepareConvolution(const ir::Layer& layer,
+                                                   const std::vector<const HostTensor*>& constants) {
+  const HostTensor* w = constants.size() > 1 ? constants[1] : nullptr;
+  if (w == nullptr || w->type != DataType::kFloat32 || w->shape.size() < 3) return nullptr;
+  const auto& p = layer.as<ConvolutionParams>();
+  const int64_t M = w->shape[0], G = p.groups, perGroupK = volume(w->shape) / std::max<int64_t>(M, 1);
+  if (G < 1 || M <= 0 || M % G != 0 || perGroupK <= 0) return nullptr;  // run() reports bad shapes
+  const int64_t Mg = M / G;
+  if (Mg == 1 && w->shape[1] == 1) return nullptr;  // depthwise: a direct loop, no GEMM
+  PackedConvWeights packed;
+  for (int64_t gi = 0; gi < G; ++gi)
+    packed.groups.push_back(PackedMatrix::packA(false, Mg, perGroupK, w->as<float>() + gi * Mg * perGroupK, perGroupK));
+  return std::make_unique<PreparedConvolution>(std::move(packed));
+}
 
 void runConvolution(const ir::Layer& layer, const KernelArgs& args) {
   const auto& p = layer.as<ConvolutionParams>();

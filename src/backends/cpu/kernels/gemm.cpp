@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "core/error.h"
 
 namespace kiln::cpu {
 namespace {
@@ -202,9 +204,44 @@ void packB(bool transB, const float* B, int64_t ldb, int64_t p0, int64_t kc, int
   }
 }
 
+// C[rows, cols] (the block at row i0, column j0 of the product): + rowBias[i] + colBias[j], then the clamp.
+void applyEpilogue(const GemmEpilogue& e, int64_t i0, int64_t j0, float* C, int64_t ldc, int64_t rows, int64_t cols) {
+  const bool clamp = e.min != -std::numeric_limits<float>::infinity() || e.max != std::numeric_limits<float>::infinity();
+  if (!e.rowBias && !e.colBias && !clamp) return;
+  const float lo = e.min, hi = e.max;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* __restrict c = C + r * ldc;
+    const float rb = e.rowBias ? e.rowBias[i0 + r] : 0.f;
+    if (e.colBias) {
+      const float* __restrict cb = e.colBias + j0;
+#pragma GCC ivdep
+      for (int64_t j = 0; j < cols; ++j) c[j] += rb + cb[j];
+    } else if (e.rowBias) {
+#pragma GCC ivdep
+      for (int64_t j = 0; j < cols; ++j) c[j] += rb;
+    }
+    if (clamp) {
+      // Comparisons false for NaN: NaN passes through, as in the Relu/Clip kernels.
+#pragma GCC ivdep
+      for (int64_t j = 0; j < cols; ++j) {
+        float v = c[j];
+        v = v < lo ? lo : v;
+        c[j] = v > hi ? hi : v;
+      }
+    }
+  }
+}
+
+float* allocateFloats(size_t n) {
+  size_t bytes = std::max<size_t>(64, ((n * sizeof(float) + 63) / 64) * 64);
+  auto* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  KILN_CHECK(p != nullptr, kRuntimeError, "cpu gemm: cannot allocate ", bytes, " bytes for packed weights");
+  return p;
+}
+
 // y[0:N] (+)= x[0:K] * op(B)   (the M == 1 case)
 void gemv(bool transB, int64_t N, int64_t K, const float* x, int64_t incx, const float* B, int64_t ldb, float* y,
-          bool accumulate, const float* bias, bool parallel) {
+          bool accumulate, const GemmEpilogue& epilogue, bool parallel) {
   auto body = [&](int64_t j0, int64_t j1) {
     if (!transB) {
       float* __restrict out = y + j0;
@@ -229,8 +266,7 @@ void gemv(bool transB, int64_t N, int64_t K, const float* x, int64_t incx, const
         y[j] = accumulate ? y[j] + s : s;
       }
     }
-    if (bias)
-      for (int64_t j = j0; j < j1; ++j) y[j] += bias[0];
+    applyEpilogue(epilogue, 0, j0, y + j0, N, 1, j1 - j0);
   };
   if (parallel && N * K >= 32768) parallelFor(N, 256, body);
   else body(0, N);
@@ -238,16 +274,53 @@ void gemv(bool transB, int64_t N, int64_t K, const float* x, int64_t incx, const
 
 }  // namespace
 
+PackedMatrix::PackedMatrix(bool transposed, int64_t outer, int64_t depth, const float* X, int64_t ld, bool isA)
+    : outer_(outer), depth_(depth) {
+  KILN_CHECK(outer > 0 && depth > 0, kInvalidArgument, "cpu gemm: cannot pack an empty ", outer, "x", depth, " matrix");
+  const KernelInfo& ki = kernelInfo();
+  width_ = isA ? ki.mr : ki.nr;
+  padded_ = (outer + width_ - 1) / width_ * width_;
+  data_.reset(allocateFloats(static_cast<size_t>(padded_ * depth)));
+  for (int64_t p0 = 0; p0 < depth; p0 += kKC) {
+    int64_t kc = std::min(kKC, depth - p0);
+    if (isA) kiln::cpu::packA(transposed, X, ld, 0, outer, p0, kc, width_, data_.get() + p0 * padded_);
+    else kiln::cpu::packB(transposed, X, ld, p0, kc, 0, outer, width_, data_.get() + p0 * padded_);
+  }
+}
+
+PackedMatrix PackedMatrix::packA(bool transA, int64_t M, int64_t K, const float* A, int64_t lda) {
+  return PackedMatrix(transA, M, K, A, lda, true);
+}
+
+PackedMatrix PackedMatrix::packB(bool transB, int64_t K, int64_t N, const float* B, int64_t ldb) {
+  return PackedMatrix(transB, N, K, B, ldb, false);
+}
+
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
            int64_t ldb, float* C, int64_t ldc, bool accumulate, const float* rowBias, bool parallel) {
+  GemmEpilogue epilogue;
+  epilogue.rowBias = rowBias;
+  sgemm(transA, transB, M, N, K, {A, lda}, {B, ldb}, C, ldc, accumulate, epilogue, parallel);
+}
+
+void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const GemmOperand& a, const GemmOperand& b,
+           float* C, int64_t ldc, bool accumulate, const GemmEpilogue& epilogue, bool parallel) {
   if (M <= 0 || N <= 0) return;
+  KILN_CHECK(!a.packed || (a.packed->outer() == M && a.packed->depth() == K), kInternal,
+             "cpu gemm: packed A does not match M=", M, " K=", K);
+  KILN_CHECK(!b.packed || (b.packed->outer() == N && b.packed->depth() == K), kInternal,
+             "cpu gemm: packed B does not match N=", N, " K=", K);
+  const float* A = a.data;
+  const float* B = b.data;
+  const int64_t lda = a.ld, ldb = b.ld;
   if (K <= 0) {
     for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = (accumulate ? C[i * ldc + j] : 0.f) + (rowBias ? rowBias[i] : 0.f);
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = accumulate ? C[i * ldc + j] : 0.f;
+    applyEpilogue(epilogue, 0, 0, C, ldc, M, N);
     return;
   }
-  if (M == 1) {
-    gemv(transB, N, K, A, transA ? lda : 1, B, ldb, C, accumulate, rowBias, parallel);
+  if (M == 1 && A != nullptr && B != nullptr) {
+    gemv(transB, N, K, A, transA ? lda : 1, B, ldb, C, accumulate, epilogue, parallel);
     return;
   }
   const KernelInfo& ki = kernelInfo();
@@ -278,8 +351,8 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
   const int64_t tasks = nMB * nNB;
   auto runTask = [&](int64_t t0, int64_t t1) {
     thread_local AlignedBuffer bufA, bufB;
-    float* packedA = bufA.get(static_cast<size_t>(MC * kKC));
-    float* packedB = bufB.get(static_cast<size_t>(NC * kKC));
+    float* packedA = a.packed ? nullptr : bufA.get(static_cast<size_t>(MC * kKC));
+    float* packedB = b.packed ? nullptr : bufB.get(static_cast<size_t>(NC * kKC));
     alignas(64) float tile[kMaxMR * kMaxNR];
     for (int64_t t = t0; t < t1; ++t) {
       int64_t nb = t % nNB, mb = t / nNB;
@@ -288,14 +361,18 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
       for (int64_t p0 = 0; p0 < K; p0 += kKC) {
         int64_t kc = std::min(kKC, K - p0);
         bool acc = accumulate || p0 > 0;
-        packB(transB, B, ldb, p0, kc, j0, nc, nr, packedB);
-        packA(transA, A, lda, i0, mc, p0, kc, mr, packedA);
+        const float* panelsB = packedB;
+        const float* panelsA = packedA;
+        if (b.packed) panelsB = b.packed->block(p0, j0, kc);
+        else packB(transB, B, ldb, p0, kc, j0, nc, nr, packedB);
+        if (a.packed) panelsA = a.packed->block(p0, i0, kc);
+        else packA(transA, A, lda, i0, mc, p0, kc, mr, packedA);
         for (int64_t jr = 0; jr < nc; jr += nr) {
           int64_t cols = std::min<int64_t>(nr, nc - jr);
-          const float* bp = packedB + jr * kc;
+          const float* bp = panelsB + jr * kc;
           for (int64_t ir = 0; ir < mc; ir += mr) {
             int64_t rows = std::min<int64_t>(mr, mc - ir);
-            const float* ap = packedA + ir * kc;
+            const float* ap = panelsA + ir * kc;
             float* c = C + (i0 + ir) * ldc + j0 + jr;
             if (rows == mr && cols == nr) {
               ki.fn(kc, ap, bp, c, ldc, acc);
@@ -313,13 +390,7 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
           }
         }
       }
-      if (rowBias) {
-        for (int64_t i = i0; i < i0 + mc; ++i) {
-          float b = rowBias[i];
-          float* cr = C + i * ldc + j0;
-          for (int64_t j = 0; j < nc; ++j) cr[j] += b;
-        }
-      }
+      applyEpilogue(epilogue, i0, j0, C + i0 * ldc + j0, ldc, mc, nc);
     }
   };
   if (tasks > 1 && threads > 1) parallelFor(tasks, 1, runTask);

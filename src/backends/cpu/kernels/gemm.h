@@ -6,12 +6,56 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <limits>
+#include <memory>
 
 namespace kiln::cpu {
 
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
            int64_t ldb, float* C, int64_t ldc, bool accumulate = false, const float* rowBias = nullptr,
            bool parallel = true);
+
+// An operand packed once into the micro-kernel's panel layout (constant weights), so that sgemm skips
+// packing it on every call. Rows of op(A) or columns of op(B) in panels of the kernel's MR/NR, K in
+// blocks of the GEMM's KC.
+class PackedMatrix {
+ public:
+  PackedMatrix() = default;
+  static PackedMatrix packA(bool transA, int64_t M, int64_t K, const float* A, int64_t lda);
+  static PackedMatrix packB(bool transB, int64_t K, int64_t N, const float* B, int64_t ldb);
+  int64_t outer() const { return outer_; }  // M for A, N for B
+  int64_t depth() const { return depth_; }  // K
+  // The panels of the K block that starts at p0 (kc deep), from row/column `first` (a panel multiple).
+  const float* block(int64_t p0, int64_t first, int64_t kc) const { return data_.get() + p0 * padded_ + first * kc; }
+
+ private:
+  PackedMatrix(bool transposed, int64_t outer, int64_t depth, const float* X, int64_t ld, bool isA);
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  int64_t outer_ = 0, depth_ = 0, width_ = 0, padded_ = 0;
+  std::unique_ptr<float, Free> data_;
+};
+
+// A GEMM operand: row-major data with its leading dimension, or (when `packed` is set) a packed copy.
+struct GemmOperand {
+  const float* data = nullptr;
+  int64_t ld = 0;
+  const PackedMatrix* packed = nullptr;
+};
+
+// Applied to each C block after the product: + rowBias[i] + colBias[j], then clamped to [min, max]
+// (NaN passes through).
+struct GemmEpilogue {
+  const float* rowBias = nullptr;
+  const float* colBias = nullptr;
+  float min = -std::numeric_limits<float>::infinity();
+  float max = std::numeric_limits<float>::infinity();
+};
+
+void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const GemmOperand& a, const GemmOperand& b,
+           float* C, int64_t ldc, bool accumulate, const GemmEpilogue& epilogue, bool parallel = true);
 
 void dgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* B,
            int64_t ldb, double* C, int64_t ldc, bool accumulate = false, const double* rowBias = nullptr,

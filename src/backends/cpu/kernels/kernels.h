@@ -3,6 +3,7 @@
 #pragma once
 
 #include "backends/backend.h"
+#include "backends/cpu/cpu_backend.h"
 
 namespace kiln::cpu {
 
@@ -73,5 +74,10 @@ KILN_CPU_HOST_KERNEL(Scan);
 KILN_CPU_HOST_KERNEL(Sequence);
 KILN_CPU_HOST_KERNEL(Optional);
 KILN_CPU_HOST_KERNEL(SequenceMap);
+
+// Prepared kernels (cpu_backend.h): weights packed once for the GEMM.
+std::unique_ptr<PreparedKernel> prepareConvolution(const ir::Layer& layer, const std::vector<const HostTensor*>& constants);
+std::unique_ptr<PreparedKernel> prepareMatrixMultiply(const ir::Layer& layer,
+                                                      const std::vector<const HostTensor*>& constants);
 
 }  // namespace kiln::cpu

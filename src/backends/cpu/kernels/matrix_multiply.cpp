@@ -103,7 +103,44 @@ void matmul(const ir::Layer& layer, const MatrixMultiplyParams& p, const TensorV
   }
 }
 
+// A constant 2-D float32 right operand (weights) packed once: the batch of `a` folds into M and every
+// call is one GEMM that skips packing B.
+class PreparedMatrixMultiply final : public PreparedKernel {
+ public:
+  explicit PreparedMatrixMultiply(PackedMatrix b) : b_(std::move(b)) {}
+  void run(const ir::Layer& layer, const KernelArgs& args) const override {
+    KILN_CHECK(args.inputs.size() >= 2 && !args.outputs.empty(), kInvalidArgument, layer.describe(),
+               ": MatMul needs 2 inputs");
+    const TensorView& a = args.inputs[0];
+    const TensorView& y = args.outputs[0];
+    const int64_t K = b_.depth(), N = b_.outer();
+    KILN_CHECK(a.type == DataType::kFloat32 && !a.shape.empty() && a.shape.back() == K, kInvalidArgument,
+               layer.describe(), ": MatMul expects float32 [..., ", K, "] for its left operand, got ",
+               dimsToString(a.shape));
+    const int64_t rows = a.count() / K;
+    KILN_CHECK(y.count() == rows * N, kInvalidArgument, layer.describe(), ": MatMul output shape ",
+               dimsToString(y.shape), " does not match the operands");
+    if (rows == 0) return;
+    sgemm(false, false, rows, N, K, {a.as<const float>(), K}, {nullptr, 0, &b_}, y.as<float>(), N, false, {}, true);
+  }
+  std::string tactic() const override { return "f32_packed_weights"; }
+
+ private:
+  PackedMatrix b_;
+};
+
 }  // namespace
+
+std::unique_ptr<PreparedKernel> prepareMatrixMultiply(const ir::Layer& layer,
+                                                      const std::vector<const HostTensor*>& constants) {
+  const HostTensor* b = constants.size() > 1 ? constants[1] : nullptr;
+  const auto& p = layer.as<MatrixMultiplyParams>();
+  if (b == nullptr || b->type != DataType::kFloat32 || b->shape.size() != 2 || p.transposeA) return nullptr;
+  const int64_t K = p.transposeB ? b->shape[1] : b->shape[0];
+  const int64_t N = p.transposeB ? b->shape[0] : b->shape[1];
+  if (K <= 0 || N <= 0) return nullptr;
+  return std::make_unique<PreparedMatrixMultiply>(PackedMatrix::packB(p.transposeB, K, N, b->as<float>(), b->shape[1]));
+}
 
 void runMatrixMultiply(const ir::Layer& layer, const KernelArgs& args) {
   const auto& p = layer.as<MatrixMultiplyParams>();

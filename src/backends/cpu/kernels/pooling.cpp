@@ -1,5 +1,6 @@
 // Pooling (max with optional int64 indices, average with count_include_pad, Lp) over 1-D/2-D/3-D
-// windows with strides, dilations, pads and ceil mode: a direct window loop parallel over (n, c) planes.
+// windows with strides, dilations, pads and ceil mode: a direct window loop parallel over (n, c) planes;
+// max pooling without indices runs row-wise over the valid output range of each tap.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -52,8 +53,53 @@ PoolGeom makeGeom(const ir::Layer& layer, const PoolingParams& p, const Dims& xs
   return g;
 }
 
+// Max without indices, an output row at a time: for each valid (kd, kh, kw) tap, the range of output
+// columns whose input lies inside the row is updated without per-element bounds checks.
+template <class T>
+void maxPoolRows(const PoolGeom& g, const T* x, T* y, int64_t planes) {
+  const int64_t inSize = g.in[0] * g.in[1] * g.in[2], outSize = g.out[0] * g.out[1] * g.out[2];
+  using CT = ComputeType<T>;
+  CT lowest = std::numeric_limits<CT>::lowest();
+  if constexpr (std::numeric_limits<CT>::has_infinity) lowest = -std::numeric_limits<CT>::infinity();
+  parallelFor(planes * g.out[0] * g.out[1], std::max<int64_t>(1, 4096 / std::max<int64_t>(1, g.out[2])),
+              [&](int64_t r0, int64_t r1) {
+    std::vector<CT> best(static_cast<size_t>(g.out[2]));
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t oh = r % g.out[1], od = (r / g.out[1]) % g.out[0], plane = r / (g.out[1] * g.out[0]);
+      const T* xp = x + plane * inSize;
+      std::fill(best.begin(), best.end(), lowest);
+      for (int64_t kd = 0; kd < g.k[0]; ++kd) {
+        int64_t id = od * g.s[0] - g.p[0] + kd * g.d[0];
+        if (id < 0 || id >= g.in[0]) continue;
+        for (int64_t kh = 0; kh < g.k[1]; ++kh) {
+          int64_t ih = oh * g.s[1] - g.p[1] + kh * g.d[1];
+          if (ih < 0 || ih >= g.in[1]) continue;
+          const T* xr = xp + (id * g.in[1] + ih) * g.in[2];
+          for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+            const int64_t iw0 = -g.p[2] + kw * g.d[2], s = g.s[2];
+            // Valid ow: 0 <= ow * s + iw0 < W.
+            int64_t owBegin = iw0 >= 0 ? 0 : (-iw0 + s - 1) / s;
+            int64_t owEnd = g.in[2] - iw0 <= 0 ? 0 : std::min(g.out[2], (g.in[2] - iw0 + s - 1) / s);
+            CT* __restrict b = best.data();
+            for (int64_t ow = owBegin; ow < owEnd; ++ow) {
+              CT v = static_cast<CT>(xr[ow * s + iw0]);
+              b[ow] = v > b[ow] ? v : b[ow];
+            }
+          }
+        }
+      }
+      T* yr = y + plane * outSize + (od * g.out[1] + oh) * g.out[2];
+      for (int64_t ow = 0; ow < g.out[2]; ++ow) yr[ow] = static_cast<T>(best[ow]);
+    }
+  });
+}
+
 template <class T>
 void maxPool(const PoolGeom& g, const T* x, T* y, int64_t* indices, int64_t planes, bool columnMajor) {
+  if (indices == nullptr) {
+    maxPoolRows(g, x, y, planes);
+    return;
+  }
   const int64_t inSize = g.in[0] * g.in[1] * g.in[2], outSize = g.out[0] * g.out[1] * g.out[2];
   using CT = ComputeType<T>;
   parallelFor(planes, 1, [&](int64_t p0, int64_t p1) {

@@ -11,8 +11,11 @@
 namespace kiln::cpu {
 namespace {
 
-// exp(x) for x <= 0 (max subtracted), vectorizable: 2^n * p(r), accurate to ~1 ulp in float.
+// exp(x) for x <= 0 (max subtracted), vectorizable: 2^n * p(r), accurate to ~1 ulp in float. Below
+// -87.3 (where exp leaves the normal float range) it returns 0: denormal results would slow down this
+// kernel and every kernel that reads them (masked attention scores are typically -10000 or -inf).
 inline float fastExp(float x) {
+  const bool underflows = x < -87.3f;
   x = std::max(x, -87.3f);
   const float log2e = 1.44269504088896341f;
   const float magic = 12582912.f;  // 1.5 * 2^23: rounds to nearest
@@ -29,7 +32,7 @@ inline float fastExp(float x) {
   uint32_t bits = static_cast<uint32_t>(e) << 23;
   float scale;
   std::memcpy(&scale, &bits, 4);
-  return p * scale;
+  return underflows ? 0.f : p * scale;
 }
 
 template <class CT>
@@ -38,12 +41,37 @@ inline CT expT(CT x) {
   else return std::exp(x);
 }
 
+// max and sum with 8 independent lanes, so the loops vectorize without reassociation flags.
+template <class CT>
+CT rowMax(const CT* __restrict x, int64_t n) {
+  CT lanes[8];
+  for (int l = 0; l < 8; ++l) lanes[l] = x[0];
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) lanes[l] = x[i + l] > lanes[l] ? x[i + l] : lanes[l];
+  CT mx = x[0];
+  for (int l = 0; l < 8; ++l) mx = std::max(mx, lanes[l]);
+  for (; i < n; ++i) mx = std::max(mx, x[i]);
+  return mx;
+}
+
+template <class CT>
+CT rowSum(const CT* __restrict x, int64_t n) {
+  CT lanes[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) lanes[l] += x[i + l];
+  CT sum = 0;
+  for (int l = 0; l < 8; ++l) sum += lanes[l];
+  for (; i < n; ++i) sum += x[i];
+  return sum;
+}
+
 // rows of length n, contiguous.
 template <class CT>
 void rowSoftmax(SoftmaxType type, const CT* __restrict x, CT* __restrict y, int64_t n) {
   if (n == 0) return;
-  CT mx = x[0];
-  for (int64_t i = 1; i < n; ++i) mx = std::max(mx, x[i]);
+  CT mx = rowMax(x, n);  // skips NaN; a NaN still reaches every output through the sum
   if (type == SoftmaxType::kHardmax) {
     int64_t arg = 0;
     for (int64_t i = 0; i < n; ++i)
@@ -55,11 +83,8 @@ void rowSoftmax(SoftmaxType type, const CT* __restrict x, CT* __restrict y, int6
   if (std::isinf(mx) && mx < 0) mx = 0;  // all -inf
   CT sum = 0;
   if (type == SoftmaxType::kSoftmax) {
-    for (int64_t i = 0; i < n; ++i) {
-      CT e = expT<CT>(x[i] - mx);
-      y[i] = e;
-      sum += e;
-    }
+    for (int64_t i = 0; i < n; ++i) y[i] = expT<CT>(x[i] - mx);
+    sum = rowSum(y, n);
     CT inv = CT(1) / sum;
     for (int64_t i = 0; i < n; ++i) y[i] *= inv;
   } else {

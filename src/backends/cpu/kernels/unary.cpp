@@ -2,6 +2,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
 
@@ -107,7 +108,7 @@ void runUnary(const ir::Layer& layer, const KernelArgs& args) {
       case UnaryOp::kAsinh: unaryLoop<T, T>(in, out, [](C v) { return std::asinh(v); }); break;
       case UnaryOp::kAcosh: unaryLoop<T, T>(in, out, [](C v) { return std::acosh(v); }); break;
       case UnaryOp::kAtanh: unaryLoop<T, T>(in, out, [](C v) { return std::atanh(v); }); break;
-      case UnaryOp::kErf: unaryLoop<T, T>(in, out, [](C v) { return std::erf(v); }); break;
+      case UnaryOp::kErf: unaryLoop<T, T>(in, out, [](C v) { return detail::erfApprox(v); }); break;
       default:
         fail(ErrorCode::kUnsupported, concat(layer.describe(), ": unknown unary op ", static_cast<int>(op)));
     }
