@@ -8,19 +8,22 @@ namespace kiln::passes {
 
 const std::vector<Pass>& allPasses() {
   // Order: folding first turns shape chains into constants, which makes Reshapes static and so
-  // exposes no-ops; dead-layer elimination last sweeps what the others disconnected.
+  // exposes no-ops; dead-layer elimination sweeps what the others disconnected; precision reduction
+  // last, so it sees the final layers (the next round folds Casts of constants it may leave).
   static const std::vector<Pass> passes = {
       {"fold_constants", "evaluate layers whose inputs are constants (and static Shape layers) at build time",
        foldConstants},
       {"remove_noops", "remove Identity, same-type Cast, same-shape Reshape/Expand/Tile, identity Transpose",
        removeNoOps},
       {"eliminate_dead_layers", "remove layers whose outputs are never used", eliminateDeadLayers},
+      {"reduce_precision", "with --fp16/--bf16: run float32 layers in float16/bfloat16, Casts at the boundaries",
+       reducePrecision},
   };
   return passes;
 }
 
 void runPasses(ir::Network& network, const std::vector<std::string>& disabled, std::vector<std::string>& log,
-               int maxRounds) {
+               int maxRounds, PrecisionPolicy* precision) {
   for (const std::string& name : disabled) {
     bool known = std::any_of(allPasses().begin(), allPasses().end(), [&](const Pass& p) { return name == p.name; });
     if (known) continue;
@@ -28,7 +31,7 @@ void runPasses(ir::Network& network, const std::vector<std::string>& disabled, s
     for (const Pass& p : allPasses()) names += (names.empty() ? "" : ", ") + std::string(p.name);
     fail(ErrorCode::kInvalidArgument, concat("unknown pass '", name, "' (passes: ", names, ")"));
   }
-  PassContext context{network, log};
+  PassContext context{network, log, precision};
   for (int round = 0; round < maxRounds; ++round) {
     bool changed = false;
     for (const Pass& pass : allPasses()) {

@@ -18,8 +18,9 @@ struct Pass {
 const std::vector<Pass>& allPasses();
 
 // Runs the enabled passes repeatedly until none changes the network (at most `maxRounds` rounds).
-// Unknown names in `disabled` throw kiln::Error listing the known ones.
+// Unknown names in `disabled` throw kiln::Error listing the known ones. `precision` (optional) enables
+// reduce_precision.
 void runPasses(ir::Network& network, const std::vector<std::string>& disabled, std::vector<std::string>& log,
-               int maxRounds = 10);
+               int maxRounds = 10, PrecisionPolicy* precision = nullptr);
 
 }  // namespace kiln::passes
