@@ -12,24 +12,8 @@ constexpr int kBlock = 256;
 
 template <bool kMax>
 __device__ __forceinline__ float blockReduce(float v, float* shared) {
-  for (int k = 16; k > 0; k >>= 1) {
-    float o = __shfl_xor_sync(0xffffffffu, v, k);
-    v = kMax ? fmaxf(v, o) : v + o;
-  }
-  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  __syncthreads();
-  if (lane == 0) shared[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < (blockDim.x >> 5) ? shared[lane] : (kMax ? -INFINITY : 0.f);
-    for (int k = 16; k > 0; k >>= 1) {
-      float o = __shfl_xor_sync(0xffffffffu, v, k);
-      v = kMax ? fmaxf(v, o) : v + o;
-    }
-    if (lane == 0) shared[0] = v;
-  }
-  __syncthreads();
-  return shared[0];
+  if constexpr (kMax) return blockAllReduce(v, MaxOp{}, -INFINITY, shared);
+  else return blockAllReduce(v, SumOp{}, 0.f, shared);
 }
 
 template <class T>
