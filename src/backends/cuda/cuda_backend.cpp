@@ -192,6 +192,8 @@ class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(std::shared_ptr<DeviceContext> ctx) : ctx_(std::move(ctx)) {}
   std::string name() const override { return concat("cuda:", ctx_->device()); }
+  // Kernels are compiled for one architecture (CMAKE_CUDA_ARCHITECTURES) and tactics are tuned per device.
+  std::string target() const override { return concat("sm_", ctx_->computeCapability()); }
   std::string unsupportedReason(const ir::Layer& layer) const override { return cuda::unsupportedReason(layer); }
   std::unique_ptr<Kernel> createKernel(const ir::Layer& layer, const Constants& constants) const override {
     ctx_->makeCurrent();
@@ -278,11 +280,17 @@ std::string cudaDeviceDescription(int device) {
                 prop.multiProcessorCount, " SMs)");
 }
 
+bool kernelImageAvailable();  // kernels/softmax.cu
+
 std::shared_ptr<Backend> makeCudaBackend(int deviceIndex) {
   checkDevice(deviceIndex);
   auto ctx = std::make_shared<DeviceContext>(deviceIndex);
-  ctx->setComputeCapability(cudaComputeCapability(deviceIndex));
+  int capability = cudaComputeCapability(deviceIndex);
+  ctx->setComputeCapability(capability);
   ctx->makeCurrent();
+  KILN_CHECK(kernelImageAvailable(), kRuntimeError, "this Kiln's CUDA kernels were not compiled for sm_", capability,
+             " (device ", deviceIndex, ": ", cudaDeviceDescription(deviceIndex),
+             "); rebuild Kiln with -DCMAKE_CUDA_ARCHITECTURES=", capability);
   return std::make_shared<CudaBackend>(std::move(ctx));
 }
 

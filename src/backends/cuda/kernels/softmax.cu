@@ -123,4 +123,14 @@ std::unique_ptr<Kernel> makeSoftmaxKernel(const std::shared_ptr<DeviceContext>&,
   return std::make_unique<SoftmaxKernel>(layer);
 }
 
+// Whether this build holds an image (SASS, or PTX the driver can compile) of its kernels for the current
+// device; false when Kiln was compiled for other architectures (CMAKE_CUDA_ARCHITECTURES).
+bool kernelImageAvailable() {
+  cudaFuncAttributes attributes{};
+  cudaError_t status = cudaFuncGetAttributes(&attributes, softmaxRowKernel<float>);
+  if (status == cudaSuccess) return true;
+  cudaGetLastError();
+  return false;
+}
+
 }  // namespace kiln::cuda
