@@ -231,6 +231,12 @@ class CudaBackend final : public Backend {
     if (bytes == 0) return;
     KILN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, static_cast<cudaStream_t>(stream)));
   }
+  bool isCapturing(void* stream) const override {
+    if (!stream) return false;  // the legacy default stream cannot be captured
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    KILN_CUDA_CHECK(cudaStreamIsCapturing(static_cast<cudaStream_t>(stream), &status));
+    return status != cudaStreamCaptureStatusNone;
+  }
   void synchronize(void* stream) const override {
     ctx_->makeCurrent();
     if (stream) KILN_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)));
