@@ -261,6 +261,20 @@ TEST(Passes, ReducePrecisionKeepsShapeArithmeticInFloat32) {
   EXPECT_EQ(countLayers(net, LayerType::kCast), 4);  // the model's two, plus one in and one out
 }
 
+TEST(Passes, ReducePrecisionLetsShapeReadReducedTensors) {
+  ir::Network net;
+  ITensor* x = net.addInput("x", DataType::kFloat32, {-1, 4});
+  ITensor* r = net.addActivation(x, ActivationType::kRelu);
+  ITensor* shape = net.addLayer(ShapeParams{}, {r})->output(0);
+  ITensor* y = net.addLayer(ReshapeParams{}, {net.addActivation(r, ActivationType::kTanh), shape})->output(0);
+  net.markOutput(y);
+  int casts = 0;
+  EXPECT_TRUE(reduceToHalf(net, *backendFor("cpu"), &casts));
+  EXPECT_EQ(casts, 2);  // in and out only: the Shape layer reads the float16 tensor as it is
+  for (auto& l : net.layers())
+    if (l->type() == LayerType::kShape) EXPECT_EQ(l->inputs[0]->type(), DataType::kFloat16);
+}
+
 TEST(Passes, ReducePrecisionCopiesConstantsSharedWithFloat32Layers) {
   ir::Network net;
   ITensor* x = net.addInput("x", DataType::kFloat32, {4});

@@ -177,7 +177,8 @@ bool reducePrecision(PassContext& context) {
       ir::Tensor*& in = layer->inputs[i];
       if (!in) continue;
       bool wantsReduced = isReduced && isDataInput(*layer, i);
-      if (switched.count(in) && !wantsReduced) in = float32Version(in, layer);
+      bool readsShapeOnly = layer->type() == LayerType::kShape;  // any type will do: no Cast back
+      if (switched.count(in) && !wantsReduced && !readsShapeOnly) in = float32Version(in, layer);
       else if (wantsReduced && in->type() == DataType::kFloat32) in = reducedVersion(in, layer);
     }
     if (!isReduced) continue;
