@@ -11,8 +11,9 @@ static const char* kUsage =
     "               [--min-shapes=x:1x3x8x8 --opt-shapes=... --max-shapes=...] [--disable-passes=a,b] [--list-passes]\n"
     "  run          --engine=PLAN | --onnx=MODEL  --load-inputs=DIR [--save-outputs=DIR] [--expect=DIR]\n"
     "               [--rtol=1e-3] [--atol=1e-7]\n"
-    "  bench        --engine=PLAN | --onnx=MODEL  [--iterations=100] [--warmup=10] [--shapes=x:1x3x224x224]\n"
-    "               [--threads=N] [--seed=0] [--profile (time per layer type)]\n"
+    "  bench        --engine=PLAN | --onnx=MODEL  [--device=cpu|cuda[:N]] [--fp16] [--iterations=100] [--warmup=10]\n"
+    "               [--batch=N] [--shapes=x:1x3x224x224] [--threads=N] [--seed=0] [--profile (time per layer type)]\n"
+    "               CUDA: [--no-data-transfers] [--use-cuda-graph] (prints GPU compute, H2D/D2H copy, enqueue times)\n"
     "  conformance  PATH... [--report=FILE.json] [--device=...] [--filter=TEXT] [--rtol --atol] [--timeout=SECONDS]\n"
     "  version\n";
 

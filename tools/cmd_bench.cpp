@@ -1,4 +1,6 @@
-// kiln bench: warm-up, timed iterations, a latency/throughput summary.
+// kiln bench: warm-up, timed iterations, a latency/throughput summary. On CUDA engines, also GPU
+// compute time (CUDA events around enqueue), host-to-device / device-to-host copy times and the host
+// time spent enqueueing, optionally through a CUDA graph captured once and replayed.
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -13,10 +15,21 @@
 #include "core/error.h"
 #include "core/half.h"
 
+#ifdef KILN_HAVE_CUDA
+#include "cuda_timing.h"
+#endif
+
 namespace kiln::tools {
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double millisecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
 // Seeded random values of the input's type: floats in [-1, 1), integers in [0, 2), booleans.
-static HostTensor randomTensor(DataType type, const Dims& shape, std::mt19937& rng) {
+HostTensor randomTensor(DataType type, const Dims& shape, std::mt19937& rng) {
   HostTensor t = Weights::zeros(type, shape);
   auto* p = const_cast<uint8_t*>(t.bytes->data());
   std::uniform_real_distribution<float> real(-1.f, 1.f);
@@ -70,55 +83,216 @@ class LayerTypeProfiler final : public Profiler {
   std::map<std::string, Entry> byType_;
 };
 
+// Builds from --onnx; --batch fixes the first dimension of every input whose profile is not given.
+std::shared_ptr<Engine> buildForBench(const Options& options, int64_t batch, std::ostream& out, BuildSummary& summary) {
+  BuilderConfig config = builderConfigFrom(options);
+  Builder builder;
+  auto network = builder.createNetwork();
+  OnnxParser(*network).parseFromFile(options.get("onnx"));
+  for (int i = 0; batch > 0 && i < network->numInputs(); ++i) {
+    ITensor* input = network->input(i);
+    if (config.profile.shapes.count(input->name())) continue;  // --shapes / --opt-shapes win
+    Dims dims = input->dims();
+    KILN_CHECK(!dims.empty(), kInvalidArgument, "--batch sets the first dimension of every input, but input '",
+               input->name(), "' is a scalar; give its shape with --shapes");
+    KILN_CHECK(dims[0] < 0 || dims[0] == batch, kInvalidArgument, "--batch=", batch, ": input '", input->name(),
+               "' has a static first dimension (shape ", dimsToString(dims), ")");
+    dims[0] = batch;
+    for (auto& d : dims)
+      if (d < 0) d = 1;
+    config.profile.setDimensions(input->name(), dims, dims, dims);
+  }
+  std::vector<uint8_t> plan = builder.buildSerializedNetwork(*network, config, &summary);
+  out << summary.toString();
+  return Runtime().deserializeEngine(plan.data(), plan.size());
+}
+
+// Per-iteration measurements, in milliseconds.
+struct Samples {
+  std::vector<double> latency, compute, hostToDevice, deviceToHost, enqueue;
+};
+
+void printStats(std::ostream& out, const char* label, std::vector<double> ms) {
+  if (ms.empty()) return;
+  std::sort(ms.begin(), ms.end());
+  auto pct = [&](double q) { return ms[std::min(ms.size() - 1, static_cast<size_t>(q * (ms.size() - 1) + 0.5))]; };
+  double mean = std::accumulate(ms.begin(), ms.end(), 0.0) / static_cast<double>(ms.size());
+  out << "  " << std::left << std::setw(16) << label << std::right << "min " << ms.front() << "  median " << pct(0.5)
+      << "  mean " << mean << "  p90 " << pct(0.9) << "  p99 " << pct(0.99) << "  max " << ms.back() << "\n";
+}
+
+struct IoBuffer {
+  std::string name;
+  const HostTensor* hostValue = nullptr;  // inputs
+  Dims shape;
+  DataType type = DataType::kFloat32;
+};
+
+#ifdef KILN_HAVE_CUDA
+int deviceIndexOf(const std::string& device) {
+  auto colon = device.find(':');
+  return colon == std::string::npos ? 0 : std::stoi(device.substr(colon + 1));
+}
+
+// Device buffers bound to the context; per iteration: [H2D] enqueue (or graph replay) [D2H], sync.
+std::string benchCuda(ExecutionContext& context, const std::vector<IoBuffer>& inputs,
+                      const std::vector<IoBuffer>& outputs, bool transfers, bool useGraph, int64_t warmup,
+                      int64_t iterations, Samples& samples, double& totalSeconds) {
+  CudaTiming cuda(deviceIndexOf(context.engine().device()));
+  struct Copy {
+    void* host;
+    void* device;
+    size_t bytes;
+  };
+  std::vector<Copy> h2d, d2h;
+  for (const IoBuffer& in : inputs) {
+    size_t bytes = in.hostValue->bytes->size();
+    Copy c{cuda.allocatePinned(bytes), cuda.allocateDevice(bytes), bytes};
+    std::memcpy(c.host, in.hostValue->data(), bytes);
+    cuda.copyToDevice(c.device, c.host, bytes);  // the data is there even with --no-data-transfers
+    context.setTensorAddress(in.name, c.device);
+    h2d.push_back(c);
+  }
+  for (const IoBuffer& o : outputs) {
+    KILN_CHECK(volume(o.shape) >= 0, kUnsupported, "output '", o.name,
+               "' has a data-dependent shape; kiln bench on CUDA needs shapes known before the run");
+    size_t bytes = static_cast<size_t>(volume(o.shape)) * dataTypeSize(o.type);
+    Copy c{cuda.allocatePinned(bytes), cuda.allocateDevice(bytes), bytes};
+    context.setTensorAddress(o.name, c.device);
+    d2h.push_back(c);
+  }
+  cuda.synchronize();
+  // One plain enqueue first: it plans memory and creates library handles, outside any capture.
+  context.enqueue(cuda.stream());
+  cuda.synchronize();
+  if (useGraph) cuda.captureGraph([&] { context.enqueue(cuda.stream()); });
+
+  auto inferOnce = [&](bool record) {
+    auto start = Clock::now();
+    cuda.mark(CudaTiming::kStart);
+    if (transfers)
+      for (auto& c : h2d) cuda.copyToDevice(c.device, c.host, c.bytes);
+    cuda.mark(CudaTiming::kInputsCopied);
+    auto enqueueStart = Clock::now();
+    if (useGraph) cuda.launchGraph();
+    else context.enqueue(cuda.stream());
+    double enqueueMs = millisecondsSince(enqueueStart);
+    cuda.mark(CudaTiming::kComputed);
+    if (transfers)
+      for (auto& c : d2h) cuda.copyToHost(c.host, c.device, c.bytes);
+    cuda.mark(CudaTiming::kOutputsCopied);
+    cuda.synchronize();
+    double latencyMs = millisecondsSince(start);
+    if (!record) return;
+    samples.latency.push_back(latencyMs);
+    samples.enqueue.push_back(enqueueMs);
+    samples.compute.push_back(cuda.elapsedMs(CudaTiming::kInputsCopied, CudaTiming::kComputed));
+    if (transfers) {
+      samples.hostToDevice.push_back(cuda.elapsedMs(CudaTiming::kStart, CudaTiming::kInputsCopied));
+      samples.deviceToHost.push_back(cuda.elapsedMs(CudaTiming::kComputed, CudaTiming::kOutputsCopied));
+    }
+  };
+  for (int64_t i = 0; i < warmup; ++i) inferOnce(false);
+  auto total = Clock::now();
+  for (int64_t i = 0; i < iterations; ++i) inferOnce(true);
+  totalSeconds = millisecondsSince(total) / 1000.0;
+  return cuda.deviceDescription();
+}
+#endif
+
+}  // namespace
+
 int runBenchCommand(const std::vector<std::string>& args, std::ostream& out) {
   Options options(args, {"onnx", "engine", "device", "fp16", "bf16", "min-shapes", "opt-shapes", "max-shapes",
-                         "shapes", "disable-passes", "iterations", "warmup", "threads", "seed", "profile"});
+                         "shapes", "disable-passes", "iterations", "warmup", "threads", "seed", "profile", "batch",
+                         "no-data-transfers", "use-cuda-graph"});
   if (options.has("threads")) cpu::setNumThreads(static_cast<int>(options.getInt("threads", 1)));
+  int64_t warmup = options.getInt("warmup", 10), iterations = options.getInt("iterations", 100);
+  KILN_CHECK(iterations > 0 && warmup >= 0, kInvalidArgument, "--iterations must be > 0 and --warmup >= 0");
+  int64_t batch = options.getInt("batch", 0);
+  KILN_CHECK(!options.has("batch") || batch > 0, kInvalidArgument, "--batch must be > 0");
   BuildSummary summary;
   bool built = options.has("onnx");
-  std::shared_ptr<Engine> engine = engineFrom(options, built ? &out : nullptr, &summary);
+  std::shared_ptr<Engine> engine = built && !options.has("engine") ? buildForBench(options, batch, out, summary)
+                                                                   : engineFrom(options, nullptr, &summary);
+  bool onDevice = engine->device() != "cpu";
+  bool transfers = !options.has("no-data-transfers"), useGraph = options.has("use-cuda-graph");
+  KILN_CHECK(onDevice || (transfers && !useGraph), kInvalidArgument,
+             "--no-data-transfers and --use-cuda-graph need a CUDA engine (--device=cuda)");
+
+  KILN_CHECK(!onDevice || !options.has("profile"), kUnsupported, "--profile times layers on the CPU backend only (for now)");
   auto context = engine->createExecutionContext();
   auto shapes = parseShapes(options.get("shapes"));
   std::mt19937 rng(static_cast<uint32_t>(options.getInt("seed", 0)));
-  std::vector<HostTensor> inputs;
-  std::vector<HostTensor> outputs;
+  std::vector<HostTensor> values;
+  values.reserve(static_cast<size_t>(engine->numIOTensors()));
+  std::vector<IoBuffer> inputs, outputs;
   for (int i = 0; i < engine->numIOTensors(); ++i) {
     const std::string& name = engine->ioTensorName(i);
     if (engine->tensorIOMode(name) != TensorIOMode::kInput) continue;
     Dims shape = shapes.count(name) ? shapes[name] : engine->profileShape(name).opt;
+    if (batch > 0 && !shapes.count(name) && !shape.empty()) shape[0] = batch;
     context->setInputShape(name, shape);
-    inputs.push_back(randomTensor(engine->tensorDataType(name), shape, rng));
-    context->setTensorAddress(name, const_cast<uint8_t*>(inputs.back().bytes->data()));
+    values.push_back(randomTensor(engine->tensorDataType(name), shape, rng));
+    inputs.push_back({name, &values.back(), shape, engine->tensorDataType(name)});
   }
   for (int i = 0; i < engine->numIOTensors(); ++i) {
     const std::string& name = engine->ioTensorName(i);
-    if (engine->tensorIOMode(name) != TensorIOMode::kOutput) continue;
-    Dims shape = context->tensorShape(name);
-    if (volume(shape) < 0) continue;  // data-dependent: context-owned
-    outputs.push_back(Weights::zeros(engine->tensorDataType(name), shape));
-    context->setTensorAddress(name, const_cast<uint8_t*>(outputs.back().bytes->data()));
+    if (engine->tensorIOMode(name) == TensorIOMode::kOutput)
+      outputs.push_back({name, nullptr, context->tensorShape(name), engine->tensorDataType(name)});
   }
-  int64_t warmup = options.getInt("warmup", 10), iterations = options.getInt("iterations", 100);
-  KILN_CHECK(iterations > 0 && warmup >= 0, kInvalidArgument, "--iterations must be > 0 and --warmup >= 0");
-  for (int64_t i = 0; i < warmup; ++i) context->execute();
-  std::vector<double> ms;
-  auto total = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < iterations; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    context->execute();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+
+  Samples samples;
+  double totalSeconds = 0;
+  std::string deviceLine = engine->device();
+  if (onDevice) {
+#ifdef KILN_HAVE_CUDA
+    deviceLine += ", " + benchCuda(*context, inputs, outputs, transfers, useGraph, warmup, iterations, samples,
+                                   totalSeconds);
+#else
+    fail(ErrorCode::kUnsupported, concat("kiln bench: this Kiln was built without CUDA"));
+#endif
+  } else {
+    for (const IoBuffer& in : inputs) context->setTensorAddress(in.name, const_cast<void*>(in.hostValue->data()));
+    std::vector<HostTensor> outputValues;
+    outputValues.reserve(outputs.size());
+    for (const IoBuffer& o : outputs) {
+      if (volume(o.shape) < 0) continue;  // data-dependent: context-owned
+      outputValues.push_back(Weights::zeros(o.type, o.shape));
+      context->setTensorAddress(o.name, const_cast<uint8_t*>(outputValues.back().bytes->data()));
+    }
+    for (int64_t i = 0; i < warmup; ++i) context->execute();
+    auto total = Clock::now();
+    for (int64_t i = 0; i < iterations; ++i) {
+      auto start = Clock::now();
+      context->execute();
+      samples.latency.push_back(millisecondsSince(start));
+    }
+    totalSeconds = millisecondsSince(total) / 1000.0;
+    deviceLine += concat(", ", cpu::numThreads(), " CPU threads");
   }
-  double totalSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - total).count();
-  std::sort(ms.begin(), ms.end());
-  auto pct = [&](double q) { return ms[std::min(ms.size() - 1, static_cast<size_t>(q * (ms.size() - 1) + 0.5))]; };
-  double mean = std::accumulate(ms.begin(), ms.end(), 0.0) / ms.size();
+
   out << std::fixed << std::setprecision(3);
-  out << "Performance summary (" << engine->device() << ", " << cpu::numThreads() << " CPU threads, "
-      << iterations << " iterations after " << warmup << " warm-up)\n";
-  out << "  throughput: " << iterations / totalSeconds << " inferences/s\n";
-  out << "  latency ms: min " << ms.front() << "  median " << pct(0.5) << "  mean " << mean << "  p90 " << pct(0.9)
-      << "  p99 " << pct(0.99) << "  max " << ms.back() << "\n";
-  if (built) out << "  build time: " << summary.buildSeconds * 1000.0 << " ms\n";
+  out << "Performance summary (" << deviceLine;
+  if (batch > 0) out << ", batch " << batch;
+  if (useGraph) out << ", CUDA graph";
+  if (onDevice && !transfers) out << ", no data transfers";
+  out << ", " << iterations << " iterations after " << warmup << " warm-up)\n";
+  double perSecond = static_cast<double>(iterations) / totalSeconds;
+  out << "  throughput:     " << perSecond << " inferences/s";
+  if (batch > 0) out << " (" << perSecond * static_cast<double>(batch) << " samples/s)";
+  out << "\n";
+  printStats(out, "latency ms:", samples.latency);
+  printStats(out, "GPU compute ms:", samples.compute);
+  printStats(out, "H2D copy ms:", samples.hostToDevice);
+  printStats(out, "D2H copy ms:", samples.deviceToHost);
+  printStats(out, "enqueue ms:", samples.enqueue);
+  if (onDevice)
+    out << "  (latency: host wall clock per inference of " << (transfers ? "H2D copies + " : "")
+        << (useGraph ? "graph launch" : "enqueue") << " + " << (transfers ? "D2H copies + " : "")
+        << "sync; GPU compute: CUDA events around " << (useGraph ? "the graph launch" : "enqueue")
+        << "; enqueue: host time to launch)\n";
+  if (built) out << "  build time:     " << summary.buildSeconds * 1000.0 << " ms\n";
   if (options.has("profile")) {
     // Separate runs: per-layer timing synchronizes after every layer and would skew the summary above.
     LayerTypeProfiler profiler;

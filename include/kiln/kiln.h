@@ -150,6 +150,9 @@ struct BuildSummary {
   std::string device;
   std::vector<std::string> passLog;        // one line per pass that changed the network
   std::vector<std::string> fallbackLayers; // layers that run on another backend than requested
+  DataType precision = DataType::kFloat32; // the reduced type allowed by --fp16/--bf16 (kFloat32: none)
+  int reducedPrecisionLayers = 0;          // layers (besides Constants and Casts) computing in `precision`
+  int castsInserted = 0;                   // Casts added at the precision boundaries
   std::string toString() const;
 };
 

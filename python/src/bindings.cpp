@@ -970,6 +970,8 @@ PYBIND11_MODULE(_kiln, m) {
       .def_readonly("device", &BuildSummary::device)
       .def_readonly("pass_log", &BuildSummary::passLog)
       .def_readonly("fallback_layers", &BuildSummary::fallbackLayers)
+      .def_readonly("reduced_precision_layers", &BuildSummary::reducedPrecisionLayers)
+      .def_readonly("casts_inserted", &BuildSummary::castsInserted)
       .def("__str__", &BuildSummary::toString);
 
   struct BuilderHandle {

@@ -54,6 +54,9 @@ class Backend {
   virtual void copyToHost(void* dst, const void* src, size_t bytes, void* stream) const = 0;
   virtual void copy(void* dst, const void* src, size_t bytes, void* stream) const = 0;
   virtual void synchronize(void* stream) const = 0;
+  // Whether work enqueued on `stream` is being captured into a graph (CUDA graphs) rather than run:
+  // allocation and host synchronization are then errors.
+  virtual bool isCapturing(void* /*stream*/) const { return false; }
 };
 
 // The backend for a device string ("cpu", "cuda", "cuda:1"). Throws kiln::Error when unavailable.

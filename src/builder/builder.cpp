@@ -72,7 +72,21 @@ std::vector<uint8_t> Builder::buildSerializedNetwork(NetworkDefinition& definiti
   info.target = device->target();
 
   net.inferShapes();
-  passes::runPasses(net, config.disabledPasses, result.passLog, /*maxRounds=*/10, device.get());
+  // --fp16 wins over --bf16 when both are given (the CUDA backend has float16 kernels only).
+  passes::PrecisionPolicy precision;
+  precision.reduced = config.fp16 ? DataType::kFloat16 : config.bf16 ? DataType::kBFloat16 : DataType::kFloat32;
+  precision.device = device.get();
+  precision.fallback = cpu.get();
+  passes::runPasses(net, config.disabledPasses, result.passLog, /*maxRounds=*/10, device.get(), &precision);
+  result.precision = precision.reduced;
+  result.castsInserted = precision.castsInserted;
+  if (precision.reduced != DataType::kFloat32)
+    for (auto& layer : net.layers()) {
+      if (layer->type() == LayerType::kConstant || layer->type() == LayerType::kCast) continue;
+      bool reduced = false;
+      for (auto* out : layer->outputs) reduced = reduced || out->type() == precision.reduced;
+      if (reduced) ++result.reducedPrecisionLayers;
+    }
 
   // Backends per layer: the device when it can run the layer, else the CPU; list what nothing runs.
   std::string unsupported;
@@ -130,6 +144,9 @@ std::string BuildSummary::toString() const {
       << megabytes(activationBytesNaive) << " naive sum\n";
   out << "  weights:           " << megabytes(weightsBytes) << "\n";
   out << "  build time:        " << buildSeconds * 1000.0 << " ms\n";
+  if (precision != DataType::kFloat32)
+    out << "  precision:         " << reducedPrecisionLayers << " layers in " << dataTypeName(precision) << ", "
+        << castsInserted << " casts inserted\n";
   for (auto& line : passLog) out << "  pass " << line << "\n";
   if (!fallbackLayers.empty()) {
     out << "  layers on the CPU (no " << device << " kernel): " << fallbackLayers.size() << "\n";

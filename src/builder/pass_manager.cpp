@@ -9,8 +9,9 @@ namespace kiln::passes {
 const std::vector<Pass>& allPasses() {
   // Order: folding first turns shape chains into constants, which makes Reshapes static and so
   // exposes no-ops; BatchNorm folds into a convolution before activation fusion, which needs the
-  // activation to follow the convolution directly; dead-layer elimination last sweeps what the others
-  // disconnected.
+  // activation to follow the convolution directly; dead-layer elimination sweeps what the others
+  // disconnected; precision reduction last, so it sees the final layers (the next round folds Casts of
+  // constants it may leave).
   static const std::vector<Pass> passes = {
       {"fold_constants", "evaluate layers whose inputs are constants (and static Shape layers) at build time",
        foldConstants},
@@ -22,12 +23,14 @@ const std::vector<Pass>& allPasses() {
        fuseConvActivation},
       {"fuse_gelu", "replace the erf GELU subgraph x*0.5*(1+erf(x/sqrt2)) by one Activation(Gelu)", fuseGelu},
       {"eliminate_dead_layers", "remove layers whose outputs are never used", eliminateDeadLayers},
+      {"reduce_precision", "with --fp16/--bf16: run float32 layers in float16/bfloat16, Casts at the boundaries",
+       reducePrecision},
   };
   return passes;
 }
 
 void runPasses(ir::Network& network, const std::vector<std::string>& disabled, std::vector<std::string>& log,
-               int maxRounds, const Backend* target) {
+               int maxRounds, const Backend* target, PrecisionPolicy* precision) {
   for (const std::string& name : disabled) {
     bool known = std::any_of(allPasses().begin(), allPasses().end(), [&](const Pass& p) { return name == p.name; });
     if (known) continue;
@@ -35,7 +38,7 @@ void runPasses(ir::Network& network, const std::vector<std::string>& disabled, s
     for (const Pass& p : allPasses()) names += (names.empty() ? "" : ", ") + std::string(p.name);
     fail(ErrorCode::kInvalidArgument, concat("unknown pass '", name, "' (passes: ", names, ")"));
   }
-  PassContext context{network, log, target};
+  PassContext context{network, log, target, precision};
   for (int round = 0; round < maxRounds; ++round) {
     bool changed = false;
     for (const Pass& pass : allPasses()) {

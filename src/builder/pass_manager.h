@@ -19,8 +19,9 @@ const std::vector<Pass>& allPasses();
 
 // Runs the enabled passes repeatedly until none changes the network (at most `maxRounds` rounds).
 // Unknown names in `disabled` throw kiln::Error listing the known ones.
-// `target` is the backend the network is built for (nullptr: any).
+// `target` is the backend the network is built for (nullptr: any). `precision` (optional) enables
+// reduce_precision.
 void runPasses(ir::Network& network, const std::vector<std::string>& disabled, std::vector<std::string>& log,
-               int maxRounds = 10, const Backend* target = nullptr);
+               int maxRounds = 10, const Backend* target = nullptr, PrecisionPolicy* precision = nullptr);
 
 }  // namespace kiln::passes

@@ -10,7 +10,14 @@ namespace kiln {
 
 EngineImpl::EngineImpl(plan::PlanContents planContents) : contents(std::move(planContents)) {
   const ir::Network& net = network();
-  deviceBackend = backendFor(contents.info.device);
+  try {
+    deviceBackend = backendFor(contents.info.device);
+  } catch (const Error& e) {
+    // Typically a CUDA plan on a machine without a GPU (or a Kiln built without CUDA).
+    fail(ErrorCode::kInvalidPlan, concat("cannot load this plan: it was built for ", contents.info.device,
+                                         contents.info.target.empty() ? "" : " " + contents.info.target,
+                                         ", which is not available here: ", e.what()));
+  }
   cpuBackend = backendFor("cpu");
   primaryKind = deviceBackend->isHostMemory() ? kHostMemory : kDeviceMemory;
   std::string target = deviceBackend->target();

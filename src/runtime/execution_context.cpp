@@ -345,6 +345,9 @@ void ContextImpl::run(void* stream) {
       void* dst = address(t, step.to);
       size_t bytes = static_cast<size_t>(volume(descs[t].shape)) * dataTypeSize(descs[t].type);
       if (step.to == kHostMemory) {
+        KILN_CHECK(!engine.deviceBackend->isCapturing(stream), kUnsupported, "cannot capture this engine into a ",
+                   "graph: tensor '", engine.tensors[t]->name(), "' goes to a layer that runs on the CPU, which needs ",
+                   "a host synchronization in the middle of the run");
         engine.deviceBackend->copyToHost(dst, src, bytes, stream);
         engine.deviceBackend->synchronize(stream);  // the host layer that follows reads it now
       } else {
@@ -504,7 +507,15 @@ MemoryUsage ExecutionContext::memoryUsage() const {
 
 void ExecutionContext::enqueue(void* stream) {
   impl_->outputsOnHost = false;
-  if (impl_->dirty || impl_->valuesRead) impl_->reshape();
+  if (impl_->dirty || impl_->valuesRead) {
+    // Re-planning allocates and synchronizes: not possible while the stream is captured into a graph.
+    KILN_CHECK(!impl_->engine.deviceBackend->isCapturing(stream), kUnsupported,
+               impl_->valuesRead ? "cannot capture this engine into a graph: an input is read as shape values, so "
+                                   "every run re-plans on the host"
+                                 : "cannot capture enqueue into a graph right after a shape or binding change: "
+                                   "run enqueue once (outside the capture) first");
+    impl_->reshape();
+  }
   if (impl_->dataDependent) {
     impl_->runDataDependent();  // re-infers every shape on each run; descs now hold this run's shapes
     return;

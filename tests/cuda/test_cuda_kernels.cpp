@@ -1,6 +1,7 @@
 // CUDA kernels against the CPU reference (cpu::runLayerOnHost): seeded random data, awkward shapes
 // (odd, prime, tails, broadcasts, empty), fp32 and fp16, per-layer tolerances. Outputs are poisoned
 // before each run. Skips when no GPU is present (but always compiles).
+#include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +12,7 @@
 #include "backends/cuda/cuda_backend.h"
 #include "core/half.h"
 #include "ir/network.h"
+#include "kiln/kiln.h"
 
 namespace kiln {
 namespace {
@@ -612,6 +614,203 @@ TEST(Cuda, UnsupportedIsReported) {
   EXPECT_FALSE(cuda::unsupportedReason(*layer).empty());
   auto* ok = static_cast<ir::Layer*>(net.addLayer(ActivationParams{}, {x}));
   EXPECT_TRUE(cuda::unsupportedReason(*ok).empty());
+}
+
+
+// float16 variants of the layers whose CUDA kernels take float16 outside the typed suites above
+// (mixed-type layers: quantization, generators, one-hot values, casts from float16).
+TEST(Cuda, Float16MixedTypeLayers) {
+  REQUIRE_GPU();
+  Tol exact{0, 0}, half{1e-3, 1e-3};
+  QuantizeParams q;
+  q.outputType = DataType::kInt8;
+  q.axis = 1;
+  // tolerance 1: a quotient at a .5 tie may round either way in float32 on the two sides
+  check(q, {data(F16, {2, 3, 5}, -3, 3), In{F16, {3}, true, {0.0625, 0.125, 0.25}}, none()}, 1, exact, {1.0, 0});
+  DequantizeParams dq;
+  check(dq, {data(DataType::kInt8, {4, 7}, -100, 100), In{F16, {}, true, {0.125}}, none()}, 1, exact, half);
+  check(RangeParams{}, {scalar(0.5, F16), scalar(7, F16), scalar(0.25, F16)}, 1, exact, {2e-3, 1e-3});
+  ConstantOfShapeParams cos;
+  uint16_t v = floatToHalf(-1.5f);
+  cos.value = Weights::copyOf(F16, {1}, &v);
+  check(cos, {ints({4, 3})}, 1, exact, exact);
+  OneHotParams oh;
+  check(oh, {data(I64, {3, 4}, 0, 5), scalar(5, I64), In{F16, {2}, true, {-1, 2.5}}}, 1, exact, exact);
+  CastParams c;
+  for (DataType to : {I64, DataType::kInt8, BOOL}) {
+    c.to = to;
+    check(c, {data(F16, {5, 13}, -50, 50)}, 1, exact, exact);
+  }
+}
+
+// ---- engines on the GPU: fp16 builds and CUDA graphs ---------------------------------------------
+
+// y = softmax(layernorm(relu(x @ W + b))), x [batch, 24]
+std::unique_ptr<NetworkDefinition> smallMlp(bool withCpuLayer = false) {
+  auto net = Builder().createNetwork();
+  ITensor* x = net->addInput("x", F32, {-1, 24}, {"batch"});
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
+  std::vector<float> w(24 * 16), b(16), scale(16, 1.25f), shift(16, 0.1f);
+  for (auto& e : w) e = u(rng);
+  for (auto& e : b) e = u(rng);
+  ITensor* h = net->addActivation(
+      net->addElementWise(net->addMatrixMultiply(x, false, net->addConstant(Weights::copyOf(F32, {24, 16}, w.data())),
+                                                 false),
+                          net->addConstant(Weights::copyOf(F32, {16}, b.data())), ElementWiseOp::kAdd),
+      ActivationType::kRelu);
+  NormalizationParams ln;
+  ln.type = NormalizationType::kLayer;
+  ln.axis = -1;
+  h = net->addLayer(ln, {h, net->addConstant(Weights::copyOf(F32, {16}, scale.data())),
+                         net->addConstant(Weights::copyOf(F32, {16}, shift.data()))})->output(0);
+  if (withCpuLayer) {  // no CUDA Einsum kernel: runs on the CPU between device layers
+    EinsumParams e;
+    e.equation = "ij->ij";
+    h = net->addLayer(e, {h})->output(0);
+  }
+  ITensor* y = net->addSoftmax(h, -1);
+  y->setName("y");
+  net->markOutput(y);
+  return net;
+}
+
+std::shared_ptr<Engine> buildMlp(const std::string& device, bool fp16, bool withCpuLayer = false,
+                                 BuildSummary* summary = nullptr) {
+  BuilderConfig config;
+  config.device = device;
+  config.fp16 = fp16;
+  config.profile.setDimensions("x", {1, 24}, {8, 24}, {64, 24});
+  auto net = smallMlp(withCpuLayer);
+  std::vector<uint8_t> plan = Builder().buildSerializedNetwork(*net, config, summary);
+  return Runtime().deserializeEngine(plan.data(), plan.size());
+}
+
+std::vector<float> runOnHost(const Engine& engine, const std::vector<float>& x) {
+  auto context = engine.createExecutionContext();
+  int64_t batch = static_cast<int64_t>(x.size() / 24);
+  std::vector<float> y(static_cast<size_t>(batch) * 16, NAN);
+  context->setInputShape("x", {batch, 24});
+  context->setTensorAddress("x", const_cast<float*>(x.data()));
+  context->setTensorAddress("y", y.data());
+  context->execute();
+  return y;
+}
+
+std::vector<float> randomInput(int64_t batch, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-2.f, 2.f);
+  std::vector<float> x(static_cast<size_t>(batch) * 24);
+  for (auto& e : x) e = u(rng);
+  return x;
+}
+
+#define CUDA_OK(call) ASSERT_EQ((call), cudaSuccess) << #call
+
+TEST(CudaEngine, Fp16BuildMatchesCpuFloat32) {
+  REQUIRE_GPU();
+  BuildSummary summary;
+  auto fp16 = buildMlp("cuda", true, false, &summary);
+  EXPECT_EQ(summary.reducedPrecisionLayers, 5);  // MatMul, Add, Relu, LayerNorm, Softmax
+  EXPECT_EQ(summary.castsInserted, 2);
+  EXPECT_TRUE(summary.fallbackLayers.empty());
+  EXPECT_EQ(fp16->tensorDataType("y"), F32);
+  auto reference = buildMlp("cpu", false);
+  std::vector<float> x = randomInput(13, 5);
+  std::vector<float> got = runOnHost(*fp16, x), want = runOnHost(*reference, x);
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-2 + 2e-2 * std::fabs(want[i])) << i;
+}
+
+// Captures enqueue once into a CUDA graph, replays it on new input data, and compares with execute().
+TEST(CudaEngine, EnqueueCapturedIntoGraphReplaysWithSameResults) {
+  REQUIRE_GPU();
+  for (bool fp16 : {false, true}) {
+    SCOPED_TRACE(fp16 ? "fp16" : "fp32");
+    auto engine = buildMlp("cuda", fp16);
+    auto context = engine->createExecutionContext();
+    const int64_t batch = 11;
+    size_t xBytes = batch * 24 * sizeof(float), yBytes = batch * 16 * sizeof(float);
+    void *dx = nullptr, *dy = nullptr;
+    CUDA_OK(cudaMalloc(&dx, xBytes));
+    CUDA_OK(cudaMalloc(&dy, yBytes));
+    cudaStream_t stream = nullptr;
+    CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    context->setInputShape("x", {batch, 24});
+    context->setTensorAddress("x", dx);
+    context->setTensorAddress("y", dy);
+    std::vector<float> x1 = randomInput(batch, 1), x2 = randomInput(batch, 2), y(batch * 16);
+    CUDA_OK(cudaMemcpy(dx, x1.data(), xBytes, cudaMemcpyHostToDevice));
+    context->enqueue(stream);  // plans memory outside the capture
+    CUDA_OK(cudaStreamSynchronize(stream));
+
+    CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+    context->enqueue(stream);
+    cudaGraph_t graph = nullptr;
+    CUDA_OK(cudaStreamEndCapture(stream, &graph));
+    cudaGraphExec_t exec = nullptr;
+    CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+
+    for (const std::vector<float>* x : {&x2, &x1, &x2}) {
+      CUDA_OK(cudaMemcpyAsync(dx, x->data(), xBytes, cudaMemcpyHostToDevice, stream));
+      CUDA_OK(cudaMemsetAsync(dy, 0xff, yBytes, stream));  // poison
+      CUDA_OK(cudaGraphLaunch(exec, stream));
+      CUDA_OK(cudaMemcpyAsync(y.data(), dy, yBytes, cudaMemcpyDeviceToHost, stream));
+      CUDA_OK(cudaStreamSynchronize(stream));
+      std::vector<float> want = runOnHost(*engine, *x);
+      for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], want[i], 1e-6) << i;  // same kernels and tactics
+    }
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    cudaStreamDestroy(stream);
+    cudaFree(dx);
+    cudaFree(dy);
+  }
+}
+
+TEST(CudaEngine, CaptureWithCpuLayersOrPendingReshapeIsRefused) {
+  REQUIRE_GPU();
+  cudaStream_t stream = nullptr;
+  CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  void *dx = nullptr, *dy = nullptr;
+  CUDA_OK(cudaMalloc(&dx, 4 * 24 * sizeof(float)));
+  CUDA_OK(cudaMalloc(&dy, 4 * 16 * sizeof(float)));
+  auto tryCapture = [&](ExecutionContext& context) -> std::string {
+    EXPECT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), cudaSuccess);
+    std::string message;
+    try {
+      context.enqueue(stream);
+    } catch (const Error& e) {
+      message = e.what();
+    }
+    cudaGraph_t graph = nullptr;
+    cudaStreamEndCapture(stream, &graph);
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    return message;
+  };
+  {
+    auto engine = buildMlp("cuda", false, /*withCpuLayer=*/true);
+    auto context = engine->createExecutionContext();
+    context->setInputShape("x", {4, 24});
+    context->setTensorAddress("x", dx);
+    context->setTensorAddress("y", dy);
+    context->enqueue(stream);
+    CUDA_OK(cudaStreamSynchronize(stream));
+    std::string message = tryCapture(*context);
+    EXPECT_NE(message.find("runs on the CPU"), std::string::npos) << message;
+  }
+  {
+    auto engine = buildMlp("cuda", false);
+    auto context = engine->createExecutionContext();
+    context->setInputShape("x", {4, 24});
+    context->setTensorAddress("x", dx);
+    context->setTensorAddress("y", dy);
+    std::string message = tryCapture(*context);  // no enqueue since the shape was set
+    EXPECT_NE(message.find("run enqueue once"), std::string::npos) << message;
+  }
+  cudaStreamDestroy(stream);
+  cudaFree(dx);
+  cudaFree(dy);
 }
 
 }  // namespace

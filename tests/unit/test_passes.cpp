@@ -7,7 +7,11 @@
 #include <unordered_map>
 
 #include "backends/cpu/cpu_backend.h"
+#include <unordered_set>
+
+#include "backends/backend.h"
 #include "builder/pass_manager.h"
+#include "core/half.h"
 #include "ir/network.h"
 #include "test_helpers.h"
 
@@ -302,4 +306,178 @@ TEST(Passes, PassManagerRejectsUnknownPassAndHonoursDisabled) {
   EXPECT_EQ(net.layers().size(), 2u);  // Neg(constant) folded
   EXPECT_FALSE(log.empty());
   EXPECT_EQ(Builder::passNames().front(), "fold_constants");
+}
+
+// ---- reduce_precision ----------------------------------------------------------------------------
+
+namespace {
+
+// The CPU backend, except that it has no float16 Softmax (stands for a device kernel missing in fp16).
+class NoHalfSoftmaxBackend final : public Backend {
+ public:
+  std::string name() const override { return "test"; }
+  std::string unsupportedReason(const ir::Layer& layer) const override {
+    if (layer.type() == LayerType::kSoftmax && layer.inputs[0]->type() != DataType::kFloat32) return "fp32 only";
+    return cpu_->unsupportedReason(layer);
+  }
+  std::unique_ptr<Kernel> createKernel(const ir::Layer& l, const std::vector<const HostTensor*>& c) const override {
+    return cpu_->createKernel(l, c);
+  }
+  bool isHostMemory() const override { return true; }
+  void* allocate(size_t bytes) const override { return cpu_->allocate(bytes); }
+  void deallocate(void* p) const override { cpu_->deallocate(p); }
+  void copyFromHost(void* d, const void* s, size_t n, void* st) const override { cpu_->copyFromHost(d, s, n, st); }
+  void copyToHost(void* d, const void* s, size_t n, void* st) const override { cpu_->copyToHost(d, s, n, st); }
+  void copy(void* d, const void* s, size_t n, void* st) const override { cpu_->copy(d, s, n, st); }
+  void synchronize(void* st) const override { cpu_->synchronize(st); }
+
+ private:
+  std::shared_ptr<Backend> cpu_ = backendFor("cpu");
+};
+
+bool reduceToHalf(ir::Network& net, const Backend& device, int* casts = nullptr) {
+  std::vector<std::string> log;
+  passes::PrecisionPolicy policy;
+  policy.reduced = DataType::kFloat16;
+  policy.device = &device;
+  policy.fallback = backendFor("cpu").get();
+  passes::PassContext context{net, log, nullptr, &policy};
+  bool changed = passes::reducePrecision(context);
+  net.inferShapes();  // the rewritten network must be consistent
+  if (casts) *casts = policy.castsInserted;
+  return changed;
+}
+
+int countLayers(const ir::Network& net, LayerType type) {
+  int n = 0;
+  for (auto& l : net.layers()) n += l->type() == type;
+  return n;
+}
+
+}  // namespace
+
+TEST(Passes, ReducePrecisionCastsOnlyAtTheBoundariesAndConvertsWeights) {
+  ir::Network net;
+  ITensor* x = net.addInput("x", DataType::kFloat32, {2, 3});
+  ITensor* w = net.addConstant(floats({3, 2}, {1, -1, 2, 0.5f, -3, 1}));
+  ITensor* b = net.addConstant(floats({2}, {0.25f, -0.5f}));
+  ITensor* h = net.addElementWise(net.addMatrixMultiply(x, false, w, false), b, ElementWiseOp::kAdd);
+  ITensor* y = net.addSoftmax(net.addActivation(h, ActivationType::kRelu), -1, "y");
+  y->setName("y");
+  net.markOutput(y);
+  int casts = 0;
+  EXPECT_TRUE(reduceToHalf(net, *backendFor("cpu"), &casts));
+  EXPECT_EQ(casts, 2);
+  EXPECT_EQ(countLayers(net, LayerType::kCast), 2);
+  // The input and the output keep their names and float32; the Cast into float16 reads the input
+  // and the Cast back produces the output.
+  EXPECT_EQ(net.inputs()[0]->type(), DataType::kFloat32);
+  ASSERT_EQ(net.outputs().size(), 1u);
+  EXPECT_EQ(net.outputs()[0]->name(), "y");
+  EXPECT_EQ(net.outputs()[0]->type(), DataType::kFloat32);
+  EXPECT_EQ(net.outputs()[0]->producerLayer->type(), LayerType::kCast);
+  EXPECT_EQ(net.outputs()[0]->producerLayer->inputs[0]->type(), DataType::kFloat16);
+  for (auto& l : net.layers()) {
+    if (l->type() == LayerType::kCast) continue;
+    EXPECT_EQ(l->outputs[0]->type(), DataType::kFloat16) << l->describe();
+  }
+  // Weights converted in place, once: no Cast reads a constant.
+  const Weights& weights = net.layers()[0]->type() == LayerType::kConstant
+                               ? net.layers()[0]->as<ConstantParams>().weights
+                               : net.layers()[1]->as<ConstantParams>().weights;
+  ASSERT_EQ(weights.type, DataType::kFloat16);
+  EXPECT_FLOAT_EQ(halfToFloat(weights.as<uint16_t>()[3]), 0.5f);
+  for (auto& l : net.layers())
+    if (l->type() == LayerType::kCast) EXPECT_NE(l->inputs[0]->producerLayer ? l->inputs[0]->producerLayer->type() : LayerType::kCast, LayerType::kConstant);
+  // Topological order still holds.
+  std::unordered_set<const ir::Tensor*> ready(net.inputs().begin(), net.inputs().end());
+  for (auto& l : net.layers()) {
+    for (auto* in : l->inputs) EXPECT_TRUE(!in || ready.count(in)) << l->describe();
+    for (auto* out : l->outputs) ready.insert(out);
+  }
+  EXPECT_FALSE(reduceToHalf(net, *backendFor("cpu")));  // a fixed point
+}
+
+TEST(Passes, ReducePrecisionKeepsLayersWithoutHalfKernelsInFloat32) {
+  ir::Network net;
+  ITensor* x = net.addInput("x", DataType::kFloat32, {2, 5});
+  ITensor* r = net.addActivation(x, ActivationType::kRelu);
+  ITensor* s = net.addSoftmax(r, -1);
+  ITensor* y = net.addActivation(s, ActivationType::kSigmoid);
+  y->setName("y");
+  net.markOutput(y);
+  NoHalfSoftmaxBackend device;
+  int casts = 0;
+  EXPECT_TRUE(reduceToHalf(net, device, &casts));
+  EXPECT_EQ(casts, 4);  // in, around the Softmax (2), out
+  for (auto& l : net.layers()) {
+    if (l->type() == LayerType::kSoftmax) {
+      EXPECT_EQ(l->inputs[0]->type(), DataType::kFloat32);
+      EXPECT_EQ(l->outputs[0]->type(), DataType::kFloat32);
+    }
+    if (l->type() == LayerType::kActivation) EXPECT_EQ(l->outputs[0]->type(), DataType::kFloat16);
+  }
+  EXPECT_EQ(net.outputs()[0]->name(), "y");
+  EXPECT_EQ(net.outputs()[0]->type(), DataType::kFloat32);
+}
+
+TEST(Passes, ReducePrecisionKeepsShapeArithmeticInFloat32) {
+  ir::Network net;
+  ITensor* x = net.addInput("x", DataType::kFloat32, {-1, 6});
+  ITensor* shape = net.addLayer(ShapeParams{}, {x})->output(0);
+  CastParams toFloat;
+  toFloat.to = DataType::kFloat32;
+  ITensor* f = net.addLayer(toFloat, {shape})->output(0);
+  ITensor* scaled = net.addElementWise(f, net.addConstant(floats({2}, {1.f, 0.5f})), ElementWiseOp::kMul);
+  CastParams toInt;
+  toInt.to = DataType::kInt64;
+  ITensor* newShape = net.addLayer(toInt, {scaled})->output(0);
+  ITensor* doubled = net.addConcatenation({newShape}, 0);
+  ITensor* y = net.addLayer(ReshapeParams{}, {net.addActivation(x, ActivationType::kRelu), doubled})->output(0);
+  ITensor* z = net.addElementWise(y, y, ElementWiseOp::kAdd);
+  net.markOutput(z);
+  EXPECT_TRUE(reduceToHalf(net, *backendFor("cpu")));
+  for (auto& l : net.layers()) {
+    if (l->type() == LayerType::kElementWise && l->as<ElementWiseParams>().op == ElementWiseOp::kMul) {
+      EXPECT_EQ(l->inputs[0]->type(), DataType::kFloat32);
+      EXPECT_EQ(l->inputs[1]->type(), DataType::kFloat32);  // its constant is not converted
+    }
+    if (l->type() == LayerType::kReshape) {
+      EXPECT_EQ(l->inputs[0]->type(), DataType::kFloat16);
+      EXPECT_EQ(l->inputs[1]->type(), DataType::kInt64);
+    }
+  }
+  EXPECT_EQ(countLayers(net, LayerType::kCast), 4);  // the model's two, plus one in and one out
+}
+
+TEST(Passes, ReducePrecisionLetsShapeReadReducedTensors) {
+  ir::Network net;
+  ITensor* x = net.addInput("x", DataType::kFloat32, {-1, 4});
+  ITensor* r = net.addActivation(x, ActivationType::kRelu);
+  ITensor* shape = net.addLayer(ShapeParams{}, {r})->output(0);
+  ITensor* y = net.addLayer(ReshapeParams{}, {net.addActivation(r, ActivationType::kTanh), shape})->output(0);
+  net.markOutput(y);
+  int casts = 0;
+  EXPECT_TRUE(reduceToHalf(net, *backendFor("cpu"), &casts));
+  EXPECT_EQ(casts, 2);  // in and out only: the Shape layer reads the float16 tensor as it is
+  for (auto& l : net.layers())
+    if (l->type() == LayerType::kShape) EXPECT_EQ(l->inputs[0]->type(), DataType::kFloat16);
+}
+
+TEST(Passes, ReducePrecisionCopiesConstantsSharedWithFloat32Layers) {
+  ir::Network net;
+  ITensor* x = net.addInput("x", DataType::kFloat32, {4});
+  ITensor* c = net.addConstant(floats({4}, {1, 2, 3, 4}));
+  ITensor* a = net.addElementWise(x, c, ElementWiseOp::kAdd);                // reduced
+  ITensor* s = net.addSoftmax(net.addElementWise(c, c, ElementWiseOp::kMul), 0);  // Mul: constants only
+  ITensor* y = net.addElementWise(a, s, ElementWiseOp::kSub);
+  net.markOutput(y);
+  NoHalfSoftmaxBackend device;
+  EXPECT_TRUE(reduceToHalf(net, device));
+  int halfConstants = 0, floatConstants = 0;
+  for (auto& l : net.layers())
+    if (l->type() == LayerType::kConstant)
+      (l->outputs[0]->type() == DataType::kFloat16 ? halfConstants : floatConstants)++;
+  EXPECT_EQ(halfConstants, 1);
+  EXPECT_EQ(floatConstants, 1);
 }

@@ -97,3 +97,39 @@ TEST(PlanFormat, RejectsOtherFormatVersion) {
   bytes[8] = 99;
   expectPlanError(bytes, "format version 99");
 }
+
+namespace {
+
+// samplePlan() rewritten as if built for a CUDA device of architecture `target`.
+std::vector<uint8_t> cudaPlan(const std::string& target) {
+  std::vector<uint8_t> cpuBytes = samplePlan();
+  plan::PlanContents contents = plan::readPlan(cpuBytes.data(), cpuBytes.size());
+  contents.info.device = "cuda";
+  contents.info.target = target;
+  for (auto& backend : contents.info.layerBackends)
+    if (backend == "cpu") backend = "cuda";
+  return plan::writePlan(*contents.network, contents.info);
+}
+
+}  // namespace
+
+TEST(PlanFormat, CudaPlanWithoutGpuSaysSo) {
+  std::vector<uint8_t> bytes = cudaPlan("sm_90");
+  try {
+    Runtime().deserializeEngine(bytes.data(), bytes.size());
+    GTEST_SKIP() << "a CUDA device is present: this test checks the message on machines without one";
+  } catch (const Error& e) {
+    std::string message = e.what();
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidPlan);
+    EXPECT_NE(message.find("built for cuda sm_90"), std::string::npos) << message;
+    // Either no GPU (CUDA build) or no CUDA backend at all (CPU-only build).
+    bool saysWhy = message.find("no CUDA device is available") != std::string::npos ||
+                   message.find("built without CUDA") != std::string::npos;
+    EXPECT_TRUE(saysWhy) << message;
+  }
+}
+
+TEST(PlanFormat, CudaPlanForAnotherArchitectureIsRefused) {
+  // No device is sm_1: refused on every machine, naming the plan's target.
+  expectPlanError(cudaPlan("sm_1"), "sm_1");
+}

@@ -263,3 +263,74 @@ TEST(Runtime, ConvBatchNormReluFusedMatchesUnfused) {
     ASSERT_NEAR(fused[i], plain[i], 1e-5f * std::max(1.f, std::abs(plain[i]))) << i;
   }
 }
+
+namespace {
+
+// x [batch, 2, 5, 5] -> Conv 3x3 (3 out) -> LayerNorm over [C,H,W] -> Softmax -> ReduceMean(H,W) -> y [batch, 3]
+std::unique_ptr<NetworkDefinition> convNormSoftmax() {
+  auto net = Builder().createNetwork();
+  ITensor* x = net->addInput("x", DataType::kFloat32, {-1, 2, 5, 5}, {"batch"});
+  std::vector<float> w(3 * 2 * 3 * 3), scale(75), shift(75);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = std::cos(0.37f * i);
+  for (size_t i = 0; i < scale.size(); ++i) scale[i] = 1.f + 0.01f * i, shift[i] = std::sin(0.1f * i);
+  ConvolutionParams conv;
+  conv.kernelShape = {3, 3};
+  conv.padsBegin = conv.padsEnd = {1, 1};
+  ITensor* c = net->addConvolution(x, floats({3, 2, 3, 3}, w), floats({3}, {0.1f, -0.2f, 0.3f}), conv);
+  NormalizationParams norm;
+  norm.type = NormalizationType::kLayer;
+  norm.axis = 1;
+  ITensor* n = net->addLayer(norm, {c, net->addConstant(floats({3, 5, 5}, scale)),
+                                    net->addConstant(floats({3, 5, 5}, shift))})->output(0);
+  ITensor* s = net->addSoftmax(n, 1);
+  ReduceParams mean;
+  mean.op = ReduceOp::kMean;
+  mean.axes = {2, 3};
+  mean.keepDims = false;
+  ITensor* y = net->addLayer(mean, {s})->output(0);
+  y->setName("y");
+  net->markOutput(y);
+  return net;
+}
+
+std::vector<float> runOnce(Engine& engine, const std::vector<float>& x, int64_t batch) {
+  auto context = engine.createExecutionContext();
+  std::vector<float> y(batch * 3, NAN);
+  context->setInputShape("x", {batch, 2, 5, 5});
+  context->setTensorAddress("x", const_cast<float*>(x.data()));
+  context->setTensorAddress("y", y.data());
+  context->execute();
+  return y;
+}
+
+}  // namespace
+
+TEST(Runtime, Fp16BuildMatchesFp32WithinHalfPrecision) {
+  BuilderConfig config;
+  config.profile.setDimensions("x", {1, 2, 5, 5}, {2, 2, 5, 5}, {4, 2, 5, 5});
+  auto fp32 = buildEngine(*convNormSoftmax(), config);
+  config.fp16 = true;
+  BuildSummary summary;
+  auto fp16 = buildEngine(*convNormSoftmax(), config, &summary);
+  EXPECT_EQ(summary.precision, DataType::kFloat16);
+  EXPECT_EQ(summary.reducedPrecisionLayers, 4);  // Conv, LayerNorm, Softmax, ReduceMean
+  EXPECT_EQ(summary.castsInserted, 2);
+  EXPECT_NE(summary.toString().find("4 layers in float16, 2 casts inserted"), std::string::npos) << summary.toString();
+  // The I/O types are the declared ones; the plan (reloaded) keeps the float16 layers.
+  EXPECT_EQ(fp16->tensorDataType("x"), DataType::kFloat32);
+  EXPECT_EQ(fp16->tensorDataType("y"), DataType::kFloat32);
+  std::vector<uint8_t> bytes = fp16->serialize();
+  auto reloaded = Runtime().deserializeEngine(bytes.data(), bytes.size());
+  EXPECT_LT(reloaded->weightsBytes(), fp32->weightsBytes());  // weights stored as float16
+  const int64_t batch = 3;
+  std::vector<float> x(batch * 50);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = 2.f * std::sin(0.91f * i + 0.3f);
+  std::vector<float> want = runOnce(*fp32, x, batch), got = runOnce(*reloaded, x, batch);
+  ASSERT_EQ(got.size(), want.size());
+  double maxDiff = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_NEAR(got[i], want[i], 5e-3 + 5e-3 * std::fabs(want[i])) << i;
+    maxDiff = std::max(maxDiff, std::fabs(static_cast<double>(got[i]) - want[i]));
+  }
+  EXPECT_GT(maxDiff, 0.0);  // it really ran in float16
+}

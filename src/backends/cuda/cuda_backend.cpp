@@ -192,6 +192,8 @@ class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(std::shared_ptr<DeviceContext> ctx) : ctx_(std::move(ctx)) {}
   std::string name() const override { return concat("cuda:", ctx_->device()); }
+  // Kernels are compiled for one architecture (CMAKE_CUDA_ARCHITECTURES) and tactics are tuned per device.
+  std::string target() const override { return concat("sm_", ctx_->computeCapability()); }
   std::string unsupportedReason(const ir::Layer& layer) const override { return cuda::unsupportedReason(layer); }
   std::unique_ptr<Kernel> createKernel(const ir::Layer& layer, const Constants& constants) const override {
     ctx_->makeCurrent();
@@ -228,6 +230,12 @@ class CudaBackend final : public Backend {
   void copy(void* dst, const void* src, size_t bytes, void* stream) const override {
     if (bytes == 0) return;
     KILN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, static_cast<cudaStream_t>(stream)));
+  }
+  bool isCapturing(void* stream) const override {
+    if (!stream) return false;  // the legacy default stream cannot be captured
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    KILN_CUDA_CHECK(cudaStreamIsCapturing(static_cast<cudaStream_t>(stream), &status));
+    return status != cudaStreamCaptureStatusNone;
   }
   void synchronize(void* stream) const override {
     ctx_->makeCurrent();
@@ -278,11 +286,17 @@ std::string cudaDeviceDescription(int device) {
                 prop.multiProcessorCount, " SMs)");
 }
 
+bool kernelImageAvailable();  // kernels/softmax.cu
+
 std::shared_ptr<Backend> makeCudaBackend(int deviceIndex) {
   checkDevice(deviceIndex);
   auto ctx = std::make_shared<DeviceContext>(deviceIndex);
-  ctx->setComputeCapability(cudaComputeCapability(deviceIndex));
+  int capability = cudaComputeCapability(deviceIndex);
+  ctx->setComputeCapability(capability);
   ctx->makeCurrent();
+  KILN_CHECK(kernelImageAvailable(), kRuntimeError, "this Kiln's CUDA kernels were not compiled for sm_", capability,
+             " (device ", deviceIndex, ": ", cudaDeviceDescription(deviceIndex),
+             "); rebuild Kiln with -DCMAKE_CUDA_ARCHITECTURES=", capability);
   return std::make_shared<CudaBackend>(std::move(ctx));
 }
 

@@ -8,7 +8,20 @@
 #include "backends/backend.h"
 #include "ir/network.h"
 
+namespace kiln {
+class Backend;
+}
+
 namespace kiln::passes {
+
+// What reduce_precision may do: run float32 layers in `reduced` (float16 or bfloat16) where the backend
+// that runs the layer (the device, else the CPU fallback) has a kernel for the reduced types.
+struct PrecisionPolicy {
+  DataType reduced = DataType::kFloat32;  // kFloat32: every layer keeps its types
+  const Backend* device = nullptr;
+  const Backend* fallback = nullptr;      // the CPU; may equal device
+  int castsInserted = 0;                  // out: Cast layers added at the precision boundaries
+};
 
 struct PassContext {
   ir::Network& network;
@@ -16,6 +29,7 @@ struct PassContext {
   // The backend the network is built for; passes that make layers some backends cannot run (fusions)
   // ask it first. nullptr: any backend (unit tests).
   const Backend* target = nullptr;
+  PrecisionPolicy* precision = nullptr;  // null: reduce_precision does nothing
   bool targetCanRun(const ir::Layer& layer) const { return target == nullptr || target->unsupportedReason(layer).empty(); }
 };
 
@@ -36,5 +50,10 @@ bool fuseConvActivation(PassContext& context);
 bool fuseGelu(PassContext& context);
 // Removes layers whose outputs nothing uses.
 bool eliminateDeadLayers(PassContext& context);
+// Switches float32 activations of layers that can run in reduced precision (context.precision) to
+// float16/bfloat16: network inputs and outputs keep their types, Casts are inserted only where a
+// reduced tensor meets a float32 reader (or the reverse), float32 constants read only by reduced layers
+// are converted once, and host-evaluated shape arithmetic stays float32.
+bool reducePrecision(PassContext& context);
 
 }  // namespace kiln::passes

@@ -94,6 +94,39 @@ template <class T> __device__ __forceinline__ Compute<T> highestOf() {
   else return std::numeric_limits<T>::max();
 }
 
+// ---- reductions across a warp or a block; every participating thread gets the result ----------
+
+struct SumOp {
+  template <class A> __device__ __forceinline__ A operator()(A a, A b) const { return a + b; }
+};
+struct MaxOp {  // fmaxf: a NaN operand yields the other one
+  __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
+
+// Butterfly reduction over the 32 lanes of a full warp: combine(mine, other lane's).
+template <class A, class Combine>
+__device__ __forceinline__ A warpAllReduce(A v, Combine combine) {
+  for (int k = 16; k > 0; k >>= 1) v = combine(v, static_cast<A>(__shfl_xor_sync(0xffffffffu, v, k)));
+  return v;
+}
+
+// Reduction over the whole block: blockDim.x a multiple of 32 (at most 1024), every thread calls it,
+// `shared` holds 32 values, `identity` stands in for absent warps. Safe to call repeatedly with one `shared`.
+template <class A, class Combine>
+__device__ __forceinline__ A blockAllReduce(A v, Combine combine, A identity, A* shared) {
+  v = warpAllReduce(v, combine);
+  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  __syncthreads();  // a previous call's readers of shared[0] are done
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = warpAllReduce(lane < static_cast<int>(blockDim.x >> 5) ? shared[lane] : identity, combine);
+    if (lane == 0) shared[0] = v;
+  }
+  __syncthreads();
+  return shared[0];
+}
+
 inline void fillStrided(StridedShape& s, const std::vector<int64_t>& dims, const std::vector<int64_t>& strides) {
   KILN_CHECK(dims.size() <= static_cast<size_t>(kMaxRank), kUnsupported, "the CUDA backend supports rank <= ",
              kMaxRank, ", got ", dims.size());

@@ -9,20 +9,7 @@
 namespace kiln::cuda {
 namespace {
 
-__device__ __forceinline__ float blockSum(float v, float* shared) {
-  for (int k = 16; k > 0; k >>= 1) v += __shfl_xor_sync(0xffffffffu, v, k);
-  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  __syncthreads();
-  if (lane == 0) shared[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < (blockDim.x >> 5) ? shared[lane] : 0.f;
-    for (int k = 16; k > 0; k >>= 1) v += __shfl_xor_sync(0xffffffffu, v, k);
-    if (lane == 0) shared[0] = v;
-  }
-  __syncthreads();
-  return shared[0];
-}
+__device__ __forceinline__ float blockSum(float v, float* shared) { return blockAllReduce(v, SumOp{}, 0.f, shared); }
 
 struct ParamIndex {
   int64_t m, a, b, s;  // index = (row % m) * a + (j / b) % s

@@ -65,14 +65,11 @@ __global__ void reduceKernel(const T* __restrict__ x, T* __restrict__ y, int64_t
         A v = static_cast<A>(toCompute(x[base + stridedOffset(r, s.redRank, s.redDims, s.redStrides)]));
         m = v > m ? v : m;
       }
-      for (int k = 16; k > 0; k >>= 1) {
-        A other = __shfl_xor_sync(0xffffffffu, m, k);
-        m = other > m ? other : m;
-      }
+      m = warpAllReduce(m, [](A mine, A other) { return other > mine ? other : mine; });
       if constexpr (std::is_floating_point_v<A>) {
         for (int64_t r = lane; r < s.redCount; r += 32)
           acc += expf(static_cast<float>(toCompute(x[base + stridedOffset(r, s.redRank, s.redDims, s.redStrides)])) - m);
-        for (int k = 16; k > 0; k >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, k);
+        acc = warpAllReduce(acc, SumOp{});
         if (lane == 0) y[o] = fromCompute<T>(isinf(m) ? m : logf(acc) + m);
       }
       continue;
@@ -81,7 +78,7 @@ __global__ void reduceKernel(const T* __restrict__ x, T* __restrict__ y, int64_t
       A v = static_cast<A>(toCompute(x[base + stridedOffset(r, s.redRank, s.redDims, s.redStrides)]));
       acc = reduceCombine(op, acc, reduceMap(op, v));
     }
-    for (int k = 16; k > 0; k >>= 1) acc = reduceCombine(op, acc, static_cast<A>(__shfl_xor_sync(0xffffffffu, acc, k)));
+    acc = warpAllReduce(acc, [op](A mine, A other) { return reduceCombine(op, mine, other); });
     if (lane == 0) {
       A r = acc;
       if constexpr (std::is_floating_point_v<A>) {

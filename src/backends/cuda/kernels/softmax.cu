@@ -12,24 +12,8 @@ constexpr int kBlock = 256;
 
 template <bool kMax>
 __device__ __forceinline__ float blockReduce(float v, float* shared) {
-  for (int k = 16; k > 0; k >>= 1) {
-    float o = __shfl_xor_sync(0xffffffffu, v, k);
-    v = kMax ? fmaxf(v, o) : v + o;
-  }
-  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  __syncthreads();
-  if (lane == 0) shared[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < (blockDim.x >> 5) ? shared[lane] : (kMax ? -INFINITY : 0.f);
-    for (int k = 16; k > 0; k >>= 1) {
-      float o = __shfl_xor_sync(0xffffffffu, v, k);
-      v = kMax ? fmaxf(v, o) : v + o;
-    }
-    if (lane == 0) shared[0] = v;
-  }
-  __syncthreads();
-  return shared[0];
+  if constexpr (kMax) return blockAllReduce(v, MaxOp{}, -INFINITY, shared);
+  else return blockAllReduce(v, SumOp{}, 0.f, shared);
 }
 
 template <class T>
@@ -137,6 +121,16 @@ class SoftmaxKernel final : public NamedKernel {
 
 std::unique_ptr<Kernel> makeSoftmaxKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&) {
   return std::make_unique<SoftmaxKernel>(layer);
+}
+
+// Whether this build holds an image (SASS, or PTX the driver can compile) of its kernels for the current
+// device; false when Kiln was compiled for other architectures (CMAKE_CUDA_ARCHITECTURES).
+bool kernelImageAvailable() {
+  cudaFuncAttributes attributes{};
+  cudaError_t status = cudaFuncGetAttributes(&attributes, softmaxRowKernel<float>);
+  if (status == cudaSuccess) return true;
+  cudaGetLastError();
+  return false;
 }
 
 }  // namespace kiln::cuda
