@@ -27,8 +27,9 @@ std::vector<std::string> findUnsupportedNodes(const onnx::GraphProto& graph,
                                 domain.empty() ? "ai.onnx" : domain, "', opset ", opset, "): ");
     std::string reason;
     if (!domain.empty()) {
-      reason = it == opsets.end() ? concat("domain '", domain, "' is not imported by the model")
-                                  : concat("domain '", domain, "' is not supported (only ai.onnx)");
+      reason = it == opsets.end()                    ? concat("domain '", domain, "' is not imported by the model")
+               : domain == "ai.onnx.preview.training" ? std::string("a training-only operator (Kiln runs inference)")
+                                                      : concat("domain '", domain, "' is not supported (only ai.onnx)");
     } else if (opset < kMinOpset || opset > kMaxOpset) {
       reason = concat("opset ", opset, " is outside the supported range ", kMinOpset, "..", kMaxOpset);
     } else if (const OpEntry* entry = findOp(node.op_type()); !entry) {
