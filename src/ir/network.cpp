@@ -183,6 +183,24 @@ void Network::moveLayerBefore(Layer* layer, Layer* before) {
   layers_.insert(to, std::move(owned));
 }
 
+void Network::replaceByConstants(Layer* layer, const std::vector<Weights>& values,
+                                 const std::function<std::string()>& constantName) {
+  KILN_CHECK(values.size() == layer->outputs.size(), kInternal, layer->describe(), ": ", values.size(),
+             " constant values for ", layer->outputs.size(), " outputs");
+  for (size_t o = 0; o < layer->outputs.size(); ++o) {
+    Tensor* out = layer->outputs[o];
+    Layer* constant = addLayerRaw(ConstantParams{values[o]}, {}, 0, constantName());
+    constant->origin = layer->origin;
+    constant->outputs.push_back(out);
+    out->producerLayer = constant;
+    out->producerOutputIndex = 0;
+    out->setType(values[o].type);
+    out->setDims(values[o].shape);
+    moveLayerBefore(constant, layer);
+  }
+  layer->outputs.clear();
+}
+
 std::unordered_map<const Tensor*, std::vector<std::pair<Layer*, int>>> Network::consumers() const {
   std::unordered_map<const Tensor*, std::vector<std::pair<Layer*, int>>> result;
   for (auto& l : layers_)

@@ -1,6 +1,7 @@
 // The IR: a network of layers and tensors in topological order.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -103,6 +104,11 @@ class Network final : public NetworkDefinition {
   void removeUnusedTensors();
   // Moves `layer` (already added, at the end) to sit right before `before`.
   void moveLayerBefore(Layer* layer, Layer* before);
+  // Constant folding: one Constant layer per output of `layer` (named by constantName(), in the
+  // layer's place) now produces that output with values[o]; `layer` is left without outputs, to be
+  // removed with removeLayers.
+  void replaceByConstants(Layer* layer, const std::vector<Weights>& values,
+                          const std::function<std::string()>& constantName);
   // Consumers of each tensor (layer, input index).
   std::unordered_map<const Tensor*, std::vector<std::pair<Layer*, int>>> consumers() const;
   // A fresh tensor/layer name with the given prefix.

@@ -150,19 +150,7 @@ void foldShapeValues(GraphState& graph, size_t firstLayer) {
     } catch (const Error&) {
       continue;  // left to the builder and run time, which report the error with context
     }
-    for (size_t o = 0; o < layer->outputs.size(); ++o) {
-      ir::Tensor* out = layer->outputs[o];
-      ir::Layer* constant =
-          net.addLayerRaw(ConstantParams{values[o]}, {}, 0, uniqueLayerName(graph, layer->name() + "_value"));
-      constant->origin = layer->origin;
-      constant->outputs.push_back(out);
-      out->producerLayer = constant;
-      out->producerOutputIndex = 0;
-      out->setType(values[o].type);
-      out->setDims(values[o].shape);
-      net.moveLayerBefore(constant, layer);
-    }
-    layer->outputs.clear();
+    net.replaceByConstants(layer, values, [&] { return uniqueLayerName(graph, layer->name() + "_value"); });
     folded.push_back(layer);
   }
   if (!folded.empty()) net.removeLayers(folded);

@@ -52,18 +52,7 @@ bool foldConstants(PassContext& context) {
     } catch (const Error&) {
       continue;  // leave it to run time, where the error is reported with real inputs
     }
-    for (size_t o = 0; o < layer->outputs.size(); ++o) {
-      ir::Tensor* out = layer->outputs[o];
-      ir::Layer* constant = net.addLayerRaw(ConstantParams{values[o]}, {}, 0, net.uniqueName(layer->name() + "_folded"));
-      constant->origin = layer->origin;
-      constant->outputs.push_back(out);
-      out->producerLayer = constant;
-      out->producerOutputIndex = 0;
-      out->setType(values[o].type);
-      out->setDims(values[o].shape);
-      net.moveLayerBefore(constant, layer);
-    }
-    layer->outputs.clear();
+    net.replaceByConstants(layer, values, [&] { return net.uniqueName(layer->name() + "_folded"); });
     folded.push_back(layer);
     ++count;
   }
