@@ -6,6 +6,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kiln {
@@ -68,6 +69,13 @@ struct Weights {
   // Makes weights owning a copy of `count` elements at `src` (strings: std::string array).
   static Weights copyOf(DataType type, Dims shape, const void* src);
   static Weights zeros(DataType type, Dims shape);
+  // Type and shape without data: what a Shape layer reads of its input.
+  static Weights shapeOnly(DataType type, Dims shape) {
+    Weights w;
+    w.type = type;
+    w.shape = std::move(shape);
+    return w;
+  }
   // A sequence or optional value of `kind` holding `elements` (of element type `type`).
   static Weights container(ValueKind kind, DataType type, std::vector<Weights> elements);
 };

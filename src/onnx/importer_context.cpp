@@ -135,7 +135,7 @@ void foldShapeValues(GraphState& graph, size_t firstLayer) {
     if (layer->type() == LayerType::kShape) {
       const ir::Tensor* in = layer->inputs[0];
       foldable = foldable && volume(in->dims()) >= 0;
-      shapeOnly.push_back(Weights{in->type(), in->dims(), nullptr});
+      shapeOnly.push_back(Weights::shapeOnly(in->type(), in->dims()));
       inputs.push_back(&shapeOnly[0]);
     } else {
       for (const ir::Tensor* in : layer->inputs) {

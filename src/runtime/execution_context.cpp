@@ -153,7 +153,7 @@ void ContextImpl::reshape(bool bindingsOnHost) {
     if (engine.hostLayer[li]) {
       std::vector<HostTensor> outs;
       if (layer.type() == LayerType::kShape) {
-        HostTensor shapeOnly{inDescs[0]->type, inDescs[0]->shape, nullptr};  // only the shape is read
+        HostTensor shapeOnly = Weights::shapeOnly(inDescs[0]->type, inDescs[0]->shape);  // only the shape is read
         outs = cpu::runLayerOnHost(layer, {&shapeOnly});
       } else {
         outs = cpu::runLayerOnHost(layer, inValues);

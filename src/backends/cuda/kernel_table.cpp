@@ -147,6 +147,7 @@ std::string reasonFor(const ir::Layer& layer) {
       if (!isFloat(t0)) return typeReason(t0, "float32, float16");
       for (size_t i = 1; i < layer.inputs.size(); ++i)
         if (layer.inputs[i] && layer.inputs[i]->type() != t0) return "parameters of another type than the input";
+      if (layer.outputs.size() > 1) return "no CUDA kernel writes the Mean / InvStdDev statistics outputs yet";
       return "";
     }
     case LayerType::kGather:

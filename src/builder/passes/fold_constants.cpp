@@ -31,7 +31,7 @@ bool foldConstants(PassContext& context) {
     if (layer->type() == LayerType::kShape) {
       const ir::Tensor* in = layer->inputs[0];
       foldable = volume(in->dims()) >= 0;
-      shapeOnly.push_back(Weights{in->type(), in->dims(), nullptr});
+      shapeOnly.push_back(Weights::shapeOnly(in->type(), in->dims()));
       inputs.push_back(&shapeOnly[0]);
     } else {
       for (auto* in : layer->inputs) {

@@ -19,8 +19,12 @@ __device__ __forceinline__ float sourceCoord(ResizeCoordinateTransform t, float 
   switch (t) {
     case ResizeCoordinateTransform::kHalfPixel: return (x + 0.5f) / scale - 0.5f;
     case ResizeCoordinateTransform::kPytorchHalfPixel: return out > 1 ? (x + 0.5f) / scale - 0.5f : 0.f;
-    case ResizeCoordinateTransform::kAlignCorners:
-      return out == 1 ? 0.f : x * static_cast<float>(in - 1) / static_cast<float>(out - 1);
+    case ResizeCoordinateTransform::kAlignCorners: {
+      // As the ONNX reference (and the CPU kernel): divide by the unrounded resized length in * scale,
+      // which differs from out when scales (not sizes) are given.
+      float resized = scale * static_cast<float>(in);
+      return fabsf(resized - 1.f) < 1e-6f ? 0.f : x * static_cast<float>(in - 1) / (resized - 1.f);
+    }
     case ResizeCoordinateTransform::kAsymmetric: return x / scale;
     case ResizeCoordinateTransform::kTfCropAndResize:
       return out > 1 ? r0 * (in - 1) + x * (r1 - r0) * (in - 1) / static_cast<float>(out - 1)
