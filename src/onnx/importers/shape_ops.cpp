@@ -174,10 +174,7 @@ void importRange(ImporterContext& ctx) {
 }
 
 std::string checkConstant(const NodeView& n) {
-  if (n.hasAttr("value_string") || n.hasAttr("value_strings")) return "string constants are not supported";
-  if (const auto* a = n.attr("value"); a && a->has_t() && a->t().data_type() == onnx::TensorProto::STRING)
-    return "string constants are not supported";
-  if (!n.hasAttr("value") && !n.hasAttr("value_float") && !n.hasAttr("value_floats") && !n.hasAttr("value_int") &&
+  if (!n.hasAttr("value") && !n.hasAttr("value_string") && !n.hasAttr("value_strings") && !n.hasAttr("value_float") && !n.hasAttr("value_floats") && !n.hasAttr("value_int") &&
       !n.hasAttr("value_ints") && !n.hasAttr("sparse_value"))
     return "no value attribute";
   return "";
@@ -221,6 +218,11 @@ HostTensor constantNodeValue(const NodeView& n, const std::string& baseDir) {
   if (n.hasAttr("value_ints")) {
     auto v = n.attrInts("value_ints");
     return HostTensor::copyOf(DataType::kInt64, {static_cast<int64_t>(v.size())}, v.data());
+  }
+  if (const auto* a = n.attr("value_string")) return HostTensor::strings({}, {a->s()});
+  if (const auto* a = n.attr("value_strings")) {
+    std::vector<std::string> v(a->strings().begin(), a->strings().end());
+    return HostTensor::strings({static_cast<int64_t>(v.size())}, v);
   }
   n.fail(ErrorCode::kUnsupported, "no supported value attribute");
 }
