@@ -1,5 +1,5 @@
-// Tests of the CPU kernels on string tensors (StringNormalizer, Cast to and from string, Identity and
-// Reshape copies) through runLayerOnHost: seeded random words on awkward shapes against naive references.
+// Tests of the CPU kernels on string tensors (StringNormalizer, Cast to and from string, Identity,
+// Reshape and sequence copies) through runLayerOnHost: seeded random words on awkward shapes against naive references.
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -185,6 +185,32 @@ TEST(StringCopies, IdentityReshapeAndCastToStringCopyElements) {
   EXPECT_EQ(stringsOf(runCast(x, DataType::kString)[0]), words);
   // The copies own their strings: the source is unchanged after the copy goes away.
   EXPECT_EQ(stringsOf(x), words);
+}
+
+TEST(StringCopies, SequenceSplitAndConcatCopyStrings) {
+  std::mt19937 rng(9);
+  std::vector<std::string> words = randomWords(6, rng);
+  words[4] = std::string(64, 'w');  // heap-allocated: a byte copy would share (then double free) it
+  HostTensor x = Weights::strings({2, 3}, words);
+  ir::Network net;
+  ITensor* xT = net.addInput("x", DataType::kString, {2, 3});
+  SequenceParams split;
+  split.op = SequenceOp::kSplit;
+  split.axis = 1;
+  split.keepDims = false;
+  auto* splitLayer = static_cast<ir::Layer*>(net.addLayer(split, {xT}));
+  HostTensor seq = runLayerOnHost(*splitLayer, {&x})[0];
+  ASSERT_EQ(seq.elements->size(), 3u);
+  for (int64_t k = 0; k < 3; ++k)
+    EXPECT_EQ(stringsOf((*seq.elements)[k]), (std::vector<std::string>{words[k], words[3 + k]})) << "column " << k;
+  SequenceParams concat;
+  concat.op = SequenceOp::kConcat;
+  concat.axis = 1;
+  concat.newAxis = true;
+  auto* concatLayer = static_cast<ir::Layer*>(net.addLayer(concat, {splitLayer->output(0)}));
+  HostTensor back = runLayerOnHost(*concatLayer, {&seq})[0];
+  EXPECT_EQ(back.shape, (Dims{2, 3}));
+  EXPECT_EQ(stringsOf(back), words);
 }
 
 }  // namespace

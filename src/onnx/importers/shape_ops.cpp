@@ -200,7 +200,7 @@ HostTensor densify(const onnx::SparseTensorProto& sparse, const std::string& bas
     else
       for (int64_t d = 0; d < rank; ++d) off += idx[k * rank + d] * strides[d];
     if (off < 0 || off >= total) n.fail(ErrorCode::kInvalidModel, "sparse index out of range");
-    std::memcpy(dst + off * elem, values.bytes->data() + k * elem, elem);
+    copyValues(dst + off * elem, values.bytes->data() + k * elem, elem, values.type);
   }
   return dense;
 }

@@ -303,13 +303,9 @@ inline size_t elementSize(DataType type, const ir::Layer& layer) {
 inline void copyBytes(const ir::Layer& layer, const TensorView& dst, const TensorView& src) {
   KILN_CHECK(dst.bytes() == src.bytes(), kInternal, layer.describe(), ": output holds ", dst.bytes(),
              " bytes, input ", src.bytes());
-  if (src.type == DataType::kString || dst.type == DataType::kString) {
-    KILN_CHECK(src.type == dst.type, kInternal, layer.describe(), ": cannot copy ", dataTypeName(src.type), " into ",
-               dataTypeName(dst.type));
-    if (dst.data != src.data) std::copy_n(src.as<const std::string>(), src.count(), dst.as<std::string>());
-    return;
-  }
-  if (dst.bytes() > 0 && dst.data != src.data) std::memmove(dst.data, src.data, dst.bytes());
+  KILN_CHECK((src.type == DataType::kString) == (dst.type == DataType::kString), kInternal, layer.describe(),
+             ": cannot copy ", dataTypeName(src.type), " into ", dataTypeName(dst.type));
+  copyValues(dst.data, src.data, dst.bytes(), dst.type);
 }
 
 }  // namespace kiln::cpu
