@@ -207,6 +207,12 @@ std::string compareTensors(const HostTensor& actual, const HostTensor& expectedI
     return concat("type ", dataTypeName(actual.type), " differs from expected ", dataTypeName(expected.type));
   if (actual.shape != expected.shape)
     return concat("shape ", dimsToString(actual.shape), " differs from expected ", dimsToString(expected.shape));
+  if (actual.type == DataType::kString) {  // exact
+    const auto *a = actual.as<std::string>(), *e = expected.as<std::string>();
+    for (int64_t i = 0; i < actual.count(); ++i)
+      if (a[i] != e[i]) return concat("element ", i, " is \"", a[i], "\", expected \"", e[i], "\"");
+    return "";
+  }
   if (actual.type == DataType::kInt64 || actual.type == DataType::kUInt64) {  // exact, without double rounding
     size_t n = static_cast<size_t>(actual.count()) * 8;
     if (n && std::memcmp(actual.data(), expected.data(), n) != 0) {

@@ -254,6 +254,9 @@ class ExecutionContext {
   // A sequence or optional input (Engine::tensorValueKind) is bound as a `const kiln::Weights*` holding
   // the value (see Weights::container), and takes no setInputShape; such an output's tensorAddress() is a
   // `const kiln::Weights*` owned by the context. Networks with them run on the host.
+  // A string (DataType::kString) input is bound as an array of std::string; a string output must stay
+  // unbound, and its tensorAddress() after execute() is a context-owned std::string array (valid until
+  // the next run). Networks with string tensors run on the host.
   void setTensorAddress(const std::string& name, void* address);
   void* tensorAddress(const std::string& name) const;
 

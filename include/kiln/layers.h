@@ -81,6 +81,7 @@ enum class LayerType : uint8_t {
   kSequence,
   kOptional,
   kSequenceMap,
+  kStringNormalizer,
   kCount,  // number of layer types; keep last
 };
 const char* layerTypeName(LayerType type);
@@ -756,6 +757,19 @@ struct SequenceMapParams {
   template <class V> void visit(V& v) { v(body, numMapped); }
 };
 
+// ONNX StringNormalizer on a string tensor [C] or [1, C]: drops the stopwords (compared exactly, or
+// ASCII-case-insensitively when !caseSensitive), then changes the case of what is left (ASCII letters).
+// The output is [C'] or [1, C'] (a data-dependent count); when every element is dropped it is [1] or
+// [1, 1] holding "".
+enum class StringCaseChange : uint8_t { kNone, kLower, kUpper };
+struct StringNormalizerParams {
+  static constexpr LayerType kType = LayerType::kStringNormalizer;
+  StringCaseChange caseChange = StringCaseChange::kNone;
+  bool caseSensitive = false;
+  std::vector<std::string> stopwords;
+  template <class V> void visit(V& v) { v(caseChange, caseSensitive, stopwords); }
+};
+
 // The parameters of any layer; the alternative's index is its LayerType.
 using LayerParams = std::variant<ConstantParams, IdentityParams, CastParams, ElementWiseParams, UnaryParams,
                                  ActivationParams, MatrixMultiplyParams, ConvolutionParams, DeconvolutionParams,
@@ -768,7 +782,8 @@ using LayerParams = std::variant<ConstantParams, IdentityParams, CastParams, Ele
                                  NonMaxSuppressionParams, RoiAlignParams, UniqueParams, DeterminantParams,
                                  TfIdfVectorizerParams, DFTParams, STFTParams, WindowParams, MelWeightMatrixParams,
                                  RandomParams, RecurrentParams, IfParams, LoopParams, ScanParams, SequenceParams,
-                                 OptionalParams, SequenceMapParams>;
+                                 OptionalParams, SequenceMapParams,
+                                 StringNormalizerParams>;
 static_assert(std::variant_size_v<LayerParams> == static_cast<size_t>(LayerType::kCount),
               "LayerParams must list one params struct per LayerType, in order");
 

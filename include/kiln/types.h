@@ -68,6 +68,7 @@ struct Weights {
   const T* as() const { return reinterpret_cast<const T*>(data()); }
   // Makes weights owning a copy of `count` elements at `src` (strings: std::string array).
   static Weights copyOf(DataType type, Dims shape, const void* src);
+  // Zeros; for kString, `count` empty strings.
   static Weights zeros(DataType type, Dims shape);
   // Type and shape without data: what a Shape layer reads of its input.
   static Weights shapeOnly(DataType type, Dims shape) {
@@ -76,6 +77,9 @@ struct Weights {
     w.shape = std::move(shape);
     return w;
   }
+  // String weights (kString): `bytes` holds `count` constructed std::string objects, made by
+  // copyOf/zeros/strings and destroyed with the buffer. Never memcpy them: copy element by element.
+  static Weights strings(Dims shape, const std::vector<std::string>& values);
   // A sequence or optional value of `kind` holding `elements` (of element type `type`).
   static Weights container(ValueKind kind, DataType type, std::vector<Weights> elements);
 };

@@ -1,12 +1,27 @@
 // A non-owning view of a dense, row-major tensor in some memory (host or device).
 #pragma once
 
+#include <algorithm>
+#include <cstring>
+#include <string>
+
 #include "kiln/types.h"
 
 namespace kiln {
 
 // Host data of a tensor: constants, evaluated shape tensors, I/O files. Same type as public Weights.
 using HostTensor = Weights;
+
+// Copies `bytes` bytes of `type` elements from src to dst: memmove, except that strings (std::string
+// objects constructed in both buffers) are assigned element by element. Every host copy of element
+// data that may hold strings goes through here.
+inline void copyValues(void* dst, const void* src, size_t bytes, DataType type) {
+  if (bytes == 0 || dst == src) return;
+  if (type == DataType::kString)
+    std::copy_n(static_cast<const std::string*>(src), bytes / sizeof(std::string), static_cast<std::string*>(dst));
+  else
+    std::memmove(dst, src, bytes);
+}
 
 // For a sequence or optional (kind != kTensor), `type` and `shape` describe its elements (dims -1 where
 // they differ or are unknown).

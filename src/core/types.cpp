@@ -1,6 +1,8 @@
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <mutex>
+#include <new>
 
 #include "core/error.h"
 #include "kiln/kiln.h"
@@ -67,18 +69,49 @@ std::string dimsToString(const Dims& dims) {
   return s + "]";
 }
 
+namespace {
+
+// A buffer of `n` std::string objects, copy-constructed from `src` (default-constructed when null),
+// destroyed by the shared_ptr's deleter. operator new aligns the vector's data for std::string.
+std::shared_ptr<std::vector<uint8_t>> makeStringBuffer(int64_t n, const std::string* src) {
+  auto destroy = [n](std::vector<uint8_t>* v) {
+    auto* s = reinterpret_cast<std::string*>(v->data());
+    for (int64_t i = 0; i < n; ++i) s[i].~basic_string();
+    delete v;
+  };
+  auto owned = std::make_unique<std::vector<uint8_t>>(static_cast<size_t>(n) * sizeof(std::string));
+  auto* s = reinterpret_cast<std::string*>(owned->data());
+  int64_t made = 0;
+  try {
+    for (; made < n; ++made) new (s + made) std::string(src ? src[made] : std::string());
+  } catch (...) {
+    for (int64_t i = 0; i < made; ++i) s[i].~basic_string();
+    throw;
+  }
+  return std::shared_ptr<std::vector<uint8_t>>(owned.release(), destroy);
+}
+
+}  // namespace
+
+Weights Weights::strings(Dims shape, const std::vector<std::string>& values) {
+  KILN_CHECK(volume(shape) == static_cast<int64_t>(values.size()), kInvalidArgument, "string weights of shape ",
+             dimsToString(shape), " need ", volume(shape), " values, got ", values.size());
+  return copyOf(DataType::kString, std::move(shape), values.data());
+}
+
 Weights Weights::copyOf(DataType type, Dims shape, const void* src) {
-  KILN_CHECK(type != DataType::kString, kUnsupported, "string weights are not supported");
   Weights w;
   w.type = type;
   w.shape = std::move(shape);
   int64_t n = volume(w.shape);
   KILN_CHECK(n >= 0, kInvalidArgument, "weights need a known shape, got ", dimsToString(w.shape));
-  auto bytes = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(n) * dataTypeSize(type));
-  if (n > 0) {
-    KILN_CHECK(src != nullptr, kInvalidArgument, "weights of shape ", dimsToString(w.shape), " have no data");
-    std::memcpy(bytes->data(), src, bytes->size());
+  KILN_CHECK(n == 0 || src != nullptr, kInvalidArgument, "weights of shape ", dimsToString(w.shape), " have no data");
+  if (type == DataType::kString) {
+    w.bytes = makeStringBuffer(n, static_cast<const std::string*>(src));
+    return w;
   }
+  auto bytes = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(n) * dataTypeSize(type));
+  if (n > 0) std::memcpy(bytes->data(), src, bytes->size());
   w.bytes = std::move(bytes);
   return w;
 }
@@ -87,7 +120,8 @@ Weights Weights::zeros(DataType type, Dims shape) {
   Weights w;
   w.type = type;
   w.shape = std::move(shape);
-  w.bytes = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(volume(w.shape)) * dataTypeSize(type));
+  if (type == DataType::kString) w.bytes = makeStringBuffer(volume(w.shape), nullptr);
+  else w.bytes = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(volume(w.shape)) * dataTypeSize(type));
   return w;
 }
 

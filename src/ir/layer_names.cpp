@@ -23,7 +23,7 @@ const char* layerTypeName(LayerType type) {
       "Padding", "Resize", "TopK", "ArgMinMax", "CumSum", "Einsum", "NonZero", "OneHot", "Quantize", "Dequantize",
       "Trilu", "LRN", "SpaceDepth", "GridSample", "NonMaxSuppression", "RoiAlign", "Unique", "Determinant",
       "TfIdfVectorizer", "DFT", "STFT", "Window", "MelWeightMatrix", "Random", "Recurrent", "If", "Loop", "Scan",
-      "Sequence", "Optional", "SequenceMap"};
+      "Sequence", "Optional", "SequenceMap", "StringNormalizer"};
   static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(LayerType::kCount));
   auto i = static_cast<size_t>(type);
   return i < static_cast<size_t>(LayerType::kCount) ? names[i] : "Unknown";

@@ -1362,6 +1362,16 @@ Outputs inferTfIdfVectorizer(const Ctx& c) {
   return one(DataType::kFloat32, {x[0], outputSize});
 }
 
+Outputs inferStringNormalizer(const Ctx& c) {
+  expectInputs(c, 1, 1);
+  SHAPE_CHECK(c, c.type(0) == DataType::kString, "input must be a string tensor, got ", dataTypeName(c.type(0)));
+  const Dims& x = c.shape(0);
+  SHAPE_CHECK(c, x.size() == 1 || (x.size() == 2 && (!known(x[0]) || x[0] == 1)), "input must be [C] or [1, C], got ",
+              dimsToString(x));
+  if (x.size() == 1) return one(DataType::kString, {-1});
+  return one(DataType::kString, {1, -1});
+}
+
 Outputs inferDFT(const Ctx& c) {
   expectInputs(c, 1, 2);
   const auto& p = c.layer.as<DFTParams>();
@@ -1792,6 +1802,7 @@ std::vector<TensorDesc> inferOutputs(const Layer& layer, const std::vector<const
     case LayerType::kUnique: return inferUnique(c);
     case LayerType::kDeterminant: return inferDeterminant(c);
     case LayerType::kTfIdfVectorizer: return inferTfIdfVectorizer(c);
+    case LayerType::kStringNormalizer: return inferStringNormalizer(c);
     case LayerType::kDFT: return inferDFT(c);
     case LayerType::kSTFT: return inferSTFT(c);
     case LayerType::kWindow: return inferWindow(c);
@@ -1851,7 +1862,8 @@ bool runsOnHostValues(const Layer& layer) {
 
 bool hasDataDependentShape(const Layer& layer) {
   return layer.type() == LayerType::kNonZero || layer.type() == LayerType::kNonMaxSuppression ||
-         layer.type() == LayerType::kUnique || runsOnHostValues(layer);
+         layer.type() == LayerType::kUnique || layer.type() == LayerType::kStringNormalizer ||
+         runsOnHostValues(layer);
 }
 
 int64_t normalizeAxis(int64_t axis, int64_t rank, const Layer& layer) {

@@ -204,6 +204,8 @@ const std::vector<OpEntry>& opTable() {
       {"Optional", importOptional, nullptr, 15, 0},
       {"OptionalGetElement", importOptional, nullptr, 15, 0},
       {"OptionalHasElement", importOptional, nullptr, 15, 0},
+      // text.cpp
+      {"StringNormalizer", importStringNormalizer, nullptr, 10, 0},
   };
   return table;
 }

@@ -60,6 +60,7 @@ DataType fromOnnxType(int32_t t, const std::string& what) {
     case TP::UINT64: return DataType::kUInt64;
     case TP::BFLOAT16: return DataType::kBFloat16;
     case TP::FLOAT8E4M3FN: return DataType::kFP8E4M3;
+    case TP::STRING: return DataType::kString;
     default: break;
   }
   fail(ErrorCode::kUnsupported,
@@ -157,6 +158,13 @@ HostTensor tensorFromProto(const TP& proto, const std::string& baseDir) {
   Dims shape(proto.dims().begin(), proto.dims().end());
   for (int64_t d : shape) KILN_CHECK(d >= 0, kInvalidModel, label, " has a negative dimension in ", dimsToString(shape));
   int64_t count = volume(shape);
+  if (type == DataType::kString) {  // string_data only: raw_data and external data cannot hold strings
+    KILN_CHECK(proto.data_location() != TP::EXTERNAL && !proto.has_raw_data(), kInvalidModel, label,
+               ": string tensors keep their values in string_data");
+    KILN_CHECK(static_cast<int64_t>(proto.string_data_size()) == count, kInvalidModel, label, " of shape ",
+               dimsToString(shape), " has ", proto.string_data_size(), " values in string_data, expected ", count);
+    return Weights::strings(shape, {proto.string_data().begin(), proto.string_data().end()});
+  }
   size_t elem = dataTypeSize(type);
   size_t bytes = static_cast<size_t>(count) * elem;
   HostTensor t;
@@ -215,7 +223,7 @@ HostTensor tensorFromProto(const TP& proto, const std::string& baseDir) {
         for (int i = 0; i < proto.int32_data_size(); ++i) dst[i] = proto.int32_data(i) != 0 ? 1 : 0;
         break;
       }
-      case DataType::kString: fail(ErrorCode::kUnsupported, concat(label, ": string tensors are not supported"));
+      case DataType::kString: break;  // read above
     }
   }
   t.bytes = std::move(buffer);
@@ -223,8 +231,6 @@ HostTensor tensorFromProto(const TP& proto, const std::string& baseDir) {
 }
 
 void tensorToProto(const HostTensor& tensor, const std::string& name, TP* proto) {
-  KILN_CHECK(tensor.type != DataType::kString, kUnsupported, "tensor '", name,
-             "': string tensors cannot be written to ONNX");
   int64_t count = volume(tensor.shape);
   KILN_CHECK(count >= 0, kInvalidArgument, "tensor '", name, "' has an unknown shape ", dimsToString(tensor.shape));
   size_t bytes = static_cast<size_t>(count) * dataTypeSize(tensor.type);
@@ -234,6 +240,11 @@ void tensorToProto(const HostTensor& tensor, const std::string& name, TP* proto)
   proto->set_name(name);
   proto->set_data_type(toOnnxType(tensor.type));
   for (int64_t d : tensor.shape) proto->add_dims(d);
+  if (tensor.type == DataType::kString) {
+    const auto* values = tensor.as<std::string>();
+    for (int64_t i = 0; i < count; ++i) proto->add_string_data(values[i]);
+    return;
+  }
   proto->set_raw_data(bytes ? std::string(reinterpret_cast<const char*>(tensor.bytes->data()), bytes)
                             : std::string());
 }

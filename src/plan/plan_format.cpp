@@ -62,11 +62,21 @@ class Writer {
                valueKindName(w.kind));
     (*this)(w.type);
     (*this)(w.shape);
-    size_t size = w.bytes ? w.bytes->size() : 0;
     // Offsets are relative to the weights section, which itself starts aligned.
     size_t offset = (weights_.size() + kWeightsAlignment - 1) / kWeightsAlignment * kWeightsAlignment;
-    weights_.resize(offset + size);
-    if (size) std::memcpy(weights_.data() + offset, w.bytes->data(), size);
+    weights_.resize(offset);
+    if (w.type == DataType::kString) {  // length-prefixed elements: std::string objects are not bytes
+      for (int64_t i = 0; i < w.count(); ++i) {
+        const std::string& s = w.as<std::string>()[i];
+        uint64_t length = s.size();
+        const auto* l = reinterpret_cast<const uint8_t*>(&length);
+        weights_.insert(weights_.end(), l, l + sizeof length);
+        weights_.insert(weights_.end(), s.begin(), s.end());
+      }
+    } else if (w.bytes) {
+      weights_.insert(weights_.end(), w.bytes->begin(), w.bytes->end());
+    }
+    size_t size = weights_.size() - offset;
     pod<uint64_t>(offset);
     pod<uint64_t>(size);
   }
@@ -139,7 +149,25 @@ class Reader {
                "plan is truncated or corrupted: weights at ", offset, "+", size, " lie outside the weights section (",
                weightsSize_, " bytes)");
     int64_t n = volume(w.shape);
-    KILN_CHECK(n >= 0 && static_cast<uint64_t>(n) * dataTypeSize(w.type) == size, kInvalidPlan,
+    KILN_CHECK(n >= 0, kInvalidPlan, "plan is corrupted: weights of shape ", dimsToString(w.shape));
+    if (w.type == DataType::kString) {
+      std::vector<std::string> values(static_cast<size_t>(n));
+      uint64_t at = 0;
+      for (std::string& v : values) {
+        uint64_t length = 0;
+        KILN_CHECK(size - at >= sizeof length, kInvalidPlan, "plan is corrupted: string weights end early");
+        std::memcpy(&length, weights_ + offset + at, sizeof length);
+        at += sizeof length;
+        KILN_CHECK(length <= size - at, kInvalidPlan, "plan is corrupted: a string of ", length,
+                   " bytes runs past its weights");
+        v.assign(reinterpret_cast<const char*>(weights_ + offset + at), length);
+        at += length;
+      }
+      KILN_CHECK(at == size, kInvalidPlan, "plan is corrupted: string weights hold ", size - at, " extra bytes");
+      w = Weights::strings(w.shape, values);
+      return;
+    }
+    KILN_CHECK(static_cast<uint64_t>(n) * dataTypeSize(w.type) == size, kInvalidPlan,
                "plan is corrupted: weights of shape ", dimsToString(w.shape), " hold ", size, " bytes");
     w.bytes = std::make_shared<const std::vector<uint8_t>>(weights_ + offset, weights_ + offset + size);
   }

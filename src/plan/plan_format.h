@@ -13,6 +13,7 @@
 //   2  tensors carry a value kind (tensor, sequence, optional); layers may hold subnetworks (If, Loop,
 //      Scan, SequenceMap), written in place as nested networks (tensors, layers, inputs, outputs).
 //   3  ConvolutionParams gains outputMin/outputMax (the fused activation clamp).
+//   4  string constants: their weights hold each element as a u64 byte length and the bytes.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +26,7 @@
 namespace kiln::plan {
 
 constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-constexpr uint32_t kPlanFormatVersion = 3;
+constexpr uint32_t kPlanFormatVersion = 4;
 constexpr size_t kWeightsAlignment = 64;
 constexpr size_t kHeaderSize = 8 + 4 + 4 + 8 * 4 + 4 + 4;
 

@@ -28,6 +28,9 @@ EngineImpl::EngineImpl(plan::PlanContents planContents) : contents(std::move(pla
   for (auto& t : net.tensors()) {
     tensorIndex[t.get()] = static_cast<int>(tensors.size());
     tensors.push_back(t.get());
+    // String tensors hold std::string objects, which the byte arenas and copies cannot: a network with
+    // any runs on host values.
+    if (t->type() == DataType::kString) hostValueMode = true;
   }
   size_t numTensors = tensors.size(), numLayers = net.layers().size();
   hostEvaluated.assign(numTensors, false);

@@ -41,8 +41,9 @@ struct EngineImpl {
   std::vector<const HostTensor*> constantValue; // per tensor: the Constant's weights, else nullptr
   std::vector<void*> constantOnDevice;          // per tensor: device copy of a constant used on the device
   std::vector<Step> steps;
-  // Some layer runs on host values (control flow, sequences, optionals; ir::runsOnHostValues): such
-  // layers get no kernel, and contexts always run the network layer by layer on the host.
+  // Some layer runs on host values (control flow, sequences, optionals; ir::runsOnHostValues), or some
+  // tensor holds strings: such layers get no kernel, and contexts always run the network layer by layer
+  // on the host.
   bool hostValueMode = false;
   std::vector<std::string> ioNames;             // inputs then outputs
   int64_t weightsBytes = 0;

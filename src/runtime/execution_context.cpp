@@ -57,7 +57,7 @@ struct ContextImpl {
   bool outputsOnHost = false;                         // the last run was execute(): unbound outputs read on the host
   std::vector<std::unique_ptr<Buffer>> deviceMirrors; // per tensor: device copies of host-evaluated values
   std::vector<HostTensor> lazyValues;        // data-dependent mode: every tensor's value
-  std::vector<HostTensor> containerOutputs;  // per tensor: sequence/optional outputs (tensorAddress points here)
+  std::vector<HostTensor> containerOutputs;  // per tensor: sequence/optional/string outputs (tensorAddress points here)
   bool dirty = true;
   bool dataDependent = false;
   bool valuesRead = false;                   // some input's values shape the network
@@ -422,11 +422,12 @@ void ContextImpl::runDataDependent() {
   for (auto* out : net.outputs()) {
     int t = engine.indexOf(out);
     KILN_CHECK(bindings[t] == nullptr, kInvalidArgument, "output '", out->name(),
-               "' has a data-dependent shape: leave it unbound and read it with tensorAddress() after execute()");
+               "' is computed on the host (a data-dependent shape, or strings): leave it unbound and read it with "
+               "tensorAddress() after execute()");
     const HostTensor* value = known[t];
     KILN_CHECK(value != nullptr, kInternal, "output '", out->name(), "' was not computed");
-    if (value->kind != ValueKind::kTensor) {
-      containerOutputs[t] = *value;
+    if (value->kind != ValueKind::kTensor || value->type == DataType::kString) {
+      containerOutputs[t] = *value;  // strings: tensorAddress gives its std::string array
       continue;
     }
     size_t bytes = value->bytes ? value->bytes->size() : 0;
@@ -495,6 +496,8 @@ void* ExecutionContext::tensorAddress(const std::string& name) const {
   if (impl_->bindings[t]) return impl_->bindings[t];
   if (tensor->isOutput && tensor->kind != ValueKind::kTensor)
     return impl_->containerOutputs[t].elements ? &impl_->containerOutputs[t] : nullptr;
+  if (tensor->isOutput && tensor->type() == DataType::kString)
+    return const_cast<void*>(impl_->containerOutputs[t].data());
   if (tensor->isOutput && impl_->outputsOnHost && impl_->hostOutputs[t]) return impl_->hostOutputs[t]->pointer;
   if (tensor->isOutput && impl_->ownedOutputs[t]) return impl_->ownedOutputs[t]->pointer;
   return nullptr;

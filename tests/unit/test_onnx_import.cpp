@@ -231,7 +231,17 @@ TEST(OnnxTensorProto, Errors) {
   p.clear_float_data();
   p.set_raw_data(std::string(3, '\0'));
   EXPECT_EQ(errorOf([&] { tensorFromProto(p); }).code(), ErrorCode::kInvalidModel);
-  for (int type : {TP::STRING, TP::COMPLEX64, TP::COMPLEX128, TP::INT4}) {
+  // Strings are read from string_data only, one per element.
+  TP str;
+  str.set_name("s");
+  str.set_data_type(TP::STRING);
+  EXPECT_EQ(errorOf([&] { tensorFromProto(str); }).code(), ErrorCode::kInvalidModel);  // a scalar without its value
+  str.set_raw_data("abc");
+  EXPECT_EQ(errorOf([&] { tensorFromProto(str); }).code(), ErrorCode::kInvalidModel);
+  str.clear_raw_data();
+  str.add_string_data("abc");
+  EXPECT_EQ(tensorFromProto(str).as<std::string>()[0], "abc");
+  for (int type : {TP::COMPLEX64, TP::COMPLEX128, TP::INT4}) {
     TP q;
     q.set_name("s");
     q.set_data_type(type);

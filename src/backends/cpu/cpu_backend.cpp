@@ -16,6 +16,7 @@ namespace kiln::cpu {
 int64_t countNonZero(const ir::Layer& layer, const TensorView& in);          // kernels/nonzero.cpp
 int64_t countSelectedBoxes(const ir::Layer& layer, const KernelArgs& args);  // kernels/non_max_suppression.cpp
 int64_t countUnique(const ir::Layer& layer, const TensorView& in);           // kernels/unique.cpp
+int64_t countNormalizedStrings(const ir::Layer& layer, const TensorView& in); // kernels/string_normalizer.cpp
 
 namespace {
 
@@ -25,6 +26,7 @@ int64_t dataDependentCount(const ir::Layer& layer, const KernelArgs& args) {
     case LayerType::kNonZero: return countNonZero(layer, args.inputs[0]);
     case LayerType::kNonMaxSuppression: return countSelectedBoxes(layer, args);
     case LayerType::kUnique: return countUnique(layer, args.inputs[0]);
+    case LayerType::kStringNormalizer: return countNormalizedStrings(layer, args.inputs[0]);
     default: fail(ErrorCode::kInternal, concat(layer.describe(), ": no data-dependent shape"));
   }
 }
@@ -35,6 +37,7 @@ enum : unsigned {
   U = 4,       // unsigned integers
   B = 8,       // bool
   F8 = 16,     // float8 e4m3
+  STR = 32,    // string (std::string objects, never copied as bytes)
   I = S | U,
   N = F | S | U,
   ALL = N | B,
@@ -48,6 +51,7 @@ unsigned classOf(DataType t) {
     case DataType::kUInt8: case DataType::kUInt16: case DataType::kUInt32: case DataType::kUInt64: return U;
     case DataType::kBool: return B;
     case DataType::kFP8E4M3: return F8;
+    case DataType::kString: return STR;
     default: return 0;
   }
 }
@@ -63,14 +67,18 @@ std::string checkTensor(const ir::Layer& layer, const ir::Tensor* t, unsigned al
 void allowedFor(const ir::Layer& layer, unsigned& in, unsigned& out) {
   in = out = N;
   switch (layer.type()) {
-    case LayerType::kConstant: case LayerType::kIdentity: case LayerType::kReshape: case LayerType::kTranspose:
+    case LayerType::kConstant: case LayerType::kIdentity: case LayerType::kReshape:
+      in = out = MOVE | STR;  // copyBytes copies strings element by element
+      break;
+    case LayerType::kTranspose:
     case LayerType::kConcatenation: case LayerType::kSlice: case LayerType::kSplit: case LayerType::kGather:
     case LayerType::kExpand: case LayerType::kTile: case LayerType::kSelect: case LayerType::kPadding:
     case LayerType::kTrilu: case LayerType::kSpaceDepth: case LayerType::kConstantOfShape: case LayerType::kOneHot:
     case LayerType::kNonZero: case LayerType::kShape:
       in = out = MOVE;
       break;
-    case LayerType::kCast: in = out = MOVE; break;
+    case LayerType::kCast: in = out = MOVE | STR; break;
+    case LayerType::kStringNormalizer: in = out = STR; break;
     case LayerType::kScatter:
       in = out = layer.as<ScatterParams>().reduction == ScatterReduction::kNone ? ALL : N;
       break;

@@ -23,6 +23,7 @@ KernelFunction kernelFor(LayerType type) {
       nullptr,  // kSequence: host kernel
       nullptr,  // kOptional: host kernel
       nullptr,  // kSequenceMap: host kernel
+      runStringNormalizer,
   };
   static_assert(sizeof(table) / sizeof(table[0]) == static_cast<size_t>(LayerType::kCount),
                 "one CPU kernel per layer type");

@@ -223,6 +223,8 @@ std::string reasonFor(const ir::Layer& layer) {
       return "control flow runs its subnetworks on the host";
     case LayerType::kSequence: case LayerType::kOptional:
       return "sequences and optionals live on the host";
+    case LayerType::kStringNormalizer:
+      return "string tensors live on the host";
     default:
       return "unknown layer type";
   }
@@ -287,6 +289,7 @@ Factory factoryFor(LayerType type) {
       nullptr,  // kSequence
       nullptr,  // kOptional
       nullptr,  // kSequenceMap
+      nullptr,  // kStringNormalizer
   };
   static_assert(sizeof(table) / sizeof(table[0]) == static_cast<size_t>(LayerType::kCount),
                 "one CUDA table entry per layer type");

@@ -141,6 +141,9 @@ void importTfIdfVectorizer(ImporterContext& ctx);
 std::string checkOutputDataType(const NodeView& n);
 std::string checkTfIdfVectorizer(const NodeView& n);
 
+// text.cpp
+void importStringNormalizer(ImporterContext& ctx);
+
 // random.cpp
 void importRandom(ImporterContext& ctx);      // RandomUniform(Like) RandomNormal(Like) Bernoulli Multinomial
 // loss.cpp

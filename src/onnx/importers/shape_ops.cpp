@@ -174,10 +174,7 @@ void importRange(ImporterContext& ctx) {
 }
 
 std::string checkConstant(const NodeView& n) {
-  if (n.hasAttr("value_string") || n.hasAttr("value_strings")) return "string constants are not supported";
-  if (const auto* a = n.attr("value"); a && a->has_t() && a->t().data_type() == onnx::TensorProto::STRING)
-    return "string constants are not supported";
-  if (!n.hasAttr("value") && !n.hasAttr("value_float") && !n.hasAttr("value_floats") && !n.hasAttr("value_int") &&
+  if (!n.hasAttr("value") && !n.hasAttr("value_string") && !n.hasAttr("value_strings") && !n.hasAttr("value_float") && !n.hasAttr("value_floats") && !n.hasAttr("value_int") &&
       !n.hasAttr("value_ints") && !n.hasAttr("sparse_value"))
     return "no value attribute";
   return "";
@@ -203,7 +200,7 @@ HostTensor densify(const onnx::SparseTensorProto& sparse, const std::string& bas
     else
       for (int64_t d = 0; d < rank; ++d) off += idx[k * rank + d] * strides[d];
     if (off < 0 || off >= total) n.fail(ErrorCode::kInvalidModel, "sparse index out of range");
-    std::memcpy(dst + off * elem, values.bytes->data() + k * elem, elem);
+    copyValues(dst + off * elem, values.bytes->data() + k * elem, elem, values.type);
   }
   return dense;
 }
@@ -221,6 +218,11 @@ HostTensor constantNodeValue(const NodeView& n, const std::string& baseDir) {
   if (n.hasAttr("value_ints")) {
     auto v = n.attrInts("value_ints");
     return HostTensor::copyOf(DataType::kInt64, {static_cast<int64_t>(v.size())}, v.data());
+  }
+  if (const auto* a = n.attr("value_string")) return HostTensor::strings({}, {a->s()});
+  if (const auto* a = n.attr("value_strings")) {
+    std::vector<std::string> v(a->strings().begin(), a->strings().end());
+    return HostTensor::strings({static_cast<int64_t>(v.size())}, v);
   }
   n.fail(ErrorCode::kUnsupported, "no supported value attribute");
 }

@@ -11,8 +11,12 @@ void runConstant(const ir::Layer& layer, const KernelArgs& args) {
   KILN_CHECK(out.type == w.type && out.count() == w.count(), kInternal, layer.describe(), ": output ",
              dataTypeName(out.type), dimsToString(out.shape), " does not match the weights ", dataTypeName(w.type),
              dimsToString(w.shape));
-  elementSize(w.type, layer);
-  if (out.bytes() > 0) std::memcpy(out.data, w.data(), out.bytes());
+  TensorView value;
+  value.data = const_cast<void*>(w.data());
+  value.type = w.type;
+  value.shape = w.shape;
+  if (w.type != DataType::kString) elementSize(w.type, layer);  // strings: copyBytes copies by element
+  if (out.count() > 0) copyBytes(layer, out, value);
 }
 
 }  // namespace kiln::cpu

@@ -73,7 +73,8 @@ HostTensor sliceAt(const HostTensor& t, int64_t axis, int64_t index) {
   auto* dst = const_cast<uint8_t*>(out.bytes->data());
   auto* src = static_cast<const uint8_t*>(t.data());
   for (int64_t o = 0; o < s.outer; ++o)
-    std::memcpy(dst + o * s.innerBytes, src + (o * s.length + index) * s.innerBytes, static_cast<size_t>(s.innerBytes));
+    copyValues(dst + o * s.innerBytes, src + (o * s.length + index) * s.innerBytes, static_cast<size_t>(s.innerBytes),
+               t.type);
   return out;
 }
 
@@ -103,7 +104,8 @@ HostTensor stack(const std::vector<HostTensor>& parts, int64_t axis, const Tenso
   for (int64_t i = 0; i < s.length; ++i) {
     auto* src = static_cast<const uint8_t*>(parts[i].data());
     for (int64_t o = 0; o < s.outer; ++o)
-      std::memcpy(dst + (o * s.length + i) * s.innerBytes, src + o * s.innerBytes, static_cast<size_t>(s.innerBytes));
+      copyValues(dst + (o * s.length + i) * s.innerBytes, src + o * s.innerBytes, static_cast<size_t>(s.innerBytes),
+                 first.type);
   }
   return out;
 }

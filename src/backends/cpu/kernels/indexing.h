@@ -299,11 +299,13 @@ inline size_t elementSize(DataType type, const ir::Layer& layer) {
   return dataTypeSize(type);
 }
 
-// Copies src into dst when they are different buffers of the same byte size.
+// Copies src into dst (same type and count); strings are std::string objects, copied by assignment.
 inline void copyBytes(const ir::Layer& layer, const TensorView& dst, const TensorView& src) {
   KILN_CHECK(dst.bytes() == src.bytes(), kInternal, layer.describe(), ": output holds ", dst.bytes(),
              " bytes, input ", src.bytes());
-  if (dst.bytes() > 0 && dst.data != src.data) std::memmove(dst.data, src.data, dst.bytes());
+  KILN_CHECK((src.type == DataType::kString) == (dst.type == DataType::kString), kInternal, layer.describe(),
+             ": cannot copy ", dataTypeName(src.type), " into ", dataTypeName(dst.type));
+  copyValues(dst.data, src.data, dst.bytes(), dst.type);
 }
 
 }  // namespace kiln::cpu

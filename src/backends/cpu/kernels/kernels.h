@@ -60,6 +60,7 @@ KILN_CPU_KERNEL(Window);
 KILN_CPU_KERNEL(MelWeightMatrix);
 KILN_CPU_KERNEL(Random);
 KILN_CPU_KERNEL(Recurrent);
+KILN_CPU_KERNEL(StringNormalizer);
 
 #undef KILN_CPU_KERNEL
 

@@ -84,7 +84,7 @@ std::vector<HostTensor> splitToSequence(const ir::Layer& layer, const SequencePa
     auto* dst = const_cast<uint8_t*>(part.bytes->data());
     size_t chunk = static_cast<size_t>(size * s.innerBytes);
     for (int64_t o = 0; o < s.outer; ++o)
-      if (chunk) std::memcpy(dst + o * chunk, src + (o * s.length + begin) * s.innerBytes, chunk);
+      copyValues(dst + o * chunk, src + (o * s.length + begin) * s.innerBytes, chunk, x.type);
     parts.push_back(std::move(part));
     begin += size;
   }
@@ -125,7 +125,7 @@ HostTensor concatFromSequence(const ir::Layer& layer, const SequenceParams& p, c
     size_t chunk = static_cast<size_t>(length * whole.innerBytes);
     auto* src = static_cast<const uint8_t*>(e.data());
     for (int64_t o = 0; o < whole.outer; ++o)
-      if (chunk) std::memcpy(dst + (o * whole.length + begin) * whole.innerBytes, src + o * chunk, chunk);
+      copyValues(dst + (o * whole.length + begin) * whole.innerBytes, src + o * chunk, chunk, seq.type);
     begin += length;
   }
   return out;
