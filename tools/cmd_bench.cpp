@@ -243,6 +243,7 @@ int runBenchCommand(const std::vector<std::string>& args, std::ostream& out) {
   }
 
   Samples samples;
+  std::vector<HostTensor> outputValues;  // CPU: the bound output buffers, alive until the profiled runs end
   double totalSeconds = 0;
   std::string deviceLine = engine->device();
   if (onDevice) {
@@ -254,7 +255,6 @@ int runBenchCommand(const std::vector<std::string>& args, std::ostream& out) {
 #endif
   } else {
     for (const IoBuffer& in : inputs) context->setTensorAddress(in.name, const_cast<void*>(in.hostValue->data()));
-    std::vector<HostTensor> outputValues;
     outputValues.reserve(outputs.size());
     for (const IoBuffer& o : outputs) {
       if (volume(o.shape) < 0) continue;  // data-dependent: context-owned

@@ -42,3 +42,12 @@ TEST(BenchCommand, CudaOnlyOptionsNeedACudaEngine) {
   }
   EXPECT_THROW(tools::runBenchCommand({"--onnx=" + kSample, "--batch=0"}, out), Error);
 }
+
+TEST(BenchCommand, ProfilePrintsTimePerLayerType) {
+  std::ostringstream out;
+  EXPECT_EQ(tools::runBenchCommand({"--onnx=" + kSample, "--iterations=3", "--warmup=1", "--profile"}, out), 0);
+  std::string text = out.str();
+  EXPECT_NE(text.find("Layer time per run by type (3 profiled runs)"), std::string::npos) << text;
+  EXPECT_NE(text.find("Convolution"), std::string::npos) << text;
+  EXPECT_NE(text.find("total"), std::string::npos) << text;
+}
