@@ -9,6 +9,7 @@ static const char* kUsage =
     "commands:\n"
     "  build        --onnx=MODEL --save-engine=PLAN [--device=cpu|cuda[:N]] [--fp16] [--bf16]\n"
     "               [--min-shapes=x:1x3x8x8 --opt-shapes=... --max-shapes=...] [--disable-passes=a,b] [--list-passes]\n"
+    "               [--memory-limit=MiB (activation memory at the max shapes)]\n"
     "  run          --engine=PLAN | --onnx=MODEL  --load-inputs=DIR [--save-outputs=DIR] [--expect=DIR]\n"
     "               [--rtol=1e-3] [--atol=1e-7]\n"
     "  bench        --engine=PLAN | --onnx=MODEL  [--device=cpu|cuda[:N]] [--fp16] [--iterations=100] [--warmup=10]\n"

@@ -204,7 +204,7 @@ std::string benchCuda(ExecutionContext& context, const std::vector<IoBuffer>& in
 
 int runBenchCommand(const std::vector<std::string>& args, std::ostream& out) {
   Options options(args, {"onnx", "engine", "device", "fp16", "bf16", "min-shapes", "opt-shapes", "max-shapes",
-                         "shapes", "disable-passes", "iterations", "warmup", "threads", "seed", "profile", "batch",
+                         "shapes", "disable-passes", "memory-limit", "iterations", "warmup", "threads", "seed", "profile", "batch",
                          "no-data-transfers", "use-cuda-graph"});
   if (options.has("threads")) cpu::setNumThreads(static_cast<int>(options.getInt("threads", 1)));
   int64_t warmup = options.getInt("warmup", 10), iterations = options.getInt("iterations", 100);

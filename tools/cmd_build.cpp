@@ -6,7 +6,7 @@ namespace kiln::tools {
 
 int runBuildCommand(const std::vector<std::string>& args, std::ostream& out) {
   Options options(args, {"onnx", "save-engine", "device", "fp16", "bf16", "min-shapes", "opt-shapes", "max-shapes",
-                         "shapes", "disable-passes", "list-passes"});
+                         "shapes", "disable-passes", "memory-limit", "list-passes"});
   if (options.has("list-passes")) {
     for (auto& name : Builder::passNames()) out << name << "\n";
     return 0;

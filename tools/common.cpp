@@ -22,6 +22,7 @@ BuilderConfig builderConfigFrom(const Options& options) {
   config.fp16 = options.has("fp16");
   config.bf16 = options.has("bf16");
   config.disabledPasses = splitList(options.get("disable-passes"));
+  config.memoryLimit = static_cast<int64_t>(options.getDouble("memory-limit", 0) * (1 << 20));  // MiB
   auto mins = parseShapes(options.get("min-shapes"));
   auto opts = parseShapes(options.get("opt-shapes"));
   auto maxs = parseShapes(options.get("max-shapes"));

@@ -137,6 +137,9 @@ struct BuilderConfig {
   OptimizationProfile profile;
   // Names of builder passes to skip (see Builder::passNames()).
   std::vector<std::string> disabledPasses;
+  // Most activation memory (bytes) a context may plan, checked at the profile's max shapes; the build
+  // fails when the network needs more. 0: no limit.
+  int64_t memoryLimit = 0;
 };
 
 // What the builder did; also printed by `kiln build`.

@@ -54,6 +54,26 @@ static OptimizationProfile completeProfile(const ir::Network& net, const Optimiz
   return profile;
 }
 
+// BuilderConfig::memoryLimit: the activation memory a context plans at the profile's max shapes.
+static void checkMemoryLimit(const Engine& engine, const OptimizationProfile& profile, int64_t limit) {
+  auto context = engine.createExecutionContext();
+  std::string shapes;
+  for (auto& [name, range] : profile.shapes) {
+    context->setInputShape(name, range.max);
+    shapes += concat(shapes.empty() ? "" : ", ", name, " ", dimsToString(range.max));
+  }
+  int64_t needed = 0;
+  try {
+    needed = context->memoryUsage().arenaBytes;
+  } catch (const Error& e) {
+    fail(ErrorCode::kUnsupported, concat("BuilderConfig.memoryLimit cannot be checked: the activation memory is "
+                                         "known only at run time (", e.what(), ")"));
+  }
+  KILN_CHECK(needed <= limit, kInvalidArgument, "the network needs ", needed, " bytes of activation memory at the ",
+             "profile's max shapes (", shapes, "), over BuilderConfig.memoryLimit of ", limit,
+             " bytes: raise the limit or lower the max shapes");
+}
+
 std::vector<uint8_t> Builder::buildSerializedNetwork(NetworkDefinition& definition, const BuilderConfig& config,
                                                      BuildSummary* summary) const {
   auto start = std::chrono::steady_clock::now();
@@ -122,6 +142,7 @@ std::vector<uint8_t> Builder::buildSerializedNetwork(NetworkDefinition& definiti
     logger_.log(Severity::kInfo, concat("activation memory not known before run time: ", e.what()));
     result.activationBytesPlanned = result.activationBytesNaive = -1;
   }
+  if (config.memoryLimit > 0) checkMemoryLimit(*engine, info.profile, config.memoryLimit);
   result.buildSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (auto& line : result.fallbackLayers) logger_.log(Severity::kWarning, "runs on the CPU: " + line);
   if (summary) *summary = result;

@@ -167,6 +167,21 @@ def test_build_config_and_profile(mlp):
     assert (tuple(lo), tuple(opt), tuple(hi)) == ((1, 4), (2, 4), (8, 4))
 
 
+def test_memory_limit_is_checked_at_the_max_shapes(mlp):
+    def build(limit):
+        builder = kiln.Builder()
+        network = builder.create_network()
+        kiln.OnnxParser(network).parse(mlp)
+        config = kiln.BuilderConfig()
+        config.set_shape("x", (1, 4), (2, 4), (64, 4))
+        config.memory_limit = limit
+        return builder.build_serialized_network(network, config)
+
+    assert len(build(1 << 20)) > 0
+    with pytest.raises(kiln.Error, match="max shapes .*x \\[64,4\\].*memoryLimit"):
+        build(64)
+
+
 def test_engine_introspection(mlp_engine):
     e = mlp_engine
     assert e.num_io_tensors == 2

@@ -334,3 +334,21 @@ TEST(Runtime, Fp16BuildMatchesFp32WithinHalfPrecision) {
   }
   EXPECT_GT(maxDiff, 0.0);  // it really ran in float16
 }
+
+TEST(Runtime, MemoryLimitIsCheckedAtTheMaxShapes) {
+  // The mlp's activations at max batch 16: x@W and +b are [16, 2] floats (128 bytes each, 256-aligned).
+  auto net = mlp();
+  BuilderConfig config = dynamicBatch();
+  config.memoryLimit = 1 << 20;
+  EXPECT_NO_THROW(buildEngine(*net, config));
+  config.memoryLimit = 16;
+  try {
+    buildEngine(*net, config);
+    FAIL() << "expected the memory limit to fail the build";
+  } catch (const Error& e) {
+    std::string what = e.what();
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(what.find("max shapes (x [16,3])"), std::string::npos) << what;
+    EXPECT_NE(what.find("memoryLimit"), std::string::npos) << what;
+  }
+}
