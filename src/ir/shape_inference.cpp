@@ -1860,6 +1860,10 @@ bool runsOnHostValues(const Layer& layer) {
   return false;
 }
 
+bool producesRunTimeValues(const Layer& layer) {
+  return layer.type() == LayerType::kRandom || runsOnHostValues(layer);
+}
+
 bool hasDataDependentShape(const Layer& layer) {
   return layer.type() == LayerType::kNonZero || layer.type() == LayerType::kNonMaxSuppression ||
          layer.type() == LayerType::kUnique || layer.type() == LayerType::kStringNormalizer ||

@@ -27,6 +27,10 @@ bool isShapeInput(const Layer& layer, int index);
 // an optional: they run only through cpu::runLayerOnHost (the context's host, layer-by-layer mode).
 bool runsOnHostValues(const Layer& layer);
 
+// True for layers whose outputs exist only when the network runs: Random (draws on every execution)
+// and runsOnHostValues layers. They are never folded into constants nor evaluated ahead at reshape.
+bool producesRunTimeValues(const Layer& layer);
+
 // True when the output shape depends on the values of non-shape inputs (NonZero, NonMaxSuppression,
 // Unique, runsOnHostValues).
 bool hasDataDependentShape(const Layer& layer);

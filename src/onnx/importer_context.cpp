@@ -123,8 +123,7 @@ void foldShapeValues(GraphState& graph, size_t firstLayer) {
   std::vector<ir::Layer*> folded;
   for (ir::Layer* layer : layers) {
     if (layer->type() == LayerType::kConstant || layer->inputs.empty() || layer->outputs.empty()) continue;
-    // Random values are drawn at run time; sequences and optionals are not tensors a Constant holds.
-    if (layer->type() == LayerType::kRandom || ir::runsOnHostValues(*layer)) continue;
+    if (ir::producesRunTimeValues(*layer)) continue;
     bool foldable = true;
     for (const ir::Tensor* out : layer->outputs) {
       int64_t n = volume(out->dims());

@@ -61,9 +61,8 @@ EngineImpl::EngineImpl(plan::PlanContents planContents) : contents(std::move(pla
       weightsBytes += static_cast<int64_t>(constantValue[t]->bytes ? constantValue[t]->bytes->size() : 0);
       continue;
     }
-    // Random layers run with the other layers, so every execution draws (they are never host values).
-    bool random = layer.type() == LayerType::kRandom;
-    if (layer.type() == LayerType::kShape || (allInputsKnown && !ir::hasDataDependentShape(layer) && !random)) {
+    if (layer.type() == LayerType::kShape ||
+        (allInputsKnown && !ir::hasDataDependentShape(layer) && !ir::producesRunTimeValues(layer))) {
       hostLayer[li] = true;
       for (auto* out : layer.outputs) hostEvaluated[indexOf(out)] = true;
     }

@@ -54,6 +54,7 @@ struct ContextImpl {
   Buffer arenas[2], workspaces[2];
   std::vector<std::unique_ptr<Buffer>> ownedOutputs;  // per tensor: storage of unbound outputs
   std::vector<std::unique_ptr<Buffer>> hostOutputs;   // per tensor: host copies of unbound outputs after execute()
+  std::vector<std::unique_ptr<Buffer>> stagedInputs;  // per tensor: device copies of execute()'s host inputs
   bool outputsOnHost = false;                         // the last run was execute(): unbound outputs read on the host
   std::vector<std::unique_ptr<Buffer>> deviceMirrors; // per tensor: device copies of host-evaluated values
   std::vector<HostTensor> lazyValues;        // data-dependent mode: every tensor's value
@@ -75,6 +76,7 @@ struct ContextImpl {
     offsets[1].assign(n, -1);
     ownedOutputs.resize(n);
     hostOutputs.resize(n);
+    stagedInputs.resize(n);
     deviceMirrors.resize(n);
     containerOutputs.resize(n);
     for (auto* t : e.network().inputs()) {
@@ -544,17 +546,17 @@ void ExecutionContext::execute() {
   }
   const Backend& device = *e.deviceBackend;
   std::vector<std::pair<int, void*>> hostBindings;
-  std::vector<std::unique_ptr<Buffer>> staging;
   for (auto* t : e.network().inputs()) {
     int i = e.indexOf(t);
     size_t bytes = static_cast<size_t>(volume(impl_->descs[i].shape)) * dataTypeSize(impl_->descs[i].type);
     KILN_CHECK(impl_->bindings[i] != nullptr || bytes == 0, kInvalidArgument, "input '", t->name(),
                "' has no address: call setTensorAddress before running");
-    staging.push_back(std::make_unique<Buffer>());
-    staging.back()->reserve(&device, bytes);
-    if (bytes > 0) device.copyFromHost(staging.back()->pointer, impl_->bindings[i], bytes, nullptr);
+    auto& staged = impl_->stagedInputs[i];  // kept between runs: no device allocation per execute()
+    if (!staged) staged = std::make_unique<Buffer>();
+    staged->reserve(&device, bytes);
+    if (bytes > 0) device.copyFromHost(staged->pointer, impl_->bindings[i], bytes, nullptr);
     hostBindings.push_back({i, impl_->bindings[i]});
-    impl_->bindings[i] = staging.back()->pointer;
+    impl_->bindings[i] = staged->pointer;
   }
   std::vector<std::pair<int, void*>> outputs, unbound;
   for (auto* t : e.network().outputs()) {

@@ -20,10 +20,8 @@ bool foldConstants(PassContext& context) {
   std::vector<ir::Layer*> layers;
   for (auto& l : net.layers()) layers.push_back(l.get());
   for (ir::Layer* layer : layers) {
-    // Random layers must draw at run time (an unseeded one differs on every execution).
-    if (layer->type() == LayerType::kConstant || layer->type() == LayerType::kRandom) continue;
-    // Control flow, sequences and optionals stay: their values are not tensors a Constant could hold.
-    if (ir::runsOnHostValues(*layer)) continue;
+    // Random draws, control flow, sequences and optionals stay (see producesRunTimeValues).
+    if (layer->type() == LayerType::kConstant || ir::producesRunTimeValues(*layer)) continue;
     // A Shape layer needs only its input's shape; other layers need every input constant.
     std::vector<HostTensor> shapeOnly;
     std::vector<const HostTensor*> inputs;

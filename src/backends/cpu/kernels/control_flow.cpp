@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/kernels/kernels.h"
 #include "core/error.h"
@@ -49,20 +50,6 @@ HostTensor boolScalar(bool v) {
 }
 
 HostTensor int64Scalar(int64_t v) { return Weights::copyOf(DataType::kInt64, {}, &v); }
-
-// Bytes of the dims before / from `axis` of a tensor: [outer, length along axis, inner bytes].
-struct AxisSplit {
-  int64_t outer = 1, length = 1, innerBytes = 0;
-};
-AxisSplit splitAt(const Dims& shape, int64_t axis, DataType type) {
-  AxisSplit s;
-  for (int64_t i = 0; i < axis; ++i) s.outer *= shape[i];
-  s.length = shape[axis];
-  int64_t inner = 1;
-  for (size_t i = static_cast<size_t>(axis) + 1; i < shape.size(); ++i) inner *= shape[i];
-  s.innerBytes = inner * static_cast<int64_t>(dataTypeSize(type));
-  return s;
-}
 
 // Slice `index` of `t` along `axis`, that axis removed.
 HostTensor sliceAt(const HostTensor& t, int64_t axis, int64_t index) {

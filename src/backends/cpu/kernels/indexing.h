@@ -24,6 +24,20 @@ inline int64_t normAxis(int64_t axis, int64_t rank, const ir::Layer& layer) {
   return a;
 }
 
+// A shape seen around `axis`: [outer dims' product, length along axis, bytes of the inner dims].
+struct AxisSplit {
+  int64_t outer = 1, length = 1, innerBytes = 0;
+};
+inline AxisSplit splitAt(const Dims& shape, int64_t axis, DataType type) {
+  AxisSplit s;
+  for (int64_t i = 0; i < axis; ++i) s.outer *= shape[i];
+  s.length = shape[axis];
+  int64_t inner = 1;
+  for (size_t i = static_cast<size_t>(axis) + 1; i < shape.size(); ++i) inner *= shape[i];
+  s.innerBytes = inner * static_cast<int64_t>(dataTypeSize(type));
+  return s;
+}
+
 inline int64_t prodDims(const Dims& d, size_t begin, size_t end) {
   int64_t n = 1;
   for (size_t i = begin; i < end && i < d.size(); ++i) n *= d[i];

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
 #include "core/error.h"
 #include "ir/shape_inference.h"
@@ -31,20 +32,6 @@ size_t position(const HostTensor& value, size_t size, bool inserting, const ir::
   KILN_CHECK(p >= 0 && p <= limit, kInvalidArgument, layer.describe(), ": position ", v[0],
              " is out of range for a sequence of ", size, " elements");
   return static_cast<size_t>(p);
-}
-
-// [outer, length along axis, inner bytes] of a shape.
-struct AxisSplit {
-  int64_t outer = 1, length = 1, innerBytes = 0;
-};
-AxisSplit splitAt(const Dims& shape, int64_t axis, DataType type) {
-  AxisSplit s;
-  for (int64_t i = 0; i < axis; ++i) s.outer *= shape[i];
-  s.length = shape[axis];
-  int64_t inner = 1;
-  for (size_t i = static_cast<size_t>(axis) + 1; i < shape.size(); ++i) inner *= shape[i];
-  s.innerBytes = inner * static_cast<int64_t>(dataTypeSize(type));
-  return s;
 }
 
 // SplitToSequence: parts of `x` along `axis`.

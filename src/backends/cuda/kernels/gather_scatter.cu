@@ -9,8 +9,47 @@
 namespace kiln::cuda {
 namespace {
 
+// ND: indices [B, q, k] (flattened), data [B, r..., slice] -> out [B, q, slice]
+struct NDShape {
+  int k;
+  int64_t dims[kMaxRank];     // the indexed data dims
+  int64_t strides[kMaxRank];  // in elements, within one batch
+};
+
 __device__ __forceinline__ int64_t loadIndex(const void* p, int64_t k, bool is64) {
   return is64 ? static_cast<const int64_t*>(p)[k] : static_cast<const int32_t*>(p)[k];
+}
+
+// GatherElements / ScatterElements: the data offset of element i of the indices (= updates) tensor,
+// whose coordinate along `axis` comes from the indices; false when that index is out of range.
+__device__ __forceinline__ bool elementsOffset(int64_t i, const void* ind, bool is64, const StridedShape& idxShape,
+                                               const StridedShape& dataShape, int axis, int64_t& off) {
+  int64_t r = i;
+  bool ok = true;
+  off = 0;
+  for (int d = idxShape.rank - 1; d >= 0; --d) {
+    int64_t c = r % idxShape.dims[d];
+    r /= idxShape.dims[d];
+    if (d == axis) {
+      c = loadIndex(ind, i, is64);
+      if (c < 0) c += dataShape.dims[d];
+      if (c < 0 || c >= dataShape.dims[d]) ok = false;
+    }
+    off += c * dataShape.strides[d];
+  }
+  return ok;
+}
+
+// GatherND / ScatterND: the data offset addressed by index tuple t (k coordinates); false when out of range.
+__device__ __forceinline__ bool ndOffset(int64_t t, const void* ind, bool is64, const NDShape& s, int64_t& off) {
+  bool ok = true;
+  for (int d = 0; d < s.k; ++d) {
+    int64_t c = loadIndex(ind, t * s.k + d, is64);
+    if (c < 0) c += s.dims[d];
+    if (c < 0 || c >= s.dims[d]) ok = false;
+    off += c * s.strides[d];
+  }
+  return ok;
 }
 
 // default: data [outer, axisLen, inner], indices count m -> out [outer, m, inner]
@@ -35,28 +74,10 @@ __global__ void gatherElementsKernel(const T* __restrict__ x, const void* __rest
                                      T* __restrict__ y, int64_t n, StridedShape idxShape, StridedShape dataShape,
                                      int axis) {
   KILN_GRID_STRIDE(i, n) {
-    int64_t r = i, off = 0;
-    bool ok = true;
-    for (int d = idxShape.rank - 1; d >= 0; --d) {
-      int64_t c = r % idxShape.dims[d];
-      r /= idxShape.dims[d];
-      if (d == axis) {
-        c = loadIndex(ind, i, is64);
-        if (c < 0) c += dataShape.dims[d];
-        if (c < 0 || c >= dataShape.dims[d]) ok = false;
-      }
-      off += c * dataShape.strides[d];
-    }
-    y[i] = ok ? x[off] : T(0);
+    int64_t off;
+    y[i] = elementsOffset(i, ind, is64, idxShape, dataShape, axis, off) ? x[off] : T(0);
   }
 }
-
-// ND: indices [B, q, k] (flattened), data [B, r..., slice] -> out [B, q, slice]
-struct NDShape {
-  int k;
-  int64_t dims[kMaxRank];     // the indexed data dims
-  int64_t strides[kMaxRank];  // in elements, within one batch
-};
 
 template <class T>
 __global__ void gatherNDKernel(const T* __restrict__ x, const void* __restrict__ ind, bool is64, T* __restrict__ y,
@@ -66,14 +87,7 @@ __global__ void gatherNDKernel(const T* __restrict__ x, const void* __restrict__
     int64_t t = i / slice;  // b * q + j
     int64_t b = t / q;
     int64_t off = b * batchStride;
-    bool ok = true;
-    for (int d = 0; d < s.k; ++d) {
-      int64_t c = loadIndex(ind, t * s.k + d, is64);
-      if (c < 0) c += s.dims[d];
-      if (c < 0 || c >= s.dims[d]) ok = false;
-      off += c * s.strides[d];
-    }
-    y[i] = ok ? x[off + e] : T(0);
+    y[i] = ndOffset(t, ind, is64, s, off) ? x[off + e] : T(0);
   }
 }
 
@@ -120,19 +134,8 @@ __global__ void scatterElementsKernel(T* __restrict__ y, const void* __restrict_
                                       const T* __restrict__ upd, int64_t n, StridedShape updShape,
                                       StridedShape dataShape, int axis, ScatterReduction red) {
   KILN_GRID_STRIDE(i, n) {
-    int64_t r = i, off = 0;
-    bool ok = true;
-    for (int d = updShape.rank - 1; d >= 0; --d) {
-      int64_t c = r % updShape.dims[d];
-      r /= updShape.dims[d];
-      if (d == axis) {
-        c = loadIndex(ind, i, is64);
-        if (c < 0) c += dataShape.dims[d];
-        if (c < 0 || c >= dataShape.dims[d]) ok = false;
-      }
-      off += c * dataShape.strides[d];
-    }
-    if (ok) atomicReduce(y + off, upd[i], red);
+    int64_t off;
+    if (elementsOffset(i, ind, is64, updShape, dataShape, axis, off)) atomicReduce(y + off, upd[i], red);
   }
 }
 
@@ -143,14 +146,7 @@ __global__ void scatterNDKernel(T* __restrict__ y, const void* __restrict__ ind,
     int64_t e = i % slice;
     int64_t t = i / slice;
     int64_t off = 0;
-    bool ok = true;
-    for (int d = 0; d < s.k; ++d) {
-      int64_t c = loadIndex(ind, t * s.k + d, is64);
-      if (c < 0) c += s.dims[d];
-      if (c < 0 || c >= s.dims[d]) ok = false;
-      off += c * s.strides[d];
-    }
-    if (ok) atomicReduce(y + off + e, upd[i], red);
+    if (ndOffset(t, ind, is64, s, off)) atomicReduce(y + off + e, upd[i], red);
   }
 }
 
