@@ -6,7 +6,7 @@
 #
 #   bash scripts/gpu_check.sh                    # everything
 #   KILN_STEPS="build cuda_tests" bash scripts/gpu_check.sh
-#   env: BUILD (build dir, default build-gpu), OUT (logs; $OUT from the device tool when set),
+#   env: BUILD (build dir, default build-gpu), KILN_PROFILE=1 (bench also prints Kiln's time per layer), OUT (logs; $OUT from the device tool when set),
 #        KILN_ONNX_TESTDATA (ONNX backend test data: a folder of test_*/ cases), KILN_SANITIZE=1.
 set -u
 cd "$(dirname "$0")/.."
@@ -88,7 +88,7 @@ else skip cpu_bench "scripts/cpu_bench.py, kiln or taskset missing"; fi
 # Real models (ResNet-50, BERT-base): export with torch, compare with ONNX Runtime, time vs PyTorch.
 if [ -f "$ROOT/scripts/gpu_models.py" ] && python3 -c "import torch, onnxruntime" 2>/dev/null; then
   step models python3 "$ROOT/scripts/gpu_models.py" --build "$BUILD" --check
-  step bench python3 "$ROOT/scripts/gpu_models.py" --build "$BUILD" --bench
+  step bench python3 "$ROOT/scripts/gpu_models.py" --build "$BUILD" --bench ${KILN_PROFILE:+--profile}
 else
   skip models "scripts/gpu_models.py or torch/onnxruntime missing"
   skip bench "scripts/gpu_models.py or torch/onnxruntime missing"

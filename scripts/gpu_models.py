@@ -179,6 +179,15 @@ def kiln_median_ms(args, plan_onnx, batch, fp16):
     return float(m.group(1))
 
 
+def kiln_profile(args, plan_onnx, batch):
+    """Prints Kiln's per-layer-type GPU time (kiln bench --profile, CUDA events per layer), fp16."""
+    shapes = "input:{b}x3x224x224" if "resnet" in plan_onnx else "input_ids:{b}x128,attention_mask:{b}x128"
+    out = kiln(args.build, "bench", f"--onnx={plan_onnx}", "--device=cuda", "--fp16", f"--shapes={shapes.format(b=batch)}",
+               "--no-data-transfers", "--profile", "--iterations=20", "--warmup=5")
+    start = out.find("Layer time per run")
+    log(f"--- Kiln profile: {os.path.basename(plan_onnx)} batch {batch} fp16\n" + out[start:])
+
+
 def bench(args):
     import torch
     rows = []
@@ -199,6 +208,8 @@ def bench(args):
                 log(f"kiln bench failed for {name} batch {batch}: {e}")
                 k = float("nan")
             rows.append((name, batch, eager, comp, k))
+            if args.profile:
+                kiln_profile(args, onnx_path, batch)
             log(f"{name} batch {batch}: eager {eager:.3f} ms, torch.compile {comp:.3f} ms, kiln {k:.3f} ms")
     log("\n| model (fp16) | batch | PyTorch eager ms | torch.compile ms | Kiln ms | eager/Kiln | compile/Kiln |")
     log("|---|---|---|---|---|---|---|")
@@ -213,6 +224,7 @@ def main():
     p.add_argument("--work", default="/tmp/kiln-models")
     p.add_argument("--check", action="store_true")
     p.add_argument("--bench", action="store_true")
+    p.add_argument("--profile", action="store_true", help="with --bench: also print Kiln's time per layer type")
     p.add_argument("--batches", type=int, nargs="+", default=[1, 32])
     p.add_argument("--iterations", type=int, default=50)
     p.add_argument("--warmup", type=int, default=10)

@@ -51,28 +51,34 @@ HostTensor randomTensor(DataType type, const Dims& shape, std::mt19937& rng) {
   return t;
 }
 
-// Sums layer times per layer type over the profiled runs (kiln bench --profile).
-class LayerTypeProfiler final : public Profiler {
+// Sums layer times per layer type and per layer over the profiled runs (kiln bench --profile).
+class LayerTimeProfiler final : public Profiler {
  public:
-  void reportLayerTime(const std::string& /*layerName*/, const std::string& layerType, double ms) override {
+  void reportLayerTime(const std::string& layerName, const std::string& layerType, double ms) override {
     Entry& e = byType_[layerType];
     e.ms += ms;
     ++e.calls;
+    Entry& l = byLayer_[layerName + " (" + layerType + ")"];
+    l.ms += ms;
+    ++l.calls;
   }
-  // One row per layer type, slowest first: total ms per run, share, layers per run.
-  void print(std::ostream& out, int64_t runs) const {
-    std::vector<std::pair<std::string, Entry>> rows(byType_.begin(), byType_.end());
-    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
+  // One row per layer type, slowest first (total ms per run, share, layers per run), then the slowest layers.
+  void print(std::ostream& out, int64_t runs, size_t slowestLayers = 15) const {
+    auto rows = sorted(byType_);
     double total = 0;
     for (const auto& row : rows) total += row.second.ms;
     out << "Layer time per run by type (" << runs << " profiled runs):\n";
-    out << "  " << std::left << std::setw(20) << "layer type" << std::right << std::setw(12) << "ms" << std::setw(9)
+    out << "  " << std::left << std::setw(24) << "layer type" << std::right << std::setw(12) << "ms" << std::setw(9)
         << "%" << std::setw(9) << "layers" << "\n";
     for (const auto& [type, e] : rows)
-      out << "  " << std::left << std::setw(20) << type << std::right << std::setw(12) << e.ms / runs << std::setw(9)
+      out << "  " << std::left << std::setw(24) << type << std::right << std::setw(12) << e.ms / runs << std::setw(9)
           << std::setprecision(1) << 100.0 * e.ms / std::max(total, 1e-9) << std::setprecision(3) << std::setw(9)
           << e.calls / runs << "\n";
-    out << "  " << std::left << std::setw(20) << "total" << std::right << std::setw(12) << total / runs << "\n";
+    out << "  " << std::left << std::setw(24) << "total" << std::right << std::setw(12) << total / runs << "\n";
+    auto layers = sorted(byLayer_);
+    out << "Slowest layers (ms per run):\n";
+    for (size_t i = 0; i < layers.size() && i < slowestLayers; ++i)
+      out << "  " << std::right << std::setw(10) << layers[i].second.ms / runs << "  " << layers[i].first << "\n";
   }
 
  private:
@@ -80,7 +86,12 @@ class LayerTypeProfiler final : public Profiler {
     double ms = 0;
     int64_t calls = 0;
   };
-  std::map<std::string, Entry> byType_;
+  static std::vector<std::pair<std::string, Entry>> sorted(const std::map<std::string, Entry>& entries) {
+    std::vector<std::pair<std::string, Entry>> rows(entries.begin(), entries.end());
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
+    return rows;
+  }
+  std::map<std::string, Entry> byType_, byLayer_;
 };
 
 // Builds from --onnx; --batch fixes the first dimension of every input whose profile is not given.
@@ -137,7 +148,7 @@ int deviceIndexOf(const std::string& device) {
 // Device buffers bound to the context; per iteration: [H2D] enqueue (or graph replay) [D2H], sync.
 std::string benchCuda(ExecutionContext& context, const std::vector<IoBuffer>& inputs,
                       const std::vector<IoBuffer>& outputs, bool transfers, bool useGraph, int64_t warmup,
-                      int64_t iterations, Samples& samples, double& totalSeconds) {
+                      int64_t iterations, Samples& samples, double& totalSeconds, Profiler* profiler) {
   CudaTiming cuda(deviceIndexOf(context.engine().device()));
   struct Copy {
     void* host;
@@ -196,6 +207,11 @@ std::string benchCuda(ExecutionContext& context, const std::vector<IoBuffer>& in
   auto total = Clock::now();
   for (int64_t i = 0; i < iterations; ++i) inferOnce(true);
   totalSeconds = millisecondsSince(total) / 1000.0;
+  if (profiler) {  // separate runs: per-layer events would skew the summary
+    context.setProfiler(profiler);
+    for (int64_t i = 0; i < iterations; ++i) context.enqueue(cuda.stream());
+    context.setProfiler(nullptr);
+  }
   return cuda.deviceDescription();
 }
 #endif
@@ -220,7 +236,6 @@ int runBenchCommand(const std::vector<std::string>& args, std::ostream& out) {
   KILN_CHECK(onDevice || (transfers && !useGraph), kInvalidArgument,
              "--no-data-transfers and --use-cuda-graph need a CUDA engine (--device=cuda)");
 
-  KILN_CHECK(!onDevice || !options.has("profile"), kUnsupported, "--profile times layers on the CPU backend only (for now)");
   auto context = engine->createExecutionContext();
   auto shapes = parseShapes(options.get("shapes"));
   std::mt19937 rng(static_cast<uint32_t>(options.getInt("seed", 0)));
@@ -243,13 +258,14 @@ int runBenchCommand(const std::vector<std::string>& args, std::ostream& out) {
   }
 
   Samples samples;
+  LayerTimeProfiler profiler;  // --profile
   std::vector<HostTensor> outputValues;  // CPU: the bound output buffers, alive until the profiled runs end
   double totalSeconds = 0;
   std::string deviceLine = engine->device();
   if (onDevice) {
 #ifdef KILN_HAVE_CUDA
     deviceLine += ", " + benchCuda(*context, inputs, outputs, transfers, useGraph, warmup, iterations, samples,
-                                   totalSeconds);
+                                   totalSeconds, options.has("profile") ? &profiler : nullptr);
 #else
     fail(ErrorCode::kUnsupported, concat("kiln bench: this Kiln was built without CUDA"));
 #endif
@@ -269,6 +285,11 @@ int runBenchCommand(const std::vector<std::string>& args, std::ostream& out) {
       samples.latency.push_back(millisecondsSince(start));
     }
     totalSeconds = millisecondsSince(total) / 1000.0;
+    if (options.has("profile")) {  // separate runs: per-layer timing would skew the summary
+      context->setProfiler(&profiler);
+      for (int64_t i = 0; i < iterations; ++i) context->execute();
+      context->setProfiler(nullptr);
+    }
     deviceLine += concat(", ", cpu::numThreads(), " CPU threads");
   }
 
@@ -293,14 +314,7 @@ int runBenchCommand(const std::vector<std::string>& args, std::ostream& out) {
         << "sync; GPU compute: CUDA events around " << (useGraph ? "the graph launch" : "enqueue")
         << "; enqueue: host time to launch)\n";
   if (built) out << "  build time:     " << summary.buildSeconds * 1000.0 << " ms\n";
-  if (options.has("profile")) {
-    // Separate runs: per-layer timing synchronizes after every layer and would skew the summary above.
-    LayerTypeProfiler profiler;
-    context->setProfiler(&profiler);
-    for (int64_t i = 0; i < iterations; ++i) context->execute();
-    context->setProfiler(nullptr);
-    profiler.print(out, iterations);
-  }
+  if (options.has("profile")) profiler.print(out, iterations);
   return 0;
 }
 

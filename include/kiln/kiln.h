@@ -231,7 +231,9 @@ struct MemoryUsage {
 };
 
 // Receives the time of every layer run by execute()/enqueue() while set on a context (TensorRT's
-// IProfiler). layerType is the core layer's name ("Convolution"); ms is wall time, the device synchronized.
+// IProfiler). layerType is the core layer's name ("Convolution"), or "copy to host" / "copy to device" for the
+// copies around layers that fall back to the CPU; ms is the layer's time on its stream (CUDA events on
+// the GPU, the wall clock on the CPU), reported when the run ends.
 class Profiler {
  public:
   virtual ~Profiler() = default;
@@ -272,7 +274,8 @@ class ExecutionContext {
   // with the bound buffers as device buffers. Asynchronous on GPUs.
   void enqueue(void* stream);
   // Times each layer of the following runs and reports it to `profiler` (nullptr: off, the default).
-  // Profiling synchronizes the device after every layer. The profiler must outlive its use here.
+  // A profiled run synchronizes its stream when it ends (enqueue() then blocks) and cannot be captured
+  // into a CUDA graph. The profiler must outlive its use here.
   // Networks with data-dependent shapes (run layer by layer on the host) report nothing.
   void setProfiler(Profiler* profiler);
 

@@ -164,7 +164,8 @@ struct ActivationParams {
 };
 
 // Numpy matmul (batch broadcasting, 1-D operands promoted) with optional transposes of the last two
-// dims. Inputs: a, b.
+// dims. Inputs: a, b, and optionally bias [N] (b of rank >= 2), added to every output row in the GEMM
+// epilogue (the builder's fuse_matmul_bias makes it from MatMul -> Add).
 struct MatrixMultiplyParams {
   static constexpr LayerType kType = LayerType::kMatrixMultiply;
   bool transposeA = false;

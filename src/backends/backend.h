@@ -32,6 +32,18 @@ class Kernel {
   virtual std::string name() const = 0;
 };
 
+// Times a stretch of work enqueued on a stream: CUDA events on the GPU, the wall clock on the CPU (whose
+// kernels run synchronously). Per-layer profiling keeps one per layer so a run is timed without a host
+// synchronization between layers.
+class StreamTimer {
+ public:
+  virtual ~StreamTimer() = default;
+  virtual void start(void* stream) = 0;
+  virtual void stop(void* stream) = 0;
+  // Milliseconds from start to stop; valid once the stream has been synchronized.
+  virtual double elapsedMs() const = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -57,6 +69,8 @@ class Backend {
   // Whether work enqueued on `stream` is being captured into a graph (CUDA graphs) rather than run:
   // allocation and host synchronization are then errors.
   virtual bool isCapturing(void* /*stream*/) const { return false; }
+  // A timer for work on this backend's streams (default: the host wall clock).
+  virtual std::unique_ptr<StreamTimer> createTimer() const;
 };
 
 // The backend for a device string ("cpu", "cuda", "cuda:1"). Throws kiln::Error when unavailable.

@@ -1,4 +1,5 @@
 // Maps device strings to backends: "cpu"; "cuda" or "cuda:N" when built with the CUDA backend.
+#include <chrono>
 #include <mutex>
 #include <unordered_map>
 
@@ -11,6 +12,20 @@
 #endif
 
 namespace kiln {
+
+namespace {
+class WallClockTimer final : public StreamTimer {
+ public:
+  void start(void*) override { start_ = std::chrono::steady_clock::now(); }
+  void stop(void*) override { stop_ = std::chrono::steady_clock::now(); }
+  double elapsedMs() const override { return std::chrono::duration<double, std::milli>(stop_ - start_).count(); }
+
+ private:
+  std::chrono::steady_clock::time_point start_, stop_;
+};
+}  // namespace
+
+std::unique_ptr<StreamTimer> Backend::createTimer() const { return std::make_unique<WallClockTimer>(); }
 
 std::shared_ptr<Backend> backendFor(const std::string& device) {
   static std::mutex mutex;

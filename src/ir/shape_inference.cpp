@@ -229,7 +229,7 @@ Outputs inferActivation(const Ctx& c) {
 }
 
 Outputs inferMatrixMultiply(const Ctx& c) {
-  expectInputs(c, 2, 2);
+  expectInputs(c, 2, 3);
   const auto& p = c.layer.as<MatrixMultiplyParams>();
   const Dims &sa = c.shape(0), &sb = c.shape(1);
   SHAPE_CHECK(c, !sa.empty() && !sb.empty(), "operands must have rank >= 1, got ", dimsToString(sa), " and ",
@@ -248,6 +248,14 @@ Outputs inferMatrixMultiply(const Ctx& c) {
   Dims batch = broadcastShapes(Dims(a.begin(), a.end() - 2), Dims(b.begin(), b.end() - 2), c.layer);
   if (!dropM) batch.push_back(a[a.size() - 2]);
   if (!dropN) batch.push_back(b.back());
+  if (c.has(2)) {  // bias: [N], added to every output row
+    SHAPE_CHECK(c, !dropN, "a bias needs a right operand of rank >= 2, got ", dimsToString(sb));
+    SHAPE_CHECK(c, c.type(2) == c.type(0), "bias type ", dataTypeName(c.type(2)), " differs from the operands' ",
+                dataTypeName(c.type(0)));
+    const Dims& bias = c.shape(2);
+    SHAPE_CHECK(c, bias.size() == 1 && (!known(bias[0]) || !known(b.back()) || bias[0] == b.back()),
+                "bias shape ", dimsToString(bias), " must be [N] = [", b.back(), "]");
+  }
   return one(c.type(0), batch);
 }
 

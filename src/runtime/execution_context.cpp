@@ -63,6 +63,8 @@ struct ContextImpl {
   bool dataDependent = false;
   bool valuesRead = false;                   // some input's values shape the network
   Profiler* profiler = nullptr;
+  std::vector<std::unique_ptr<StreamTimer>> stepTimers;  // per engine step, while profiling
+  std::vector<char> viewSteps;               // per engine step: a view layer whose output shares its input's memory
   int64_t arenaBytes[2] = {0, 0};
   int64_t naiveBytes[2] = {0, 0};
 
@@ -218,6 +220,7 @@ void ContextImpl::planMemory() {
     int s = slotOf[kind][t];
     if (s >= 0) slots[s].request.lastUse = std::max(slots[s].request.lastUse, step);
   };
+  viewSteps.assign(engine.steps.size(), 0);
   for (size_t si = 0; si < engine.steps.size(); ++si) {
     const Step& step = engine.steps[si];
     int s = static_cast<int>(si);
@@ -230,19 +233,32 @@ void ContextImpl::planMemory() {
     MemoryKind kind = engine.layerKind[step.layer];
     for (int i = 0; i < layer.numInputs(); ++i)
       if (layer.inputs[i]) use(engine.indexOf(layer.inputs[i]), kind, s);
+    // A Reshape or Identity between two arena tensors is a view: its output shares the input's slot (whose
+    // lifetime the output's uses extend) and the step runs nothing. Kernels never write their inputs, so
+    // the shared bytes stay valid for both.
+    if ((layer.type() == LayerType::kReshape || layer.type() == LayerType::kIdentity) && layer.numInputs() >= 1 &&
+        layer.inputs[0] && layer.outputs.size() == 1) {
+      int in = engine.indexOf(layer.inputs[0]), out = engine.indexOf(layer.outputs[0]);
+      if (slotOf[kind][in] >= 0 && inArena(out, kind) && slotOf[kind][out] < 0 && bytesOf(in) == bytesOf(out)) {
+        slotOf[kind][out] = slotOf[kind][in];
+        viewSteps[si] = 1;
+        continue;
+      }
+    }
     for (auto* out : layer.outputs) define(engine.indexOf(out), kind, s);
   }
   for (int kind = 0; kind < 2; ++kind) {
     std::vector<BufferRequest> requests;
-    std::vector<int> tensorsOf;
-    for (auto& slot : slots)
-      if (slot.kind == kind) {
-        requests.push_back(slot.request);
-        tensorsOf.push_back(slot.tensor);
+    std::vector<int> requestOfSlot(slots.size(), -1);
+    for (size_t i = 0; i < slots.size(); ++i)
+      if (slots[i].kind == kind) {
+        requestOfSlot[i] = static_cast<int>(requests.size());
+        requests.push_back(slots[i].request);
       }
     MemoryPlan plan = kiln::planMemory(requests);
     std::fill(offsets[kind].begin(), offsets[kind].end(), -1);
-    for (size_t i = 0; i < tensorsOf.size(); ++i) offsets[kind][tensorsOf[i]] = plan.offsets[i];
+    for (size_t t = 0; t < engine.tensors.size(); ++t)
+      if (slotOf[kind][t] >= 0) offsets[kind][t] = plan.offsets[requestOfSlot[slotOf[kind][t]]];
     arenaBytes[kind] = plan.arenaBytes;
     naiveBytes[kind] = plan.naiveBytes;
     if (plan.arenaBytes > 0) arenas[kind].reserve(backendOf(static_cast<MemoryKind>(kind)), plan.arenaBytes);
@@ -340,37 +356,58 @@ void ContextImpl::copyHostValueToOutput(int t, void* stream) {
 
 void ContextImpl::run(void* stream) {
   const ir::Network& net = engine.network();
-  for (const Step& step : engine.steps) {
+  if (profiler) {
+    KILN_CHECK(!engine.deviceBackend || !engine.deviceBackend->isCapturing(stream), kUnsupported,
+               "cannot capture a profiled run into a graph: remove the profiler (setProfiler(nullptr)) first");
+    stepTimers.resize(engine.steps.size());
+  }
+  // The timer of step i, created on first use by the backend that runs it.
+  auto timerFor = [&](size_t i, MemoryKind kind) -> StreamTimer& {
+    if (!stepTimers[i]) stepTimers[i] = backendOf(kind)->createTimer();
+    return *stepTimers[i];
+  };
+  for (size_t i = 0; i < engine.steps.size(); ++i) {
+    const Step& step = engine.steps[i];
     if (step.kind == Step::Kind::kCopy) {
       int t = step.tensor;
       void* src = address(t, step.from);
       void* dst = address(t, step.to);
       size_t bytes = static_cast<size_t>(volume(descs[t].shape)) * dataTypeSize(descs[t].type);
+      if (profiler) timerFor(i, kDeviceMemory).start(stream);
       if (step.to == kHostMemory) {
         KILN_CHECK(!engine.deviceBackend->isCapturing(stream), kUnsupported, "cannot capture this engine into a ",
                    "graph: tensor '", engine.tensors[t]->name(), "' goes to a layer that runs on the CPU, which needs ",
                    "a host synchronization in the middle of the run");
         engine.deviceBackend->copyToHost(dst, src, bytes, stream);
+        if (profiler) timerFor(i, kDeviceMemory).stop(stream);
         engine.deviceBackend->synchronize(stream);  // the host layer that follows reads it now
       } else {
         engine.deviceBackend->copyFromHost(dst, src, bytes, stream);
+        if (profiler) timerFor(i, kDeviceMemory).stop(stream);
       }
       continue;
     }
-    if (engine.layerKind[step.layer] == kHostMemory && engine.primaryKind == kDeviceMemory)
-      engine.deviceBackend->synchronize(stream);
-    if (profiler == nullptr) {
-      engine.kernels[step.layer]->execute(argsFor(step.layer, stream, true));
-      continue;
+    if (viewSteps[i]) continue;  // its output is its input's memory
+    MemoryKind kind = engine.layerKind[step.layer];
+    if (kind == kHostMemory && engine.primaryKind == kDeviceMemory) engine.deviceBackend->synchronize(stream);
+    if (profiler) timerFor(i, kind).start(stream);
+    engine.kernels[step.layer]->execute(argsFor(step.layer, stream, true));
+    if (profiler) timerFor(i, kind).stop(stream);
+  }
+  if (profiler) {
+    // Timers are read once the run is over, so layers are timed without a synchronization between them.
+    backendOf(engine.primaryKind)->synchronize(stream);
+    for (size_t i = 0; i < engine.steps.size(); ++i) {
+      if (!stepTimers[i]) continue;  // a view step ran nothing
+      const Step& step = engine.steps[i];
+      double ms = stepTimers[i]->elapsedMs();
+      if (step.kind == Step::Kind::kCopy)
+        profiler->reportLayerTime(engine.tensors[step.tensor]->name(),
+                                  step.to == kHostMemory ? "copy to host" : "copy to device", ms);
+      else
+        profiler->reportLayerTime(net.layers()[step.layer]->name(), layerTypeName(net.layers()[step.layer]->type()),
+                                  ms);
     }
-    KernelArgs args = argsFor(step.layer, stream, true);
-    engine.deviceBackend->synchronize(stream);
-    auto start = std::chrono::steady_clock::now();
-    engine.kernels[step.layer]->execute(args);
-    if (engine.layerKind[step.layer] == kDeviceMemory) engine.deviceBackend->synchronize(stream);
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    const ir::Layer& layer = *net.layers()[step.layer];
-    profiler->reportLayerTime(layer.name(), layerTypeName(layer.type()), ms);
   }
   // Outputs known at reshape time (shape computations, constants) are copied into place.
   for (auto* out : net.outputs()) {

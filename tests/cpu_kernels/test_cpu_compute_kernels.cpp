@@ -315,6 +315,29 @@ TEST(CpuMatMul, PreparedConstantWeightsMatchNaive) {
   EXPECT_TRUE(cpu::prepareMatrixMultiply(ir::Layer("m", MatrixMultiplyParams{}), {nullptr, nullptr}) == nullptr);
 }
 
+TEST(CpuMatMul, BiasIsAddedToEveryRowPreparedOrNot) {
+  // a [2, 3, 7, 19] x b [19, 45] + bias [45]: the prepared kernel (constant b) adds it in the GEMM
+  // epilogue, the general one after the product; both match the naive product plus bias.
+  Dims as{2, 3, 7, 19}, bs{19, 45}, ys{2, 3, 7, 45};
+  int64_t K = 19, N = 45, rows = vol(as) / K;
+  auto a = randomFloats(vol(as), 801), b = randomFloats(vol(bs), 802), bias = randomFloats(N, 803);
+  std::vector<float> want(rows * N);
+  naiveGemm(false, false, rows, N, K, a.data(), b.data(), want.data(), false, nullptr);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < N; ++j) want[r * N + j] += bias[j];
+  ir::Layer layer("matmul", MatrixMultiplyParams{});
+  HostTensor weights = Weights::copyOf(DataType::kFloat32, bs, b.data());
+  auto prepared = cpu::prepareMatrixMultiply(layer, {nullptr, &weights, nullptr});
+  ASSERT_TRUE(prepared != nullptr);
+  std::vector<float> y1(want.size(), 5.f), y2(want.size(), 5.f);
+  KernelArgs args1{{fv(a, as), fv(b, bs), fv(bias, {N})}, {fv(y1, ys)}};
+  prepared->run(layer, args1);
+  expectNear(y1, want, 1e-4f, "prepared matmul with bias");
+  KernelArgs args2{{fv(a, as), fv(b, bs), fv(bias, {N})}, {fv(y2, ys)}};
+  cpu::runMatrixMultiply(layer, args2);
+  expectNear(y2, want, 1e-4f, "matmul with bias");
+}
+
 TEST(CpuMatMul, RejectsMismatchedInnerDims) {
   std::vector<float> a(6, 1.f), b(8, 1.f), y(8);
   ir::Layer layer("mm", MatrixMultiplyParams{});

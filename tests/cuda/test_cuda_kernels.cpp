@@ -46,6 +46,13 @@ TEST_P(CudaTyped, ElementWise) {
     check(p, {data(t, {2, 3, 7}), data(t, {7})});
     check(p, {data(t, {37}), data(t, {})});
     check(p, {data(t, {0, 3}), data(t, {3})});
+    // each way an operand reaches its element: same shape, row and channel broadcasts, strided, both sides
+    check(p, {data(t, {33, 769}), data(t, {33, 769})});
+    check(p, {data(t, {6, 7, 9}), data(t, {7, 9})});
+    check(p, {data(t, {2, 5, 3, 4}), data(t, {5, 1, 1})});
+    check(p, {data(t, {5, 1}), data(t, {5, 7})});
+    check(p, {data(t, {3, 1, 5}), data(t, {1, 4, 1})});
+    check(p, {data(t, {1, 3, 1, 5}), data(t, {2, 1, 4, 5})});
   }
   check(ElementWiseParams{ElementWiseOp::kDiv}, {data(t, {5, 13}), data(t, {5, 1}, 0.5, 2)});
   check(ElementWiseParams{ElementWiseOp::kPow}, {data(t, {4, 9}, 0.5, 2), data(t, {9}, -1, 2)}, 1, {1e-5, 1e-4},
@@ -123,6 +130,13 @@ TEST_P(CudaTyped, MatrixMultiply) {
   MatrixMultiplyParams ta;
   ta.transposeA = true;
   check(ta, {data(t, {17, 9}), data(t, {17, 5})}, 1, f32, f16);
+  // fuse_matmul_bias: a bias [N] in the epilogue (constant or not; folded batch, strided batch, broadcast loop, K=0)
+  check(p, {data(t, {3, 7, 11}), cdata(t, {11, 9}), cdata(t, {9})}, 1, f32, f16);
+  check(p, {data(t, {7, 13}), data(t, {13, 5}), data(t, {5})}, 1, f32, f16);
+  check(p, {data(t, {3, 7, 11}), cdata(t, {3, 11, 9}), cdata(t, {9})}, 1, f32, f16);
+  check(p, {data(t, {2, 1, 5, 6}), data(t, {3, 6, 4}), data(t, {4})}, 1, f32, f16);
+  check(p, {data(t, {4, 0}), data(t, {0, 6}), data(t, {6})}, 1, f32, f16);
+  check(tb, {data(t, {2, 9, 17}), data(t, {2, 5, 17}), cdata(t, {5})}, 1, f32, f16);
 }
 
 TEST_P(CudaTyped, Convolution) {
@@ -159,6 +173,14 @@ TEST_P(CudaTyped, Convolution) {
   same.paddingMode = PaddingMode::kSameUpper;
   same.strides = {2, 2};
   check(same, {data(t, {1, 3, 10, 7}), cdata(t, {4, 3, 4, 4})}, 1, f32, f16);
+  // fuse_conv_activation's output clamp: ReLU with a bias, Clip without one
+  ConvolutionParams relu = p;
+  relu.outputMin = 0.f;
+  check(relu, {data(t, {2, 3, 11, 13}), cdata(t, {8, 3, 3, 3}), cdata(t, {8})}, 1, f32, f16);
+  ConvolutionParams clip;
+  clip.outputMin = -0.5f;
+  clip.outputMax = 1.5f;
+  check(clip, {data(t, {3, 5, 7, 7}), cdata(t, {7, 5, 1, 1})}, 1, f32, f16);
 }
 
 TEST_P(CudaTyped, Deconvolution) {
@@ -258,6 +280,9 @@ TEST_P(CudaTyped, Softmax) {
     p.type = type;
     check(p, {data(t, {5, 37}, -5, 5)}, 1, f32, f16);
     check(p, {data(t, {3, 3001}, -5, 5)}, 1, f32, f16);
+    // rows that fit one warp's registers (4, 16 and 32 per lane, exact and with tails), many rows, and 1025
+    for (int64_t n : {1, 128, 500, 1024, 1025}) check(p, {data(t, {3, n}, -5, 5)}, 1, f32, f16);
+    check(p, {data(t, {2, 12, 37, 128}, -5, 5)}, 1, f32, f16);
     p.axis = 1;
     check(p, {data(t, {3, 7, 5}, -5, 5)}, 1, f32, f16);
     p.coerce2d = true;
@@ -279,8 +304,10 @@ TEST_P(CudaTyped, Normalization) {
   ln.axis = -1;
   check(ln, {data(t, {4, 7, 33}), cdata(t, {33}), cdata(t, {33})}, 1, f32, f16);
   check(ln, {data(t, {2, 3, 768}), cdata(t, {768}), none()}, 1, f32, f16);
+  for (int64_t n : {1, 128, 500, 1024, 1025}) check(ln, {data(t, {37, n}), cdata(t, {n}), cdata(t, {n})}, 1, f32, f16);
   ln.axis = 1;
   check(ln, {data(t, {4, 7, 9}), cdata(t, {7, 9}), cdata(t, {7, 9})}, 1, f32, f16);
+  check(ln, {data(t, {4, 7, 9}), cdata(t, {9}), cdata(t, {9})}, 1, f32, f16);  // scale broadcast inside the row
   NormalizationParams gn;
   gn.type = NormalizationType::kGroup;
   gn.numGroups = 3;
@@ -289,6 +316,7 @@ TEST_P(CudaTyped, Normalization) {
   rms.type = NormalizationType::kRMS;
   rms.axis = -1;
   check(rms, {data(t, {5, 129}), cdata(t, {129})}, 1, f32, f16);
+  check(rms, {data(t, {3, 2000}), cdata(t, {2000})}, 1, f32, f16);
   LRNParams lrn;
   lrn.size = 3;
   check(lrn, {data(t, {2, 7, 3, 4})}, 1, f32, f16);
@@ -303,6 +331,8 @@ TEST_P(CudaTyped, DataMovement) {
   check(ConcatenationParams{1}, {data(t, {2, 3, 4}), data(t, {2, 5, 4}), data(t, {2, 0, 4})});
   check(ConcatenationParams{-1}, {data(t, {3, 1}), data(t, {3, 6})});
   check(SliceParams{}, {data(t, {7, 9}), ints({1, -1}), ints({6, 0}), ints({0, 1}), ints({2, -2})});
+  check(SelectParams{}, {data(BOOL, {2, 1, 1, 9}), data(t, {2, 12, 7, 9}), data(t, {})});  // BERT mask shape
+  check(SelectParams{}, {data(BOOL, {5, 6}), data(t, {5, 6}), data(t, {5, 6})});
   check(SliceParams{}, {data(t, {5, 6, 7}), ints({2}), ints({1000}), ints({-1}), none()});
   SplitParams sp;
   sp.axis = 1;

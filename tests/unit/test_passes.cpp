@@ -176,6 +176,98 @@ TEST(Passes, FuseConvActivationSkipsOtherActivationsAndSharedOutputs) {
   }
 }
 
+TEST(Passes, FuseMatMulBiasMovesTheAddIntoTheMatMul) {
+  // x [2,3,4] x W [4,5] + bias: shaped [5] or [1,1,5], on either side of the Add.
+  Weights input = randomWeights({2, 3, 4}, 21, -2.f, 2.f);
+  for (int variant = 0; variant < 3; ++variant) {
+    ir::Network net;
+    ITensor* x = net.addInput("x", DataType::kFloat32, {2, 3, 4});
+    ITensor* w = net.addConstant(randomWeights({4, 5}, 22, -1.f, 1.f));
+    ITensor* product = net.addMatrixMultiply(x, false, w, false);
+    ITensor* bias = net.addConstant(randomWeights(variant == 1 ? Dims{1, 1, 5} : Dims{5}, 23, -1.f, 1.f));
+    ITensor* y = variant == 2 ? net.addElementWise(bias, product, ElementWiseOp::kAdd)
+                              : net.addElementWise(product, bias, ElementWiseOp::kAdd);
+    y->setName("y");
+    net.markOutput(y);
+    net.inferShapes();
+    std::vector<float> before = evaluate(net, input);
+    EXPECT_TRUE(run(passes::fuseMatMulBias, net)) << variant;
+    run(passes::eliminateDeadLayers, net);
+    std::vector<LayerType> types = layerTypes(net);
+    EXPECT_EQ(std::count(types.begin(), types.end(), LayerType::kElementWise), 0) << variant;
+    const ir::Layer* matmul = net.outputs()[0]->producerLayer;
+    ASSERT_EQ(matmul->type(), LayerType::kMatrixMultiply);
+    ASSERT_EQ(matmul->inputs.size(), 3u);
+    EXPECT_EQ(matmul->inputs[2]->dims(), (Dims{5}));
+    EXPECT_EQ(net.outputs()[0]->name(), "y");
+    expectClose(evaluate(net, input), before);
+  }
+}
+
+TEST(Passes, FuseMatMulBiasLeavesBroadcastingOrSharedAdds) {
+  auto build = [](ir::Network& net, const Dims& biasShape, bool shared) {
+    ITensor* x = net.addInput("x", DataType::kFloat32, {3, 4});
+    ITensor* product = net.addMatrixMultiply(x, false, net.addConstant(randomWeights({4, 5}, 1, -1.f, 1.f)), false);
+    net.markOutput(net.addElementWise(product, net.addConstant(randomWeights(biasShape, 2, -1.f, 1.f)),
+                                      ElementWiseOp::kAdd));
+    if (shared) net.markOutput(net.addUnary(product, UnaryOp::kNeg));
+    net.inferShapes();
+  };
+  {  // a per-row bias [3, 1] is not a per-column bias
+    ir::Network net;
+    build(net, {3, 1}, false);
+    EXPECT_FALSE(run(passes::fuseMatMulBias, net));
+  }
+  {  // the bias would broadcast the product to [2, 3, 5]
+    ir::Network net;
+    build(net, {2, 1, 5}, false);
+    EXPECT_FALSE(run(passes::fuseMatMulBias, net));
+  }
+  {  // the product is read by another layer too
+    ir::Network net;
+    build(net, {5}, true);
+    EXPECT_FALSE(run(passes::fuseMatMulBias, net));
+  }
+}
+
+TEST(Passes, FoldTransposeIntoMatMulSetsTheTransposeFlag) {
+  // q [2,3,4] x Transpose(k [2,5,4], perm 0,2,1) -> q k^T [2,3,5], and Transpose(a) as the left operand.
+  for (int operand = 0; operand < 2; ++operand) {
+    ir::Network net;
+    ITensor* x = net.addInput("x", DataType::kFloat32, {2, 3, 4});
+    ITensor* k = net.addConstant(randomWeights(operand == 1 ? Dims{2, 5, 4} : Dims{2, 4, 5}, 31, -1.f, 1.f));
+    ITensor* y;
+    if (operand == 1) {
+      ITensor* kT = net.addLayer(TransposeParams{{0, 2, 1}}, {k})->output(0);
+      y = net.addMatrixMultiply(x, false, kT, false);
+    } else {
+      ITensor* xT = net.addLayer(TransposeParams{{0, 2, 1}}, {net.addLayer(TransposeParams{{0, 2, 1}}, {x})->output(0)})
+                        ->output(0);  // x^T^T: the outer Transpose folds, the inner one feeds it
+      y = net.addMatrixMultiply(xT, false, k, false);
+    }
+    net.markOutput(y);
+    net.inferShapes();
+    Weights input = randomWeights({2, 3, 4}, 32, -2.f, 2.f);
+    std::vector<float> before = evaluate(net, input);
+    EXPECT_TRUE(run(passes::foldTransposeIntoMatMul, net)) << operand;
+    const ir::Layer* matmul = net.outputs()[0]->producerLayer;
+    ASSERT_EQ(matmul->type(), LayerType::kMatrixMultiply);
+    EXPECT_EQ(operand == 0 ? matmul->as<MatrixMultiplyParams>().transposeA : matmul->as<MatrixMultiplyParams>().transposeB,
+              true);
+    std::vector<LayerType> types = layerTypes(net);
+    EXPECT_EQ(std::count(types.begin(), types.end(), LayerType::kTranspose), operand == 0 ? 1 : 0);
+    expectClose(evaluate(net, input), before);
+  }
+  {  // another permutation stays a Transpose
+    ir::Network net;
+    ITensor* x = net.addInput("x", DataType::kFloat32, {2, 3, 4});
+    ITensor* xT = net.addLayer(TransposeParams{{1, 0, 2}}, {x})->output(0);
+    net.markOutput(net.addMatrixMultiply(xT, false, net.addConstant(randomWeights({4, 5}, 33, -1.f, 1.f)), false));
+    net.inferShapes();
+    EXPECT_FALSE(run(passes::foldTransposeIntoMatMul, net));
+  }
+}
+
 TEST(Passes, FuseGeluReplacesBothExportedForms) {
   Weights input = randomWeights({2, 3, 5}, 11, -4.f, 4.f);
   for (bool torchForm : {true, false}) {

@@ -188,6 +188,31 @@ int coalesceDims(std::vector<int64_t>& dims, std::vector<std::vector<int64_t>*> 
 
 namespace {
 
+// Two CUDA events around work on a stream.
+class EventTimer final : public StreamTimer {
+ public:
+  explicit EventTimer(std::shared_ptr<DeviceContext> ctx) : ctx_(std::move(ctx)) {
+    ctx_->makeCurrent();
+    KILN_CUDA_CHECK(cudaEventCreate(&start_));
+    KILN_CUDA_CHECK(cudaEventCreate(&stop_));
+  }
+  ~EventTimer() override {
+    cudaEventDestroy(start_);
+    cudaEventDestroy(stop_);
+  }
+  void start(void* stream) override { KILN_CUDA_CHECK(cudaEventRecord(start_, static_cast<cudaStream_t>(stream))); }
+  void stop(void* stream) override { KILN_CUDA_CHECK(cudaEventRecord(stop_, static_cast<cudaStream_t>(stream))); }
+  double elapsedMs() const override {
+    float ms = 0;
+    KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+    return ms;
+  }
+
+ private:
+  std::shared_ptr<DeviceContext> ctx_;
+  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+};
+
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(std::shared_ptr<DeviceContext> ctx) : ctx_(std::move(ctx)) {}
@@ -242,6 +267,7 @@ class CudaBackend final : public Backend {
     if (stream) KILN_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)));
     else KILN_CUDA_CHECK(cudaDeviceSynchronize());
   }
+  std::unique_ptr<StreamTimer> createTimer() const override { return std::make_unique<EventTimer>(ctx_); }
 
  private:
   std::shared_ptr<DeviceContext> ctx_;

@@ -90,6 +90,7 @@ std::string reasonFor(const ir::Layer& layer) {
       return isFloat(t0) ? "" : typeReason(t0, "float32, float16");
     case LayerType::kMatrixMultiply:
       if (!isFloat(t0)) return typeReason(t0, "float32, float16");
+      if (layer.inputs.size() > 2 && layer.inputs[2] && inType(layer, 2) != t0) return "bias of another type";
       return inType(layer, 1) == t0 ? "" : "mixed input types";
     case LayerType::kConvolution:
     case LayerType::kDeconvolution: {
@@ -98,8 +99,6 @@ std::string reasonFor(const ir::Layer& layer) {
       if (layer.inputs.size() > 2 && layer.inputs[2] && inType(layer, 2) != t0) return "bias of another type";
       int64_t r = inRank(layer);
       if (r < 3 || r > 5) return "cuDNN convolutions need 1-3 spatial dims";
-      if (layer.type() == LayerType::kConvolution && layer.as<ConvolutionParams>().hasOutputClamp())
-        return "a fused output clamp (fuse_conv_activation) is not implemented on CUDA";
       if (layer.type() == LayerType::kDeconvolution) {
         // cuDNN's backward-data convolution takes one pad per side: the total padding must be even.
         const auto& p = layer.as<DeconvolutionParams>();

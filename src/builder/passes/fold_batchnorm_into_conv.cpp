@@ -5,31 +5,10 @@
 #include <unordered_set>
 
 #include "builder/passes/passes.h"
+#include "builder/passes/patterns.h"
 #include "core/error.h"
 
 namespace kiln::passes {
-namespace {
-
-// The float32 constant behind `t` with `count` elements, or nullptr.
-const Weights* floatConstant(const ir::Tensor* t, int64_t count) {
-  if (!t || !t->producerLayer || t->producerLayer->type() != LayerType::kConstant) return nullptr;
-  const Weights& w = t->producerLayer->as<ConstantParams>().weights;
-  if (w.type != DataType::kFloat32 || w.count() != count || w.data() == nullptr) return nullptr;
-  return &w;
-}
-
-ir::Tensor* addConstantBefore(ir::Network& net, Weights weights, const std::string& name, ir::Layer* before) {
-  ir::Layer* constant = net.addLayerRaw(ConstantParams{std::move(weights)}, {}, 1, net.uniqueName(name));
-  constant->origin = before->origin;
-  net.moveLayerBefore(constant, before);
-  ir::Tensor* out = constant->outputs[0];
-  const Weights& w = constant->as<ConstantParams>().weights;
-  out->setType(w.type);
-  out->setDims(w.shape);
-  return out;
-}
-
-}  // namespace
 
 bool foldBatchNormIntoConv(PassContext& context) {
   ir::Network& net = context.network;

@@ -2,43 +2,12 @@
 // (kGelu, exact). Matches Div(x, sqrt 2) or Mul(x, 1/sqrt 2), Erf, Add 1, and the two Muls in either
 // order: Mul(Mul(x, a), 0.5) (torch.nn.GELU) or Mul(Mul(x, 0.5), a) (HuggingFace's gelu).
 #include <cmath>
-#include <unordered_map>
 
 #include "builder/passes/passes.h"
+#include "builder/passes/patterns.h"
 #include "core/error.h"
 
 namespace kiln::passes {
-namespace {
-
-using Consumers = std::unordered_map<const ir::Tensor*, std::vector<std::pair<ir::Layer*, int>>>;
-
-bool isScalar(const ir::Tensor* t, double value) {
-  if (!t || !t->producerLayer || t->producerLayer->type() != LayerType::kConstant) return false;
-  const Weights& w = t->producerLayer->as<ConstantParams>().weights;
-  if (w.type != DataType::kFloat32 || w.count() != 1 || w.data() == nullptr) return false;
-  return std::abs(w.as<float>()[0] - value) <= 1e-5 * std::abs(value);
-}
-
-// The layer that alone reads `t` (and `t` is no network output), else nullptr.
-ir::Layer* soleConsumer(const Consumers& consumers, const ir::Tensor* t) {
-  auto it = consumers.find(t);
-  if (t->isOutput || it == consumers.end() || it->second.size() != 1) return nullptr;
-  return it->second[0].first;
-}
-
-bool isElementWise(const ir::Layer* layer, ElementWiseOp op) {
-  return layer && layer->type() == LayerType::kElementWise && layer->as<ElementWiseParams>().op == op &&
-         layer->inputs.size() == 2;
-}
-
-// For a commutative binary `layer` with one input `known`: the other input.
-ir::Tensor* otherInput(const ir::Layer* layer, const ir::Tensor* known) {
-  if (layer->inputs[0] == known) return layer->inputs[1];
-  if (layer->inputs[1] == known) return layer->inputs[0];
-  return nullptr;
-}
-
-}  // namespace
 
 bool fuseGelu(PassContext& context) {
   ir::Network& net = context.network;

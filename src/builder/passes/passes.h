@@ -45,6 +45,11 @@ bool foldBatchNormIntoConv(PassContext& context);
 // Fuses a Relu or Clip that alone reads a Convolution's output into the convolution's output clamp,
 // when the target backend runs such a convolution.
 bool fuseConvActivation(PassContext& context);
+// Folds a Transpose of the last two dims that alone feeds a MatMul into its transposeA/transposeB flag.
+bool foldTransposeIntoMatMul(PassContext& context);
+// Fuses an Add of a constant [N] bias that alone reads a MatMul's output into the MatMul (bias input),
+// when the target backend runs it.
+bool fuseMatMulBias(PassContext& context);
 // Replaces the erf form of GELU (Div/Mul by sqrt 2, Erf, Add 1, two Muls) by one Activation(kGelu),
 // when the target backend runs it.
 bool fuseGelu(PassContext& context);

@@ -1,5 +1,6 @@
 // MatMul: numpy batch broadcasting over the blocked GEMM (gemm.h); a shared right operand folds the
-// batch into M; many small batched products run in parallel over the batch.
+// batch into M; many small batched products run in parallel over the batch. An optional bias [N] is
+// added to every output row (the packed-weights path adds it in the GEMM epilogue).
 #include <algorithm>
 #include <vector>
 
@@ -21,8 +22,32 @@ void gemmT(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_
 }
 
 template <class T>
+void matmulProduct(const ir::Layer& layer, const MatrixMultiplyParams& p, const TensorView& a, const TensorView& b,
+                   const TensorView& y);
+
+// Adds bias[N] to each of the `rows` rows of y.
+template <class T>
+void addRowBias(T* y, const T* bias, int64_t rows, int64_t N) {
+  parallelFor(rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(N, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t j = 0; j < N; ++j) y[r * N + j] += bias[j];
+  });
+}
+
+template <class T>
 void matmul(const ir::Layer& layer, const MatrixMultiplyParams& p, const TensorView& a, const TensorView& b,
-            const TensorView& y) {
+            const TensorView* bias, const TensorView& y) {
+  matmulProduct<T>(layer, p, a, b, y);
+  if (!bias || y.count() == 0) return;
+  const int64_t N = y.shape.back();
+  KILN_CHECK(bias->count() == N, kInvalidArgument, layer.describe(), ": MatMul bias ", dimsToString(bias->shape),
+             " must hold N = ", N, " values");
+  addRowBias<T>(y.as<T>(), bias->as<const T>(), y.count() / N, N);
+}
+
+template <class T>
+void matmulProduct(const ir::Layer& layer, const MatrixMultiplyParams& p, const TensorView& a, const TensorView& b,
+                   const TensorView& y) {
   Dims as = a.shape, bs = b.shape;
   bool tA = p.transposeA, tB = p.transposeB;
   KILN_CHECK(!as.empty() && !bs.empty(), kInvalidArgument, layer.describe(), ": MatMul operands must not be scalars");
@@ -121,7 +146,15 @@ class PreparedMatrixMultiply final : public PreparedKernel {
     KILN_CHECK(y.count() == rows * N, kInvalidArgument, layer.describe(), ": MatMul output shape ",
                dimsToString(y.shape), " does not match the operands");
     if (rows == 0) return;
-    sgemm(false, false, rows, N, K, {a.as<const float>(), K}, {nullptr, 0, &b_}, y.as<float>(), N, false, {}, true);
+    GemmEpilogue epilogue;
+    if (args.inputs.size() > 2 && args.inputs[2].data) {
+      const TensorView& bias = args.inputs[2];
+      KILN_CHECK(bias.type == DataType::kFloat32 && bias.count() == N, kInvalidArgument, layer.describe(),
+                 ": MatMul bias ", dimsToString(bias.shape), " must be float32 [", N, "]");
+      epilogue.colBias = bias.as<const float>();
+    }
+    sgemm(false, false, rows, N, K, {a.as<const float>(), K}, {nullptr, 0, &b_}, y.as<float>(), N, false, epilogue,
+          true);
   }
   std::string tactic() const override { return "f32_packed_weights"; }
 
@@ -149,9 +182,11 @@ void runMatrixMultiply(const ir::Layer& layer, const KernelArgs& args) {
   const TensorView& a = args.inputs[0];
   const TensorView& b = args.inputs[1];
   KILN_CHECK(a.type == b.type, kInvalidArgument, layer.describe(), ": MatMul operand types differ");
+  bool hasBias = args.inputs.size() > 2 && args.inputs[2].data;
   if (a.type == DataType::kFloat16 || a.type == DataType::kBFloat16) {
-    detail::runInFloat(args, {0, 1}, {0}, [&](const KernelArgs& fa) {
-      matmul<float>(layer, p, fa.inputs[0], fa.inputs[1], fa.outputs[0]);
+    std::vector<int> floatInputs = hasBias ? std::vector<int>{0, 1, 2} : std::vector<int>{0, 1};
+    detail::runInFloat(args, floatInputs, {0}, [&](const KernelArgs& fa) {
+      matmul<float>(layer, p, fa.inputs[0], fa.inputs[1], hasBias ? &fa.inputs[2] : nullptr, fa.outputs[0]);
     });
     return;
   }
@@ -160,7 +195,7 @@ void runMatrixMultiply(const ir::Layer& layer, const KernelArgs& args) {
     if constexpr (detail::kIsHalf<T>) {
       unsupportedType(a.type, layer);
     } else {
-      matmul<T>(layer, p, a, b, args.outputs[0]);
+      matmul<T>(layer, p, a, b, hasBias ? &args.inputs[2] : nullptr, args.outputs[0]);
     }
   });
 }

@@ -2,10 +2,12 @@
 // cuDNN 9 legacy API: NCHW, 1-D as 2-D with a unit dim, groups, dilations, 3-D. Asymmetric
 // convolution pads are applied by a zero-pad kernel into the workspace first. The algorithm comes
 // from the cuDNN heuristics (_v7) per input shape and is cached; fp16 uses tensor-op math with fp32
-// compute, fp32 stays exact FMA (no TF32). Bias is added by a per-channel kernel.
+// compute, fp32 stays exact FMA (no TF32). Bias and the fused output clamp (ReLU/Clip) are one
+// per-channel kernel after cuDNN.
 #include <cudnn.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <mutex>
 
@@ -66,6 +68,7 @@ class ConvKernel final : public NamedKernel {
       const auto& p = layer.as<ConvolutionParams>();
       kernelShape_ = p.kernelShape; strides_ = p.strides; dilations_ = p.dilations;
       padsBegin_ = p.padsBegin; padsEnd_ = p.padsEnd; mode_ = p.paddingMode; groups_ = p.groups;
+      clampMin_ = p.outputMin; clampMax_ = p.outputMax;
     }
     weights_ = uploadConstant(constants, 1);
     bias_ = uploadConstant(constants, 2);
@@ -110,7 +113,9 @@ class ConvKernel final : public NamedKernel {
     } else {
       KILN_CUDA_CHECK(cudaMemsetAsync(y.data, 0, y.bytes(), s));
     }
-    if (b) launchAddChannelBias(y.data, b, type_, y.shape[0], y.shape[1], prodDims(y.shape, 2, y.shape.size()), s);
+    if (b || clampMin_ != -INFINITY || clampMax_ != INFINITY)
+      launchChannelBiasClamp(y.data, b, type_, y.shape[0], y.shape[1], prodDims(y.shape, 2, y.shape.size()), clampMin_,
+                             clampMax_, s);
   }
 
  private:
@@ -260,6 +265,7 @@ class ConvKernel final : public NamedKernel {
   Dims kernelShape_, strides_, dilations_, padsBegin_, padsEnd_, outputPadding_;
   PaddingMode mode_ = PaddingMode::kExplicit;
   int64_t groups_ = 1;
+  float clampMin_ = -INFINITY, clampMax_ = INFINITY;  // fuse_conv_activation's output clamp
   std::shared_ptr<DeviceBuffer> weights_, bias_;
   mutable std::mutex mutex_;
   mutable std::map<std::pair<Dims, Dims>, std::unique_ptr<ConvPlan>> plans_;

@@ -3,6 +3,7 @@
 // small fill kernels for Constant, Shape, ConstantOfShape, Range, and Trilu. Kernels move bytes by
 // element size (1, 2, 4, 8) so each is instantiated four times at most.
 #include <cmath>
+#include <limits>
 
 #include "backends/cuda/kernels/device_utils.cuh"
 #include "backends/cuda/kernels/kernels.h"
@@ -10,21 +11,22 @@
 namespace kiln::cuda {
 namespace {
 
+template <class I>
 struct CopyShape {
   int rank;
-  int64_t dims[kMaxRank];
-  int64_t in[kMaxRank];
-  int64_t out[kMaxRank];
-  int64_t mod[kMaxRank];  // Tile: input coordinate = output coordinate % mod
+  I dims[kMaxRank];
+  I in[kMaxRank];
+  I out[kMaxRank];
+  I mod[kMaxRank];  // Tile: input coordinate = output coordinate % mod
 };
 
-template <class T, bool kMod>
-__global__ void stridedCopyKernel(const T* __restrict__ in, T* __restrict__ out, int64_t n, CopyShape s) {
-  KILN_GRID_STRIDE(i, n) {
-    int64_t r = i, oi = 0, oo = 0;
+template <class T, bool kMod, class I>
+__global__ void stridedCopyKernel(const T* __restrict__ in, T* __restrict__ out, I n, CopyShape<I> s) {
+  KILN_GRID_STRIDE_I(I, i, n) {
+    I r = i, oi = 0, oo = 0;
     for (int d = s.rank - 1; d >= 0; --d) {
-      int64_t q = r / s.dims[d];
-      int64_t c = r - q * s.dims[d];
+      I q = r / s.dims[d];
+      I c = r - q * s.dims[d];
       r = q;
       oo += c * s.out[d];
       if constexpr (kMod) c %= s.mod[d];
@@ -40,7 +42,6 @@ void stridedCopy(const void* in, void* out, size_t elemSize, std::vector<int64_t
   int64_t n = 1;
   for (auto d : dims) n *= d;
   if (n == 0) return;
-  CopyShape s{};
   if (!mod) {
     coalesceDims(dims, {&inStrides, &outStrides});
     if (dims.empty()) {
@@ -57,19 +58,30 @@ void stridedCopy(const void* in, void* out, size_t elemSize, std::vector<int64_t
     }
   }
   KILN_CHECK(dims.size() <= static_cast<size_t>(kMaxRank), kUnsupported, "the CUDA backend supports rank <= ", kMaxRank);
-  s.rank = static_cast<int>(dims.size());
-  for (int d = 0; d < s.rank; ++d) {
-    s.dims[d] = dims[d];
-    s.in[d] = inStrides[d];
-    s.out[d] = outStrides[d];
-    s.mod[d] = mod ? (*mod)[d] : dims[d];
+  // 32-bit index math when every offset fits (and no stride is negative: Slice with negative steps).
+  int64_t span = n;
+  bool negative = false;
+  for (size_t d = 0; d < dims.size(); ++d) {
+    negative = negative || inStrides[d] < 0 || outStrides[d] < 0;
+    span += (dims[d] - 1) * std::max(std::abs(inStrides[d]), std::abs(outStrides[d]));
   }
-  dispatchBySize(elemSize, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    const T* src = static_cast<const T*>(in) + inOffset;
-    T* dst = static_cast<T*>(out) + outOffset;
-    if (mod) stridedCopyKernel<T, true><<<gridFor(n), 256, 0, stream>>>(src, dst, n, s);
-    else stridedCopyKernel<T, false><<<gridFor(n), 256, 0, stream>>>(src, dst, n, s);
+  withIndexType(negative ? std::numeric_limits<int64_t>::max() : span, [&](auto indexTag) {
+    using I = typename decltype(indexTag)::type;
+    CopyShape<I> s{};
+    s.rank = static_cast<int>(dims.size());
+    for (int d = 0; d < s.rank; ++d) {
+      s.dims[d] = static_cast<I>(dims[d]);
+      s.in[d] = static_cast<I>(inStrides[d]);
+      s.out[d] = static_cast<I>(outStrides[d]);
+      s.mod[d] = static_cast<I>(mod ? (*mod)[d] : dims[d]);
+    }
+    dispatchBySize(elemSize, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* src = static_cast<const T*>(in) + inOffset;
+      T* dst = static_cast<T*>(out) + outOffset;
+      if (mod) stridedCopyKernel<T, true, I><<<gridFor(n), 256, 0, stream>>>(src, dst, static_cast<I>(n), s);
+      else stridedCopyKernel<T, false, I><<<gridFor(n), 256, 0, stream>>>(src, dst, static_cast<I>(n), s);
+    });
   });
   KILN_CUDA_CHECK_LAUNCH("strided copy");
 }
@@ -140,11 +152,14 @@ void launchPad(const void* in, void* out, size_t elemSize, const Dims& inDims, c
 
 // ---- bias ---------------------------------------------------------------------------------------
 
-template <class T>
-__global__ void channelBiasKernel(T* __restrict__ y, const T* __restrict__ bias, int64_t n, int64_t c, int64_t inner) {
-  KILN_GRID_STRIDE(i, n) {
-    int64_t ch = (i / inner) % c;
-    y[i] = fromCompute<T>(toCompute(y[i]) + toCompute(bias[ch]));
+// y = clamp(y + bias[channel], lo, hi), bias optional; I: 32-bit indices when they fit (cheaper division).
+template <class T, class I>
+__global__ void channelBiasClampKernel(T* __restrict__ y, const T* __restrict__ bias, I n, I c, I inner, float lo,
+                                       float hi) {
+  for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < n; i += static_cast<I>(gridDim.x) * blockDim.x) {
+    float v = static_cast<float>(toCompute(y[i]));
+    if (bias) v += static_cast<float>(toCompute(bias[(i / inner) % c]));
+    y[i] = fromCompute<T>(v < lo ? lo : (v > hi ? hi : v));  // NaN stays NaN
   }
 }
 
@@ -512,16 +527,21 @@ void launchZeroPad(const void* in, void* out, size_t elemSize, const Dims& inDim
   launchPad(in, out, elemSize, inDims, begin, outDims, PadMode::kConstant, nullptr, stream);
 }
 
-void launchAddChannelBias(void* y, const void* bias, DataType type, int64_t n, int64_t c, int64_t inner,
-                          cudaStream_t stream) {
+void launchChannelBiasClamp(void* y, const void* bias, DataType type, int64_t n, int64_t c, int64_t inner, float lo,
+                            float hi, cudaStream_t stream) {
   int64_t total = n * c * inner;
   if (total == 0) return;
   dispatchFloat(type, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    channelBiasKernel<T><<<gridFor(total), 256, 0, stream>>>(static_cast<T*>(y), static_cast<const T*>(bias), total, c,
-                                                             inner);
+    auto* yt = static_cast<T*>(y);
+    const auto* bt = static_cast<const T*>(bias);
+    if (total < (int64_t(1) << 31))
+      channelBiasClampKernel<T, uint32_t><<<gridFor(total), 256, 0, stream>>>(
+          yt, bt, static_cast<uint32_t>(total), static_cast<uint32_t>(c), static_cast<uint32_t>(inner), lo, hi);
+    else
+      channelBiasClampKernel<T, int64_t><<<gridFor(total), 256, 0, stream>>>(yt, bt, total, c, inner, lo, hi);
   });
-  KILN_CUDA_CHECK_LAUNCH("bias");
+  KILN_CUDA_CHECK_LAUNCH("channel bias and clamp");
 }
 
 #define KILN_FACTORY_ARGS const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants& constants

@@ -48,6 +48,10 @@ __device__ __forceinline__ int64_t stridedOffset(int64_t i, int rank, const int6
 #define KILN_GRID_STRIDE(i, n) \
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
+// A grid-stride loop with index type I (see withIndexType).
+#define KILN_GRID_STRIDE_I(I, i, n) \
+  for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < (n); i += static_cast<I>(gridDim.x) * blockDim.x)
+
 // Element-size carrier types for type-agnostic data movement.
 template <size_t N> struct Bytes;
 template <> struct Bytes<1> { using type = uint8_t; };
@@ -55,8 +59,17 @@ template <> struct Bytes<2> { using type = uint16_t; };
 template <> struct Bytes<4> { using type = uint32_t; };
 template <> struct Bytes<8> { using type = uint64_t; };
 
-// f(TypeTag) for element sizes 1, 2, 4, 8.
+// A type carried as a value: f(Tag<T>{}) hands T to a generic lambda.
 template <class T> struct Tag { using type = T; };
+
+// f(Tag<I>) with the narrowest index type for n elements: uint32_t below 2^31 (32-bit division and
+// multiplication cost a fraction of 64-bit ones), else int64_t.
+template <class F> void withIndexType(int64_t n, F&& f) {
+  if (n < (int64_t(1) << 31)) f(Tag<uint32_t>{});
+  else f(Tag<int64_t>{});
+}
+
+// f(Tag<T>) for element sizes 1, 2, 4, 8.
 template <class F> void dispatchBySize(size_t size, F&& f) {
   switch (size) {
     case 1: f(Tag<uint8_t>{}); break;

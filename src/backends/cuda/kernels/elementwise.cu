@@ -9,14 +9,25 @@
 namespace kiln::cuda {
 namespace {
 
-struct Broadcast3 {
+// How each operand of a broadcasting pointwise kernel finds its element for output index i. The mode is
+// the same across the grid (a uniform branch): most operands have the output's own shape, are a scalar,
+// a row broadcast over leading dims (i % size), or a channel broadcast ((i / inner) % size); the rest
+// use the general strided walk. I is uint32_t whenever the output has fewer than 2^31 elements: 32-bit
+// division costs a fraction of 64-bit division.
+enum class Reach : uint8_t { kSame, kScalar, kRow, kChannel, kStrided };
+
+template <class I>
+struct Operands3 {
   int rank;
-  int64_t dims[kMaxRank];
-  int64_t s[3][kMaxRank];
+  I dims[kMaxRank];
+  I strides[3][kMaxRank];
+  Reach reach[3];
+  I inner[3], size[3];
 };
 
 // Coalesced broadcast description for up to 3 inputs into `out`.
-Broadcast3 makeBroadcast(const std::vector<const Dims*>& ins, const Dims& out) {
+template <class I>
+Operands3<I> describeOperands(const std::vector<const Dims*>& ins, const Dims& out) {
   std::vector<int64_t> dims(out.begin(), out.end());
   std::vector<std::vector<int64_t>> st;
   for (auto* in : ins) st.push_back(broadcastStrides(*in, out));
@@ -24,24 +35,56 @@ Broadcast3 makeBroadcast(const std::vector<const Dims*>& ins, const Dims& out) {
   for (auto& v : st) ptrs.push_back(&v);
   int rank = coalesceDims(dims, ptrs);
   KILN_CHECK(rank <= kMaxRank, kUnsupported, "the CUDA backend supports rank <= ", kMaxRank);
-  Broadcast3 b{};
+  Operands3<I> b{};
   b.rank = rank;
-  for (int d = 0; d < rank; ++d) {
-    b.dims[d] = dims[d];
-    for (size_t k = 0; k < st.size(); ++k) b.s[k][d] = st[k][d];
+  for (int d = 0; d < rank; ++d) b.dims[d] = static_cast<I>(dims[d]);
+  for (size_t k = 0; k < st.size(); ++k) {
+    for (int d = 0; d < rank; ++d) b.strides[k][d] = static_cast<I>(st[k][d]);
+    // The span [first, last] of dims the operand moves along; contiguous there means a simple reach.
+    int first = -1, last = -1;
+    for (int d = 0; d < rank; ++d)
+      if (dims[d] > 1 && st[k][d] != 0) {
+        if (first < 0) first = d;
+        last = d;
+      }
+    if (first < 0) {
+      b.reach[k] = Reach::kScalar;
+      continue;
+    }
+    int64_t expected = 1;
+    bool contiguous = true;
+    for (int d = last; d >= first; --d) {
+      if (dims[d] == 1) continue;
+      contiguous = contiguous && st[k][d] == expected;
+      expected *= dims[d];
+    }
+    int64_t inner = 1;
+    for (int d = last + 1; d < rank; ++d) inner *= dims[d];
+    b.inner[k] = static_cast<I>(inner);
+    b.size[k] = static_cast<I>(expected);
+    if (!contiguous) b.reach[k] = Reach::kStrided;
+    else if (inner == 1) b.reach[k] = expected == volume(out) ? Reach::kSame : Reach::kRow;
+    else b.reach[k] = Reach::kChannel;
   }
   return b;
 }
 
-__device__ __forceinline__ void offsets3(int64_t i, const Broadcast3& b, int64_t& o0, int64_t& o1, int64_t& o2) {
-  o0 = o1 = o2 = 0;
-  for (int d = b.rank - 1; d >= 0; --d) {
-    int64_t q = i / b.dims[d];
-    int64_t c = i - q * b.dims[d];
-    o0 += c * b.s[0][d];
-    o1 += c * b.s[1][d];
-    o2 += c * b.s[2][d];
-    i = q;
+template <class I>
+__device__ __forceinline__ I offsetOf(I i, const Operands3<I>& b, int k) {
+  switch (b.reach[k]) {
+    case Reach::kSame: return i;
+    case Reach::kScalar: return 0;
+    case Reach::kRow: return i % b.size[k];
+    case Reach::kChannel: return (i / b.inner[k]) % b.size[k];
+    default: {
+      I off = 0;
+      for (int d = b.rank - 1; d >= 0; --d) {
+        I q = i / b.dims[d];
+        off += (i - q * b.dims[d]) * b.strides[k][d];
+        i = q;
+      }
+      return off;
+    }
   }
 }
 
@@ -112,18 +155,11 @@ __device__ __forceinline__ bool compareOp(ElementWiseOp op, C x, C y) {
   }
 }
 
-template <class T, bool kCompare>
-__global__ void binaryKernel(const T* __restrict__ a, const T* __restrict__ b, void* __restrict__ out, int64_t n,
-                             Broadcast3 bc, ElementWiseOp op) {
-  KILN_GRID_STRIDE(i, n) {
-    int64_t oa, ob, unused;
-    if (bc.rank == 1) {
-      oa = i * bc.s[0][0];
-      ob = i * bc.s[1][0];
-    } else {
-      offsets3(i, bc, oa, ob, unused);
-    }
-    Compute<T> x = toCompute(a[oa]), y = toCompute(b[ob]);
+template <class T, bool kCompare, class I>
+__global__ void binaryKernel(const T* __restrict__ a, const T* __restrict__ b, void* __restrict__ out, I n,
+                             Operands3<I> bc, ElementWiseOp op) {
+  KILN_GRID_STRIDE_I(I, i, n) {
+    Compute<T> x = toCompute(a[offsetOf(i, bc, 0)]), y = toCompute(b[offsetOf(i, bc, 1)]);
     if constexpr (kCompare) static_cast<uint8_t*>(out)[i] = compareOp(op, x, y) ? 1 : 0;
     else static_cast<T*>(out)[i] = fromCompute<T>(binaryOp(op, x, y));
   }
@@ -149,20 +185,20 @@ class ElementWiseKernel final : public NamedKernel {
     const TensorView& y = args.outputs[0];
     int64_t n = y.count();
     if (n == 0) return;
-    Broadcast3 bc = makeBroadcast({&a.shape, &b.shape}, y.shape);
-    if (bc.rank == 0) {  // scalar
-      bc.rank = 1;
-      bc.dims[0] = 1;
-      bc.s[0][0] = bc.s[1][0] = 0;
-    }
     bool cmp = y.type == DataType::kBool && a.type != DataType::kBool;
     bool logic = a.type == DataType::kBool;
     auto launch = [&](auto tag) {
       using T = typename decltype(tag)::type;
-      if (cmp || logic)
-        binaryKernel<T, true><<<gridFor(n), 256, 0, streamOf(args)>>>(a.as<const T>(), b.as<const T>(), y.data, n, bc, op_);
-      else
-        binaryKernel<T, false><<<gridFor(n), 256, 0, streamOf(args)>>>(a.as<const T>(), b.as<const T>(), y.data, n, bc, op_);
+      withIndexType(n, [&](auto indexTag) {
+        using I = typename decltype(indexTag)::type;
+        auto bc = describeOperands<I>({&a.shape, &b.shape}, y.shape);
+        if (cmp || logic)
+          binaryKernel<T, true, I><<<gridFor(n), 256, 0, streamOf(args)>>>(a.as<const T>(), b.as<const T>(), y.data,
+                                                                           static_cast<I>(n), bc, op_);
+        else
+          binaryKernel<T, false, I><<<gridFor(n), 256, 0, streamOf(args)>>>(a.as<const T>(), b.as<const T>(), y.data,
+                                                                            static_cast<I>(n), bc, op_);
+      });
     };
     if (a.type == DataType::kBool) launch(Tag<uint8_t>{});
     else dispatchNumeric(a.type, launch);
@@ -413,14 +449,10 @@ class CastKernel final : public NamedKernel {
 
 // ---- select -------------------------------------------------------------------------------------
 
-template <class T>
+template <class T, class I>
 __global__ void selectKernel(const uint8_t* __restrict__ c, const T* __restrict__ a, const T* __restrict__ b,
-                             T* __restrict__ y, int64_t n, Broadcast3 bc) {
-  KILN_GRID_STRIDE(i, n) {
-    int64_t oc, oa, ob;
-    offsets3(i, bc, oc, oa, ob);
-    y[i] = c[oc] ? a[oa] : b[ob];
-  }
+                             T* __restrict__ y, I n, Operands3<I> bc) {
+  KILN_GRID_STRIDE_I(I, i, n) { y[i] = c[offsetOf(i, bc, 0)] ? a[offsetOf(i, bc, 1)] : b[offsetOf(i, bc, 2)]; }
 }
 
 class SelectKernel final : public NamedKernel {
@@ -430,12 +462,16 @@ class SelectKernel final : public NamedKernel {
     const TensorView& y = args.outputs[0];
     int64_t n = y.count();
     if (n == 0) return;
-    Broadcast3 bc = makeBroadcast({&args.inputs[0].shape, &args.inputs[1].shape, &args.inputs[2].shape}, y.shape);
     dispatchBySize(dataTypeSize(y.type), [&](auto tag) {
       using T = typename decltype(tag)::type;
-      selectKernel<T><<<gridFor(n), 256, 0, streamOf(args)>>>(args.inputs[0].as<const uint8_t>(),
-                                                              args.inputs[1].as<const T>(),
-                                                              args.inputs[2].as<const T>(), y.as<T>(), n, bc);
+      withIndexType(n, [&](auto indexTag) {
+        using I = typename decltype(indexTag)::type;
+        auto bc = describeOperands<I>({&args.inputs[0].shape, &args.inputs[1].shape, &args.inputs[2].shape}, y.shape);
+        selectKernel<T, I><<<gridFor(n), 256, 0, streamOf(args)>>>(args.inputs[0].as<const uint8_t>(),
+                                                                   args.inputs[1].as<const T>(),
+                                                                   args.inputs[2].as<const T>(), y.as<T>(),
+                                                                   static_cast<I>(n), bc);
+      });
     });
     KILN_CUDA_CHECK_LAUNCH("select");
   }

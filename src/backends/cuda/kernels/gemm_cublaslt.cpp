@@ -1,10 +1,13 @@
 // MatrixMultiply through cuBLASLt: numpy matmul (1-D promotion, batch broadcasting) in row-major as
-// the column-major product C^T = B^T A^T. Uniform batches use strided batching (stride 0 for a
+// the column-major product C^T = B^T A^T. A batch of A against one B is one GEMM of batch*M rows; other
+// uniform batches use strided batching (stride 0 for a
 // broadcast operand); other broadcasts loop over the output batch. fp16 computes in fp32
-// (CUBLAS_COMPUTE_32F); fp32 stays exact fp32 (no TF32). Heuristic results are cached per shape.
+// (CUBLAS_COMPUTE_32F); fp32 stays exact fp32 (no TF32). An optional bias [N] (fuse_matmul_bias) is
+// added by cuBLASLt's bias epilogue. Heuristic results are cached per shape.
 #include <cublasLt.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -36,7 +39,7 @@ struct Plan {
   }
 };
 
-// (M, N, K, batch, strideA, strideB, alignment)
+// (M, N, K, batch, strideA, strideB, alignment * 4 + transposes; bias flag in the batch sign)
 using PlanKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int>;
 
 class MatMulKernel final : public NamedKernel {
@@ -46,6 +49,7 @@ class MatMulKernel final : public NamedKernel {
         p_(layer.as<MatrixMultiplyParams>()), type_(layer.inputs[0]->type()) {
     constA_ = uploadConstant(constants, 0);
     constB_ = uploadConstant(constants, 1);
+    constBias_ = uploadConstant(constants, 2);
   }
   size_t workspaceSize(const KernelArgs&) const override { return kWorkspace; }
 
@@ -56,6 +60,7 @@ class MatMulKernel final : public NamedKernel {
     if (yv.count() == 0) return;
     const char* aPtr = static_cast<const char*>(constA_ ? constA_->get() : av.data);
     const char* bPtr = static_cast<const char*>(constB_ ? constB_->get() : bv.data);
+    const void* bias = constBias_ ? constBias_->get() : (present(args, 2) ? args.inputs[2].data : nullptr);
     size_t es = dataTypeSize(type_);
     Dims as = av.shape, bs = bv.shape;
     bool ta = p_.transposeA, tb = p_.transposeB;
@@ -64,8 +69,9 @@ class MatMulKernel final : public NamedKernel {
     int64_t M = ta ? as[as.size() - 1] : as[as.size() - 2];
     int64_t K = ta ? as[as.size() - 2] : as[as.size() - 1];
     int64_t N = tb ? bs[bs.size() - 2] : bs[bs.size() - 1];
-    if (K == 0) {
+    if (K == 0) {  // an empty sum: zeros, plus the bias
       KILN_CUDA_CHECK(cudaMemsetAsync(yv.data, 0, yv.bytes(), streamOf(args)));
+      if (bias) launchChannelBiasClamp(yv.data, bias, type_, yv.count() / N, N, 1, -INFINITY, INFINITY, streamOf(args));
       return;
     }
     Dims aBatch(as.begin(), as.end() - 2), bBatch(bs.begin(), bs.end() - 2);
@@ -81,8 +87,15 @@ class MatMulKernel final : public NamedKernel {
     // An operand batch is uniform when it is a single matrix or spans the whole output batch (each of its
     // dims then equals the output's, since broadcast dims are <= the output's and the volumes match).
     bool simple = (aCount == 1 || aCount == batch) && (bCount == 1 || bCount == batch);
+    if (simple && bCount == 1 && aCount == batch && !ta) {
+      // One matrix B for a batch of row-major A matrices: A's rows are contiguous, so this is one GEMM of
+      // batch*M rows (a single large GEMM runs far better than a strided batch of small ones).
+      run(args, aPtr, bPtr, bias, yv.data, batch * M, N, K, 1, 0, 0, batch * cMat, ta, tb);
+      return;
+    }
     if (simple) {
-      run(args, aPtr, bPtr, yv.data, M, N, K, batch, aCount == 1 ? 0 : aMat, bCount == 1 ? 0 : bMat, cMat, ta, tb);
+      run(args, aPtr, bPtr, bias, yv.data, M, N, K, batch, aCount == 1 ? 0 : aMat, bCount == 1 ? 0 : bMat, cMat, ta,
+          tb);
       return;
     }
     // general broadcast: one GEMM per output batch element
@@ -107,8 +120,8 @@ class MatMulKernel final : public NamedKernel {
         ao += c * aStr[i];
         bo += c * bStr[i];
       }
-      run(args, aPtr + ao * es, bPtr + bo * es, static_cast<char*>(yv.data) + t * cMat * es, M, N, K, 1, 0, 0, cMat,
-          ta, tb);
+      run(args, aPtr + ao * es, bPtr + bo * es, bias, static_cast<char*>(yv.data) + t * cMat * es, M, N, K, 1, 0, 0,
+          cMat, ta, tb);
     }
   }
 
@@ -121,17 +134,18 @@ class MatMulKernel final : public NamedKernel {
   }
 
   // Row-major Y[M,N] = op(A)[M,K] op(B)[K,N] as column-major Y^T = op(B)^T op(A)^T.
-  void run(const KernelArgs& args, const void* a, const void* b, void* y, int64_t M, int64_t N, int64_t K,
-           int64_t batch, int64_t strideA, int64_t strideB, int64_t strideC, bool ta, bool tb) const {
+  void run(const KernelArgs& args, const void* a, const void* b, const void* bias, void* y, int64_t M, int64_t N,
+           int64_t K, int64_t batch, int64_t strideA, int64_t strideB, int64_t strideC, bool ta, bool tb) const {
     int align = std::min({alignmentOf(a), alignmentOf(b), alignmentOf(y)});
-    PlanKey key{M, N, K, batch, strideA, strideB, align * 4 + (ta ? 2 : 0) + (tb ? 1 : 0)};
-    Plan* plan = nullptr;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      auto it = plans_.find(key);
-      if (it == plans_.end()) it = plans_.emplace(key, makePlan(M, N, K, batch, strideA, strideB, strideC, ta, tb, align)).first;
-      plan = it->second.get();
-    }
+    PlanKey key{M, N, K, bias ? -batch : batch, strideA, strideB, align * 4 + (ta ? 2 : 0) + (tb ? 1 : 0)};
+    // The plan's descriptor holds the bias address: set and used under the lock (contexts may share kernels).
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = plans_.find(key);
+    if (it == plans_.end())
+      it = plans_.emplace(key, makePlan(M, N, K, batch, strideA, strideB, strideC, ta, tb, align, bias != nullptr)).first;
+    Plan* plan = it->second.get();
+    if (bias)
+      KILN_LT_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
     float alpha = 1.f, beta = 0.f;
     size_t ws = std::min(args.workspaceBytes, kWorkspace);
     KILN_LT_CHECK(cublasLtMatmul(reinterpret_cast<cublasLtHandle_t>(ctx_->cublasLt()), plan->op, &alpha, b, plan->a, a,
@@ -140,7 +154,7 @@ class MatMulKernel final : public NamedKernel {
   }
 
   std::unique_ptr<Plan> makePlan(int64_t M, int64_t N, int64_t K, int64_t batch, int64_t strideA, int64_t strideB,
-                                 int64_t strideC, bool ta, bool tb, int align) const {
+                                 int64_t strideC, bool ta, bool tb, int align, bool withBias) const {
     auto plan = std::make_unique<Plan>();
     cudaDataType_t dt = type_ == DataType::kFloat16 ? CUDA_R_16F : CUDA_R_32F;
     KILN_LT_CHECK(cublasLtMatmulDescCreate(&plan->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -148,6 +162,10 @@ class MatMulKernel final : public NamedKernel {
     cublasOperation_t opB = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
     KILN_LT_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof(opA)));
     KILN_LT_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof(opB)));
+    if (withBias) {  // Lt's rows are our N: its per-row bias is our per-column bias, in the output type
+      cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+      KILN_LT_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
+    }
     // stored (col-major) shapes: Lt A = our B: !tb -> N x K (ld N), tb -> K x N (ld K)
     KILN_LT_CHECK(cublasLtMatrixLayoutCreate(&plan->a, dt, tb ? K : N, tb ? N : K, tb ? K : N));
     KILN_LT_CHECK(cublasLtMatrixLayoutCreate(&plan->b, dt, ta ? M : K, ta ? K : M, ta ? M : K));
@@ -183,7 +201,7 @@ class MatMulKernel final : public NamedKernel {
   std::shared_ptr<DeviceContext> ctx_;
   MatrixMultiplyParams p_;
   DataType type_;
-  std::shared_ptr<DeviceBuffer> constA_, constB_;
+  std::shared_ptr<DeviceBuffer> constA_, constB_, constBias_;
   mutable std::mutex mutex_;
   mutable std::map<PlanKey, std::unique_ptr<Plan>> plans_;
 };

@@ -1,6 +1,7 @@
 // Normalizations with fp32 statistics. Batch: pointwise with per-channel mean/var/scale/bias.
 // Instance, Layer, Group and RMS: one block per normalized row, two passes (mean, then centered
-// variance) over the row, scale/bias index = (row % M) * A + (j / B) % S. LRN: one thread per element.
+// variance) over the row, scale/bias index = (row % M) * A + (j / B) % S. Rows of at most 1024 elements
+// whose scale/bias index is j % S (Layer, RMS) take one warp each with the row in registers. LRN: one thread per element.
 #include <cmath>
 
 #include "backends/cuda/kernels/device_utils.cuh"
@@ -42,6 +43,45 @@ __global__ void rowNormKernel(const T* __restrict__ x, T* __restrict__ y, const 
       if (scale) v *= static_cast<float>(toCompute(scale[p]));
       if (bias) v += static_cast<float>(toCompute(bias[p]));
       yr[j] = fromCompute<T>(v);
+    }
+  }
+}
+
+// One warp per row of len <= 32 * kPerLane elements kept in registers; scale/bias index j % paramCount.
+template <class T, int kPerLane>
+__global__ void rowNormWarpKernel(const T* __restrict__ x, T* __restrict__ y, const T* __restrict__ scale,
+                                  const T* __restrict__ bias, int64_t rows, int len, float eps, bool center,
+                                  int paramCount) {
+  int lane = threadIdx.x & 31;
+  int64_t warps = (static_cast<int64_t>(gridDim.x) * blockDim.x) >> 5;
+  for (int64_t row = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) >> 5; row < rows; row += warps) {
+    const T* xr = x + row * len;
+    T* yr = y + row * len;
+    float v[kPerLane];
+    float s = 0.f;
+#pragma unroll
+    for (int k = 0; k < kPerLane; ++k) {
+      int j = lane + 32 * k;
+      v[k] = j < len ? static_cast<float>(toCompute(xr[j])) : 0.f;
+      s += v[k];
+    }
+    float mean = center ? warpAllReduce(s, SumOp{}) / static_cast<float>(len) : 0.f;
+    float q = 0.f;
+#pragma unroll
+    for (int k = 0; k < kPerLane; ++k) {
+      float d = lane + 32 * k < len ? v[k] - mean : 0.f;
+      q += d * d;
+    }
+    float inv = rsqrtf(warpAllReduce(q, SumOp{}) / static_cast<float>(len) + eps);
+#pragma unroll
+    for (int k = 0; k < kPerLane; ++k) {
+      int j = lane + 32 * k;
+      if (j >= len) continue;
+      int p = paramCount == len ? j : j % paramCount;
+      float o = (v[k] - mean) * inv;
+      if (scale) o *= static_cast<float>(toCompute(scale[p]));
+      if (bias) o += static_cast<float>(toCompute(bias[p]));
+      yr[j] = fromCompute<T>(o);
     }
   }
 }
@@ -122,6 +162,17 @@ class NormalizationKernel final : public NamedKernel {
         }
       }
       if (rows == 0 || len == 0) return;
+      if (len <= 1024 && pi.m == 1 && pi.b == 1) {
+        unsigned grid = static_cast<unsigned>(std::min<int64_t>((rows + 7) / 8, 1 << 20));  // 8 warps per block
+        auto launchWarps = [&](auto kernel) {
+          kernel<<<grid, 256, 0, streamOf(args)>>>(x.as<const T>(), y, scale, bias, rows, static_cast<int>(len),
+                                                   p_.epsilon, center, static_cast<int>(pi.s));
+        };
+        if (len <= 128) launchWarps(rowNormWarpKernel<T, 4>);
+        else if (len <= 512) launchWarps(rowNormWarpKernel<T, 16>);
+        else launchWarps(rowNormWarpKernel<T, 32>);
+        return;
+      }
       unsigned grid = static_cast<unsigned>(std::min<int64_t>(rows, 1 << 20));
       int block = len >= 1024 ? 512 : (len >= 256 ? 256 : 128);
       rowNormKernel<T><<<grid, block, 0, streamOf(args)>>>(x.as<const T>(), y, scale, bias, rows, len, p_.epsilon,

@@ -8,38 +8,39 @@
 namespace kiln::cuda {
 namespace {
 
+template <class C>
 struct PoolShape {
-  int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
+  C in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
 };
 
-template <class T>
-__global__ void poolKernel(const T* __restrict__ x, T* __restrict__ y, int64_t* __restrict__ idx, int64_t n,
-                           PoolShape p, PoolingType type, bool includePad, float lp) {
-  KILN_GRID_STRIDE(i, n) {
-    int64_t r = i;
-    int64_t o2 = r % p.out[2]; r /= p.out[2];
-    int64_t o1 = r % p.out[1]; r /= p.out[1];
-    int64_t o0 = r % p.out[0]; r /= p.out[0];
-    int64_t plane = r;  // n * C + c
+template <class T, class C>
+__global__ void poolKernel(const T* __restrict__ x, T* __restrict__ y, int64_t* __restrict__ idx, C n,
+                           PoolShape<C> p, PoolingType type, bool includePad, float lp) {
+  KILN_GRID_STRIDE_I(C, i, n) {
+    C r = i;
+    C o2 = r % p.out[2]; r /= p.out[2];
+    C o1 = r % p.out[1]; r /= p.out[1];
+    C o0 = r % p.out[0]; r /= p.out[0];
+    C plane = r;  // n * C + c
     const T* xp = x + plane * p.in[0] * p.in[1] * p.in[2];
-    int64_t b0 = o0 * p.s[0] - p.pb[0], b1 = o1 * p.s[1] - p.pb[1], b2 = o2 * p.s[2] - p.pb[2];
+    C b0 = o0 * p.s[0] - p.pb[0], b1 = o1 * p.s[1] - p.pb[1], b2 = o2 * p.s[2] - p.pb[2];
     float acc = type == PoolingType::kMax ? -INFINITY : 0.f;
-    int64_t best = -1, count = 0, padCount = 0;
-    for (int64_t k0 = 0; k0 < p.k[0]; ++k0) {
-      int64_t c0 = b0 + k0 * p.d[0];
+    C best = -1, count = 0, padCount = 0;
+    for (C k0 = 0; k0 < p.k[0]; ++k0) {
+      C c0 = b0 + k0 * p.d[0];
       bool in0 = c0 >= 0 && c0 < p.in[0];
       bool pad0 = c0 >= -p.pb[0] && c0 < p.in[0] + p.pe[0];
-      for (int64_t k1 = 0; k1 < p.k[1]; ++k1) {
-        int64_t c1 = b1 + k1 * p.d[1];
+      for (C k1 = 0; k1 < p.k[1]; ++k1) {
+        C c1 = b1 + k1 * p.d[1];
         bool in1 = c1 >= 0 && c1 < p.in[1];
         bool pad1 = c1 >= -p.pb[1] && c1 < p.in[1] + p.pe[1];
-        for (int64_t k2 = 0; k2 < p.k[2]; ++k2) {
-          int64_t c2 = b2 + k2 * p.d[2];
+        for (C k2 = 0; k2 < p.k[2]; ++k2) {
+          C c2 = b2 + k2 * p.d[2];
           bool in2 = c2 >= 0 && c2 < p.in[2];
           bool pad2 = c2 >= -p.pb[2] && c2 < p.in[2] + p.pe[2];
           if (pad0 && pad1 && pad2) ++padCount;
           if (!(in0 && in1 && in2)) continue;
-          int64_t off = (c0 * p.in[1] + c1) * p.in[2] + c2;
+          C off = (c0 * p.in[1] + c1) * p.in[2] + c2;
           float v = toCompute(xp[off]);
           ++count;
           if (type == PoolingType::kMax) {
@@ -57,11 +58,11 @@ __global__ void poolKernel(const T* __restrict__ x, T* __restrict__ y, int64_t* 
     float out;
     if (type == PoolingType::kMax) out = acc;
     else if (type == PoolingType::kAverage) {
-      int64_t c = includePad ? padCount : count;
+      C c = includePad ? padCount : count;
       out = c > 0 ? acc / static_cast<float>(c) : 0.f;
     } else out = powf(acc, 1.f / lp);
     y[i] = fromCompute<T>(out);
-    if (idx) idx[i] = plane * p.in[0] * p.in[1] * p.in[2] + (best < 0 ? 0 : best);
+    if (idx) idx[i] = static_cast<int64_t>(plane) * p.in[0] * p.in[1] * p.in[2] + (best < 0 ? 0 : best);
   }
 }
 
@@ -77,7 +78,7 @@ class PoolingKernel final : public NamedKernel {
     if (n == 0) return;
     int sr = static_cast<int>(x.shape.size()) - 2;
     KILN_CHECK(sr >= 1 && sr <= 3, kUnsupported, layer_->describe(), ": the CUDA pooling kernel supports 1-3 spatial dims");
-    PoolShape s{};
+    PoolShape<int64_t> s{};
     for (int d = 0; d < 3; ++d) {
       s.in[d] = s.out[d] = s.k[d] = s.s[d] = s.d[d] = 1;
       s.pb[d] = s.pe[d] = 0;
@@ -99,10 +100,23 @@ class PoolingKernel final : public NamedKernel {
       }
     }
     int64_t* idx = args.outputs.size() > 1 && args.outputs[1].data ? args.outputs[1].as<int64_t>() : nullptr;
-    dispatchFloat(x.type, [&](auto tag) {
+    // 32-bit (signed: window coordinates go below zero) index math when both tensors allow it.
+    auto launch = [&](auto tag, auto coordTag) {
       using T = typename decltype(tag)::type;
-      poolKernel<T><<<gridFor(n), 256, 0, streamOf(args)>>>(x.as<const T>(), y.as<T>(), idx, n, s, p_.type,
-                                                            p_.countIncludePad, static_cast<float>(p_.p));
+      using C = typename decltype(coordTag)::type;
+      PoolShape<C> sc{};
+      for (int d = 0; d < 3; ++d) {
+        sc.in[d] = static_cast<C>(s.in[d]); sc.out[d] = static_cast<C>(s.out[d]); sc.k[d] = static_cast<C>(s.k[d]);
+        sc.s[d] = static_cast<C>(s.s[d]); sc.d[d] = static_cast<C>(s.d[d]);
+        sc.pb[d] = static_cast<C>(s.pb[d]); sc.pe[d] = static_cast<C>(s.pe[d]);
+      }
+      poolKernel<T, C><<<gridFor(n), 256, 0, streamOf(args)>>>(x.as<const T>(), y.as<T>(), idx, static_cast<C>(n), sc,
+                                                               p_.type, p_.countIncludePad, static_cast<float>(p_.p));
+    };
+    bool narrow = std::max(x.count(), n) < (int64_t(1) << 30);
+    dispatchFloat(x.type, [&](auto tag) {
+      if (narrow) launch(tag, Tag<int32_t>{});
+      else launch(tag, Tag<int64_t>{});
     });
     KILN_CUDA_CHECK_LAUNCH("pooling");
   }

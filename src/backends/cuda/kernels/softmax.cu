@@ -1,5 +1,7 @@
-// Softmax / LogSoftmax / Hardmax along one axis with fp32 accumulation: one block per row when the
-// axis is innermost (block reductions), else one thread per (outer, inner) line.
+// Softmax / LogSoftmax / Hardmax along one axis with fp32 accumulation. Innermost axis: rows of at most
+// 1024 elements (Softmax, LogSoftmax) take one warp each with the row in registers (one read, one
+// write, warp shuffles only); longer rows and Hardmax one block per row (block reductions). Other axes:
+// one thread per (outer, inner) line.
 #include <cmath>
 
 #include "backends/cuda/kernels/device_utils.cuh"
@@ -48,6 +50,37 @@ __global__ void softmaxRowKernel(const T* __restrict__ x, T* __restrict__ y, int
   }
 }
 
+// One warp per row of n <= 32 * kPerLane elements, kept in registers.
+template <class T, int kPerLane>
+__global__ void softmaxWarpKernel(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int n, bool logSoftmax) {
+  int lane = threadIdx.x & 31;
+  int64_t warps = (static_cast<int64_t>(gridDim.x) * blockDim.x) >> 5;
+  for (int64_t row = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) >> 5; row < rows; row += warps) {
+    const T* xr = x + row * n;
+    T* yr = y + row * n;
+    float v[kPerLane];
+    float m = -INFINITY;
+#pragma unroll
+    for (int k = 0; k < kPerLane; ++k) {
+      int i = lane + 32 * k;
+      v[k] = i < n ? static_cast<float>(toCompute(xr[i])) : -INFINITY;
+      m = fmaxf(m, v[k]);
+    }
+    m = warpAllReduce(m, MaxOp{});
+    float s = 0.f;
+#pragma unroll
+    for (int k = 0; k < kPerLane; ++k)
+      if (lane + 32 * k < n) s += expf(v[k] - m);
+    s = warpAllReduce(s, SumOp{});
+    float ls = logf(s), inv = 1.f / s;
+#pragma unroll
+    for (int k = 0; k < kPerLane; ++k) {
+      int i = lane + 32 * k;
+      if (i < n) yr[i] = fromCompute<T>(logSoftmax ? v[k] - m - ls : expf(v[k] - m) * inv);
+    }
+  }
+}
+
 template <class T>
 __global__ void softmaxStridedKernel(const T* __restrict__ x, T* __restrict__ y, int64_t lines, int64_t n,
                                      int64_t inner, SoftmaxType type) {
@@ -92,7 +125,17 @@ class SoftmaxKernel final : public NamedKernel {
     else { n = x.shape[a]; inner = prodDims(x.shape, a + 1, rank); }
     dispatchFloat(x.type, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      if (inner == 1) {
+      bool rowsFitWarps = n <= 1024 && p_.type != SoftmaxType::kHardmax;
+      if (inner == 1 && rowsFitWarps) {
+        unsigned grid = static_cast<unsigned>(std::min<int64_t>((outer + 7) / 8, 1 << 20));  // 8 warps per block
+        auto launchWarps = [&](auto kernel) {
+          kernel<<<grid, 256, 0, streamOf(args)>>>(x.as<const T>(), args.outputs[0].as<T>(), outer, static_cast<int>(n),
+                                                   p_.type == SoftmaxType::kLogSoftmax);
+        };
+        if (n <= 128) launchWarps(softmaxWarpKernel<T, 4>);
+        else if (n <= 512) launchWarps(softmaxWarpKernel<T, 16>);
+        else launchWarps(softmaxWarpKernel<T, 32>);
+      } else if (inner == 1) {
         unsigned grid = static_cast<unsigned>(std::min<int64_t>(outer, 1 << 20));
         softmaxRowKernel<T><<<grid, kBlock, 0, streamOf(args)>>>(x.as<const T>(), args.outputs[0].as<T>(), outer, n, p_.type);
       } else {

@@ -1,0 +1,52 @@
+#include "builder/passes/patterns.h"
+
+#include <cmath>
+
+namespace kiln::passes {
+
+const Weights* constantWeights(const ir::Tensor* t) {
+  if (!t || !t->producerLayer || t->producerLayer->type() != LayerType::kConstant) return nullptr;
+  const Weights& w = t->producerLayer->as<ConstantParams>().weights;
+  return w.data() == nullptr && w.count() > 0 ? nullptr : &w;
+}
+
+const Weights* floatConstant(const ir::Tensor* t, int64_t count) {
+  const Weights* w = constantWeights(t);
+  if (!w || w->type != DataType::kFloat32 || w->count() != count || w->data() == nullptr) return nullptr;
+  return w;
+}
+
+bool isScalar(const ir::Tensor* t, double value) {
+  const Weights* w = floatConstant(t, 1);
+  return w && std::abs(w->as<float>()[0] - value) <= 1e-5 * std::abs(value);
+}
+
+ir::Layer* soleConsumer(const Consumers& consumers, const ir::Tensor* t) {
+  auto it = consumers.find(t);
+  if (t->isOutput || it == consumers.end() || it->second.size() != 1) return nullptr;
+  return it->second[0].first;
+}
+
+bool isElementWise(const ir::Layer* layer, ElementWiseOp op) {
+  return layer && layer->type() == LayerType::kElementWise && layer->as<ElementWiseParams>().op == op &&
+         layer->inputs.size() == 2;
+}
+
+ir::Tensor* otherInput(const ir::Layer* layer, const ir::Tensor* known) {
+  if (layer->inputs[0] == known) return layer->inputs[1];
+  if (layer->inputs[1] == known) return layer->inputs[0];
+  return nullptr;
+}
+
+ir::Tensor* addConstantBefore(ir::Network& net, Weights weights, const std::string& name, ir::Layer* before) {
+  ir::Layer* constant = net.addLayerRaw(ConstantParams{std::move(weights)}, {}, 1, net.uniqueName(name));
+  constant->origin = before->origin;
+  net.moveLayerBefore(constant, before);
+  ir::Tensor* out = constant->outputs[0];
+  const Weights& w = constant->as<ConstantParams>().weights;
+  out->setType(w.type);
+  out->setDims(w.shape);
+  return out;
+}
+
+}  // namespace kiln::passes

@@ -1,0 +1,31 @@
+// What the fusion passes share to match subgraphs: constants, sole consumers, binary element-wise
+// layers, and adding a Constant layer in topological order.
+#pragma once
+
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "ir/network.h"
+
+namespace kiln::passes {
+
+using Consumers = std::unordered_map<const ir::Tensor*, std::vector<std::pair<ir::Layer*, int>>>;
+
+// The weights behind `t` when a Constant layer produces it, else nullptr.
+const Weights* constantWeights(const ir::Tensor* t);
+// The float32 constant behind `t` with `count` elements, else nullptr.
+const Weights* floatConstant(const ir::Tensor* t, int64_t count);
+// Whether `t` is a float32 constant holding the single value `value` (relative tolerance 1e-5).
+bool isScalar(const ir::Tensor* t, double value);
+// The layer that alone reads `t` (and `t` is no network output), else nullptr.
+ir::Layer* soleConsumer(const Consumers& consumers, const ir::Tensor* t);
+// Whether `layer` is a two-input ElementWise of `op`.
+bool isElementWise(const ir::Layer* layer, ElementWiseOp op);
+// For a commutative binary `layer` with one input `known`: the other input (nullptr if `known` is neither).
+ir::Tensor* otherInput(const ir::Layer* layer, const ir::Tensor* known);
+// Adds a Constant layer holding `weights` right before `before` (keeping topological order).
+ir::Tensor* addConstantBefore(ir::Network& net, Weights weights, const std::string& name, ir::Layer* before);
+
+}  // namespace kiln::passes
