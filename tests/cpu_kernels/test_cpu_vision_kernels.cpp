@@ -383,10 +383,12 @@ TEST(CpuRoiAlign, RandomVersusNaive) {
   uint32_t seed = 300;
   const Dims xs = {2, 3, 7, 9};
   std::vector<float> xv = randomFloats(volume(xs), seed++, -2.f, 2.f);
-  const int64_t numRois = 5;
-  // ROIs inside, partly outside and far outside the image; one degenerate.
-  std::vector<float> rois = {0, 0, 8, 6, 1.5f, 2.2f, 4.1f, 3.3f, -3, -2, 4, 12, 20, 20, 25, 30, 3, 3, 3, 3};
-  std::vector<int64_t> batch = {0, 1, 1, 0, 1};
+  const int64_t numRois = 6;
+  // ROIs inside, partly outside and far outside the image; one degenerate; one reversed in both dims
+  // (adaptive sampling then takes no samples).
+  std::vector<float> rois = {0, 0, 8, 6, 7, 6, 1, 2, 1.5f, 2.2f, 4.1f, 3.3f, -3, -2, 4, 12, 20, 20, 25, 30,
+                             3, 3, 3, 3};
+  std::vector<int64_t> batch = {0, 0, 1, 1, 0, 1};
   for (auto mode : {RoiAlignMode::kAverage, RoiAlignMode::kMax})
     for (bool halfPixel : {true, false})
       for (int64_t ratio : {0, 1, 3})

@@ -2,6 +2,7 @@
 // configurations (types, modes) without a CUDA kernel; the runtime runs those layers on the CPU.
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/kernels/kernels.h"
+#include "ir/einsum.h"
 
 namespace kiln::cuda {
 namespace {
@@ -40,6 +41,28 @@ bool isBitwise(ElementWiseOp op) {
 }
 bool isLogic(ElementWiseOp op) {
   return op == ElementWiseOp::kAnd || op == ElementWiseOp::kOr || op == ElementWiseOp::kXor;
+}
+
+// Einsum: numeric operands of one type, within the kernel's limits on operands and summed labels
+// (counted on the build-time dims; unknown sizes do not matter).
+std::string einsumReason(const ir::Layer& layer) {
+  DataType t0 = inType(layer, 0);
+  if (!isNumeric(t0)) return typeReason(t0, "float32, float16, int32, int64");
+  std::vector<Dims> shapes;
+  for (auto* t : layer.inputs) {
+    if (!t || t->type() != t0) return "operands of different types";
+    shapes.push_back(t->dims());
+  }
+  if (shapes.size() > static_cast<size_t>(kEinsumMaxOperands))
+    return concat("more than ", kEinsumMaxOperands, " einsum operands");
+  try {
+    ir::EinsumLabels labels = ir::parseEinsum(layer, layer.as<EinsumParams>().equation, shapes);
+    if (labels.summed.size() > static_cast<size_t>(kEinsumMaxSummed))
+      return concat("more than ", kEinsumMaxSummed, " summed einsum labels");
+  } catch (const Error& e) {
+    return e.what();  // the CPU kernel reports it when the layer runs
+  }
+  return "";
 }
 
 std::string reasonFor(const ir::Layer& layer) {
@@ -193,19 +216,22 @@ std::string reasonFor(const ir::Layer& layer) {
     case LayerType::kSpaceDepth:
       return inRank(layer) == 4 && isMovable(t0) ? "" : "DepthToSpace/SpaceToDepth need a 4-D input";
     case LayerType::kEinsum:
-      return "no CUDA Einsum kernel yet (lower to MatrixMultiply/Transpose first)";
+      return einsumReason(layer);
     case LayerType::kNonZero:
       return "NonZero has a data-dependent output shape";
     case LayerType::kGridSample:
-      return "no CUDA GridSample kernel yet";
+      if (!isFloat(t0)) return typeReason(t0, "float32, float16");
+      return isFloat(inType(layer, 1)) ? "" : typeReason(inType(layer, 1), "float32, float16 grids");
     case LayerType::kNonMaxSuppression:
       return "NonMaxSuppression has a data-dependent output shape";
     case LayerType::kRoiAlign:
-      return "no CUDA RoiAlign kernel yet";
+      if (!isFloat(t0)) return typeReason(t0, "float32, float16");
+      if (!isFloat(inType(layer, 1))) return typeReason(inType(layer, 1), "float32, float16 rois");
+      return isIndex(inType(layer, 2)) ? "" : typeReason(inType(layer, 2), "int32, int64 batch indices");
     case LayerType::kUnique:
       return "Unique has data-dependent output shapes";
     case LayerType::kDeterminant:
-      return "no CUDA Determinant kernel yet";
+      return isFloat(t0) ? "" : typeReason(t0, "float32, float16");
     case LayerType::kTfIdfVectorizer:
       return "TfIdfVectorizer is a host-side n-gram lookup (no CUDA kernel)";
     case LayerType::kDFT:
@@ -262,7 +288,7 @@ Factory factoryFor(LayerType type) {
       makeTopKKernel,
       makeArgMinMaxKernel,
       makeCumSumKernel,
-      nullptr,  // kEinsum
+      makeEinsumKernel,
       nullptr,  // kNonZero
       makeOneHotKernel,
       makeQuantizeKernel,
@@ -270,11 +296,11 @@ Factory factoryFor(LayerType type) {
       makeTriluKernel,
       makeLRNKernel,
       makeSpaceDepthKernel,
-      nullptr,  // kGridSample
+      makeGridSampleKernel,
       nullptr,  // kNonMaxSuppression
-      nullptr,  // kRoiAlign
+      makeRoiAlignKernel,
       nullptr,  // kUnique
-      nullptr,  // kDeterminant
+      makeDeterminantKernel,
       nullptr,  // kTfIdfVectorizer
       nullptr,  // kDFT
       nullptr,  // kSTFT

@@ -1,6 +1,7 @@
 // Einsum (explicit/implicit output, ellipsis, diagonals, broadcasting): two-operand contractions
 // without repeated or lone summed labels become permutes + batched GEMM; everything else a direct
-// loop over the output positions (parallel) and summed labels.
+// loop over the output positions (parallel) and summed labels. The equation is parsed by ir::parseEinsum
+// (shared with the CUDA kernel).
 #include <algorithm>
 #include <array>
 #include <string>
@@ -9,127 +10,12 @@
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/gemm.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "ir/einsum.h"
 
 namespace kiln::cpu {
 namespace {
 
-constexpr int kEllipsisBase = 52;
-constexpr int kMaxLabels = 64;
-
-struct Parsed {
-  std::vector<std::vector<int>> inputs;  // label ids per operand dim
-  std::vector<int> output;
-  std::array<int64_t, kMaxLabels> size{};
-};
-
-int labelId(char c) {
-  if (c >= 'a' && c <= 'z') return c - 'a';
-  if (c >= 'A' && c <= 'Z') return 26 + (c - 'A');
-  return -1;
-}
-
-Parsed parse(const ir::Layer& layer, const std::string& equationIn, const std::vector<TensorView>& ops) {
-  std::string eq;
-  for (char c : equationIn)
-    if (c != ' ') eq += c;
-  auto bad = [&](const std::string& why) {
-    fail(ErrorCode::kInvalidArgument, concat(layer.describe(), ": bad einsum equation '", equationIn, "': ", why));
-  };
-  size_t arrow = eq.find("->");
-  std::string lhs = arrow == std::string::npos ? eq : eq.substr(0, arrow);
-  std::vector<std::string> terms;
-  {
-    size_t start = 0;
-    for (;;) {
-      size_t comma = lhs.find(',', start);
-      terms.push_back(lhs.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
-  }
-  if (terms.size() != ops.size()) bad(concat(terms.size(), " terms for ", ops.size(), " operands"));
-  Parsed p;
-  p.size.fill(-1);
-  int maxEll = 0;
-  bool anyEll = false;
-  std::vector<int> ellRank(ops.size(), 0);
-  for (size_t t = 0; t < terms.size(); ++t) {
-    const std::string& term = terms[t];
-    size_t e = term.find("...");
-    int letters = 0;
-    for (char c : term)
-      if (c != '.') {
-        if (labelId(c) < 0) bad(concat("invalid label '", c, "'"));
-        ++letters;
-      }
-    int rank = static_cast<int>(ops[t].shape.size());
-    if (e != std::string::npos) {
-      anyEll = true;
-      ellRank[t] = rank - letters;
-      if (ellRank[t] < 0) bad("operand rank too small");
-      maxEll = std::max(maxEll, ellRank[t]);
-    } else if (letters != rank) {
-      bad(concat("term '", term, "' does not match operand rank ", rank));
-    }
-  }
-  if (maxEll > kMaxLabels - kEllipsisBase) bad("too many ellipsis dims");
-  for (size_t t = 0; t < terms.size(); ++t) {
-    std::vector<int>& ids = p.inputs.emplace_back();
-    const std::string& term = terms[t];
-    for (size_t i = 0; i < term.size();) {
-      if (term.compare(i, 3, "...") == 0) {
-        for (int k = 0; k < ellRank[t]; ++k) ids.push_back(kEllipsisBase + maxEll - ellRank[t] + k);
-        i += 3;
-      } else if (term[i] == '.') {
-        bad("stray '.'");
-      } else {
-        ids.push_back(labelId(term[i]));
-        ++i;
-      }
-    }
-    for (size_t d = 0; d < ids.size(); ++d) {
-      int64_t s = ops[t].shape[d];
-      int64_t& cur = p.size[ids[d]];
-      if (cur == -1 || cur == 1) cur = s;
-      else if (s != cur && s != 1) bad(concat("label sizes differ (", cur, " vs ", s, ")"));
-    }
-  }
-  if (arrow != std::string::npos) {
-    std::string rhs = eq.substr(arrow + 2);
-    for (size_t i = 0; i < rhs.size();) {
-      if (rhs.compare(i, 3, "...") == 0) {
-        for (int k = 0; k < maxEll; ++k) p.output.push_back(kEllipsisBase + k);
-        i += 3;
-      } else {
-        int id = labelId(rhs[i]);
-        if (id < 0 || p.size[id] == -1) bad(concat("output label '", rhs[i], "' is not an input label"));
-        p.output.push_back(id);
-        ++i;
-      }
-    }
-  } else {
-    if (anyEll)
-      for (int k = 0; k < maxEll; ++k) p.output.push_back(kEllipsisBase + k);
-    std::array<int, kMaxLabels> count{};
-    for (auto& ids : p.inputs)
-      for (int id : ids) ++count[id];
-    // ASCII order: uppercase before lowercase.
-    for (int id = 26; id < 52; ++id)
-      if (count[id] == 1) p.output.push_back(id);
-    for (int id = 0; id < 26; ++id)
-      if (count[id] == 1) p.output.push_back(id);
-  }
-  return p;
-}
-
-// Strides per label for an operand (summed for repeated labels; 0 for broadcast size-1 dims).
-std::array<int64_t, kMaxLabels> labelStrides(const std::vector<int>& ids, const Dims& shape, const Parsed& p) {
-  std::array<int64_t, kMaxLabels> st{};
-  Dims s = stridesOf(shape);
-  for (size_t d = 0; d < ids.size(); ++d)
-    if (!(shape[d] == 1 && p.size[ids[d]] != 1)) st[ids[d]] += s[d];
-  return st;
-}
+constexpr int kMaxLabels = ir::EinsumLabels::kMaxLabels;
 
 // Copies `src` viewed with per-dim strides `srcStr` into a contiguous tensor of `dims`.
 template <class T>
@@ -151,7 +37,7 @@ void gatherStrided(const T* src, const std::vector<int64_t>& dims, const std::ve
 }
 
 template <class CT>
-bool tryGemm(const Parsed& p, const std::vector<TensorView>& ops, CT* out) {
+bool tryGemm(const ir::EinsumLabels& p, const std::vector<TensorView>& ops, CT* out) {
   if (ops.size() != 2) return false;
   const auto& a = p.inputs[0];
   const auto& b = p.inputs[1];
@@ -180,7 +66,7 @@ bool tryGemm(const Parsed& p, const std::vector<TensorView>& ops, CT* out) {
     return s;
   };
   const int64_t B = sz(batch), M = sz(m), N = sz(n), K = sz(k);
-  auto sa = labelStrides(a, ops[0].shape, p), sb = labelStrides(b, ops[1].shape, p);
+  auto sa = ir::einsumLabelStrides(p, a, ops[0].shape), sb = ir::einsumLabelStrides(p, b, ops[1].shape);
   auto permuted = [&](const CT* src, const std::array<int64_t, kMaxLabels>& st, std::vector<int> order,
                       std::vector<CT>& buf) {
     std::vector<int64_t> dims, strides;
@@ -221,21 +107,14 @@ bool tryGemm(const Parsed& p, const std::vector<TensorView>& ops, CT* out) {
 }
 
 template <class T>
-void einsumDirect(const Parsed& p, const std::vector<TensorView>& ops, T* out, int64_t outCount) {
+void einsumDirect(const ir::EinsumLabels& p, const std::vector<TensorView>& ops, T* out, int64_t outCount) {
   using CT = std::conditional_t<detail::kIsHalf<T>, float, T>;
-  std::array<bool, kMaxLabels> isOut{};
-  for (int id : p.output) isOut[id] = true;
-  std::vector<int> sumLabels;
-  std::array<bool, kMaxLabels> used{};
-  for (auto& ids : p.inputs)
-    for (int id : ids) used[id] = true;
-  for (int id = 0; id < kMaxLabels; ++id)
-    if (used[id] && !isOut[id]) sumLabels.push_back(id);
+  const std::vector<int>& sumLabels = p.summed;
   const size_t nops = ops.size();
   std::vector<std::array<int64_t, kMaxLabels>> st(nops);
   std::vector<const T*> data(nops);
   for (size_t i = 0; i < nops; ++i) {
-    st[i] = labelStrides(p.inputs[i], ops[i].shape, p);
+    st[i] = ir::einsumLabelStrides(p, p.inputs[i], ops[i].shape);
     data[i] = ops[i].as<const T>();
   }
   int64_t sumCount = 1;
@@ -284,7 +163,9 @@ void runEinsum(const ir::Layer& layer, const KernelArgs& args) {
   DataType type = args.inputs[0].type;
   for (const auto& in : args.inputs)
     KILN_CHECK(in.type == type, kInvalidArgument, layer.describe(), ": einsum operand types differ");
-  Parsed p = parse(layer, params.equation, args.inputs);
+  std::vector<Dims> shapes;
+  for (const auto& in : args.inputs) shapes.push_back(in.shape);
+  ir::EinsumLabels p = ir::parseEinsum(layer, params.equation, shapes);
   int64_t outCount = 1;
   for (int id : p.output) outCount *= p.size[id];
   KILN_CHECK(outCount == yv.count(), kInvalidArgument, layer.describe(), ": einsum output shape ",

@@ -97,7 +97,8 @@ void runRoiAlign(const ir::Layer& layer, const KernelArgs& args) {
                 double sx = startW + pw * binW + (ix + 0.5) * binW / static_cast<double>(gridW);
                 samples.push_back(bilinearSample(sy, sx, height, width));
               }
-        const int64_t perBin = gridH * gridW;
+        // (a ROI reversed in both dims has negative sample counts: no samples, though gridH * gridW > 0)
+        const int64_t perBin = std::max<int64_t>(gridH, 0) * std::max<int64_t>(gridW, 0);
         for (int64_t c = 0; c < channels; ++c) {
           const T* plane = in + (batchIndices[r] * channels + c) * height * width;
           T* o = out + (r * channels + c) * outH * outW;

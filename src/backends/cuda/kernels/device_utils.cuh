@@ -45,6 +45,11 @@ __device__ __forceinline__ int64_t stridedOffset(int64_t i, int rank, const int6
   return off;
 }
 
+// Element k of an int32 (is64 false) or int64 index tensor.
+__device__ __forceinline__ int64_t loadIndex(const void* p, int64_t k, bool is64) {
+  return is64 ? static_cast<const int64_t*>(p)[k] : static_cast<const int32_t*>(p)[k];
+}
+
 #define KILN_GRID_STRIDE(i, n) \
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 

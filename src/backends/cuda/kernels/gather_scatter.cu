@@ -16,10 +16,6 @@ struct NDShape {
   int64_t strides[kMaxRank];  // in elements, within one batch
 };
 
-__device__ __forceinline__ int64_t loadIndex(const void* p, int64_t k, bool is64) {
-  return is64 ? static_cast<const int64_t*>(p)[k] : static_cast<const int32_t*>(p)[k];
-}
-
 // GatherElements / ScatterElements: the data offset of element i of the indices (= updates) tensor,
 // whose coordinate along `axis` comes from the indices; false when that index is out of range.
 __device__ __forceinline__ bool elementsOffset(int64_t i, const void* ind, bool is64, const StridedShape& idxShape,

@@ -57,8 +57,20 @@ KILN_CUDA_FACTORY(OneHot);
 KILN_CUDA_FACTORY(Resize);
 // topk.cu
 KILN_CUDA_FACTORY(TopK);
+// einsum.cu
+KILN_CUDA_FACTORY(Einsum);
+// linear_algebra.cu
+KILN_CUDA_FACTORY(Determinant);
+// sampling.cu
+KILN_CUDA_FACTORY(GridSample);
+KILN_CUDA_FACTORY(RoiAlign);
 
 #undef KILN_CUDA_FACTORY
+
+// Limits of the Einsum kernel, whose per-operand label strides travel by value: operands, and distinct
+// summed labels (the output has at most kMaxRank dims).
+constexpr int kEinsumMaxOperands = 8;
+constexpr int kEinsumMaxSummed = 16;
 
 // The kernel table (kernel_table.cpp): the factory for the layer's type.
 std::unique_ptr<Kernel> createKernelFor(const std::shared_ptr<DeviceContext>& ctx, const ir::Layer& layer,
