@@ -148,6 +148,8 @@ void launchStridedCopy(const void* in, void* out, size_t elemSize, const std::ve
 // Constant zero padding (any element size): out has dims in+padsBegin+padsEnd (pads >= 0).
 void launchZeroPad(const void* in, void* out, size_t elemSize, const Dims& inDims, const Dims& padsBegin,
                    const Dims& outDims, cudaStream_t stream);
+// Converts n elements between any two non-string types (elementwise.cu; a copy when the types match).
+void launchCast(const void* x, DataType from, void* y, DataType to, int64_t n, cudaStream_t stream);
 // Adds a per-channel bias (channel axis 1) in place: y[n, c, rest] += bias[c]. type: float32 or float16.
 void launchAddChannelBias(void* y, const void* bias, DataType type, int64_t n, int64_t c, int64_t inner,
                           cudaStream_t stream);

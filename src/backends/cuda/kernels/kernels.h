@@ -57,6 +57,11 @@ KILN_CUDA_FACTORY(OneHot);
 KILN_CUDA_FACTORY(Resize);
 // topk.cu
 KILN_CUDA_FACTORY(TopK);
+// recurrent.cu
+KILN_CUDA_FACTORY(Recurrent);
+// spectral.cu
+KILN_CUDA_FACTORY(DFT);
+KILN_CUDA_FACTORY(STFT);
 
 #undef KILN_CUDA_FACTORY
 
