@@ -152,5 +152,7 @@ void launchZeroPad(const void* in, void* out, size_t elemSize, const Dims& inDim
 // type: float32 or float16.
 void launchChannelBiasClamp(void* y, const void* bias, DataType type, int64_t n, int64_t c, int64_t inner, float lo,
                             float hi, cudaStream_t stream);
+// Converts n elements between any two non-string types (elementwise.cu; a copy when the types match).
+void launchCast(const void* x, DataType from, void* y, DataType to, int64_t n, cudaStream_t stream);
 
 }  // namespace kiln::cuda

@@ -235,15 +235,25 @@ std::string reasonFor(const ir::Layer& layer) {
     case LayerType::kTfIdfVectorizer:
       return "TfIdfVectorizer is a host-side n-gram lookup (no CUDA kernel)";
     case LayerType::kDFT:
+      return isFloat(t0) ? "" : typeReason(t0, "float32, float16");
     case LayerType::kSTFT:
-      return "no CUDA DFT/STFT kernel (the CPU kernels compute them)";
+      if (!isFloat(t0)) return typeReason(t0, "float32, float16");
+      if (layer.inputs.size() > 2 && layer.inputs[2] && inType(layer, 2) != t0)
+        return "a window of another type than the signal";
+      return "";
     case LayerType::kWindow:
     case LayerType::kMelWeightMatrix:
       return "window and mel weights are small generated tables computed on the host";
     case LayerType::kRandom:
       return "random sampling runs on the host so seeded results match the CPU backend";
-    case LayerType::kRecurrent:
-      return "no CUDA Recurrent kernel yet (RNN/GRU/LSTM run on the CPU)";
+    case LayerType::kRecurrent: {
+      if (!isFloat(t0)) return typeReason(t0, "float32, float16");
+      for (size_t i = 1; i < layer.inputs.size(); ++i)
+        if (i != 4 && layer.inputs[i] && inType(layer, i) != t0) return "weights or states of another type than x";
+      if (layer.inputs.size() > 4 && layer.inputs[4] && !isIndex(inType(layer, 4)))
+        return typeReason(inType(layer, 4), "int32, int64 sequence lengths");
+      return "";
+    }
     case LayerType::kIf: case LayerType::kLoop: case LayerType::kScan: case LayerType::kSequenceMap:
       return "control flow runs its subnetworks on the host";
     case LayerType::kSequence: case LayerType::kOptional:
@@ -302,12 +312,12 @@ Factory factoryFor(LayerType type) {
       nullptr,  // kUnique
       makeDeterminantKernel,
       nullptr,  // kTfIdfVectorizer
-      nullptr,  // kDFT
-      nullptr,  // kSTFT
+      makeDFTKernel,
+      makeSTFTKernel,
       nullptr,  // kWindow
       nullptr,  // kMelWeightMatrix
       nullptr,  // kRandom
-      nullptr,  // kRecurrent
+      makeRecurrentKernel,
       nullptr,  // kIf
       nullptr,  // kLoop
       nullptr,  // kScan

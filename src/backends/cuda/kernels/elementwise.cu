@@ -429,21 +429,7 @@ class CastKernel final : public NamedKernel {
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
     const TensorView& y = args.outputs[0];
-    int64_t n = x.count();
-    if (n == 0) return;
-    auto s = streamOf(args);
-    if (x.type == y.type) {
-      KILN_CUDA_CHECK(cudaMemcpyAsync(y.data, x.data, x.bytes(), cudaMemcpyDeviceToDevice, s));
-      return;
-    }
-    // fast paths for the precision casts the builder inserts
-    if (x.type == DataType::kFloat32 && y.type == DataType::kFloat16)
-      castTyped<float, __half><<<gridFor(n), 256, 0, s>>>(x.as<const float>(), y.as<__half>(), n);
-    else if (x.type == DataType::kFloat16 && y.type == DataType::kFloat32)
-      castTyped<__half, float><<<gridFor(n), 256, 0, s>>>(x.as<const __half>(), y.as<float>(), n);
-    else
-      castKernel<<<gridFor(n), 256, 0, s>>>(x.data, y.data, n, x.type, y.type);
-    KILN_CUDA_CHECK_LAUNCH("cast");
+    launchCast(x.data, x.type, y.data, y.type, x.count(), streamOf(args));
   }
 };
 
@@ -552,6 +538,22 @@ class QuantizeKernel final : public NamedKernel {
 };
 
 }  // namespace
+
+void launchCast(const void* x, DataType from, void* y, DataType to, int64_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  if (from == to) {
+    KILN_CUDA_CHECK(cudaMemcpyAsync(y, x, static_cast<size_t>(n) * dataTypeSize(from), cudaMemcpyDeviceToDevice, stream));
+    return;
+  }
+  // fast paths for the precision casts the builder inserts
+  if (from == DataType::kFloat32 && to == DataType::kFloat16)
+    castTyped<float, __half><<<gridFor(n), 256, 0, stream>>>(static_cast<const float*>(x), static_cast<__half*>(y), n);
+  else if (from == DataType::kFloat16 && to == DataType::kFloat32)
+    castTyped<__half, float><<<gridFor(n), 256, 0, stream>>>(static_cast<const __half*>(x), static_cast<float*>(y), n);
+  else
+    castKernel<<<gridFor(n), 256, 0, stream>>>(x, y, n, from, to);
+  KILN_CUDA_CHECK_LAUNCH("cast");
+}
 
 std::unique_ptr<Kernel> makeElementWiseKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
                                               const Constants&) {

@@ -1,57 +1,28 @@
 // MatrixMultiply through cuBLASLt: numpy matmul (1-D promotion, batch broadcasting) in row-major as
 // the column-major product C^T = B^T A^T. A batch of A against one B is one GEMM of batch*M rows; other
-// uniform batches use strided batching (stride 0 for a
-// broadcast operand); other broadcasts loop over the output batch. fp16 computes in fp32
-// (CUBLAS_COMPUTE_32F); fp32 stays exact fp32 (no TF32). An optional bias [N] (fuse_matmul_bias) is
-// added by cuBLASLt's bias epilogue. Heuristic results are cached per shape.
-#include <cublasLt.h>
-
+// uniform batches use strided batching (stride 0 for a broadcast operand); other broadcasts loop over
+// the output batch. The GEMMs run through the shared LtGemmRunner (cublaslt_gemm.h): fp16 computes in
+// fp32, fp32 stays exact fp32 (no TF32). An optional bias [N] (fuse_matmul_bias) is added by
+// cuBLASLt's bias epilogue.
 #include <algorithm>
 #include <cmath>
-#include <map>
-#include <mutex>
-#include <tuple>
 
+#include "backends/cuda/kernels/cublaslt_gemm.h"
 #include "backends/cuda/kernels/kernels.h"
 
 namespace kiln::cuda {
 namespace {
 
-#define KILN_LT_CHECK(call)                                                                                  \
-  do {                                                                                                       \
-    cublasStatus_t s_ = (call);                                                                              \
-    if (s_ != CUBLAS_STATUS_SUCCESS)                                                                         \
-      fail(ErrorCode::kRuntimeError, concat("cuBLASLt error: ", #call, " failed with status ", static_cast<int>(s_), \
-                                            " (", cublasLtGetStatusString(s_), ")"));                        \
-  } while (0)
-
-constexpr size_t kWorkspace = 32u << 20;
-
-struct Plan {
-  cublasLtMatmulDesc_t op = nullptr;
-  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
-  cublasLtMatmulAlgo_t algo{};
-  ~Plan() {
-    if (op) cublasLtMatmulDescDestroy(op);
-    if (a) cublasLtMatrixLayoutDestroy(a);
-    if (b) cublasLtMatrixLayoutDestroy(b);
-    if (c) cublasLtMatrixLayoutDestroy(c);
-  }
-};
-
-// (M, N, K, batch, strideA, strideB, alignment * 4 + transposes; bias flag in the batch sign)
-using PlanKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int>;
-
 class MatMulKernel final : public NamedKernel {
  public:
   MatMulKernel(std::shared_ptr<DeviceContext> ctx, const ir::Layer& layer, const Constants& constants)
-      : NamedKernel(concat("cuda/gemm_", dataTypeName(layer.inputs[0]->type()), "_cublaslt")), ctx_(std::move(ctx)),
-        p_(layer.as<MatrixMultiplyParams>()), type_(layer.inputs[0]->type()) {
+      : NamedKernel(concat("cuda/gemm_", dataTypeName(layer.inputs[0]->type()), "_cublaslt")),
+        gemm_(std::move(ctx)), p_(layer.as<MatrixMultiplyParams>()), type_(layer.inputs[0]->type()) {
     constA_ = uploadConstant(constants, 0);
     constB_ = uploadConstant(constants, 1);
     constBias_ = uploadConstant(constants, 2);
   }
-  size_t workspaceSize(const KernelArgs&) const override { return kWorkspace; }
+  size_t workspaceSize(const KernelArgs&) const override { return LtGemmRunner::kMaxWorkspace; }
 
   void execute(const KernelArgs& args) const override {
     const TensorView& av = args.inputs[0];
@@ -126,84 +97,30 @@ class MatMulKernel final : public NamedKernel {
   }
 
  private:
-  static int alignmentOf(const void* p) {
-    auto v = reinterpret_cast<uintptr_t>(p);
-    int al = 256;
-    while (al > 1 && (v % al)) al >>= 1;
-    return al;
-  }
-
-  // Row-major Y[M,N] = op(A)[M,K] op(B)[K,N] as column-major Y^T = op(B)^T op(A)^T.
+  // Row-major Y[M,N] = op(A)[M,K] op(B)[K,N].
   void run(const KernelArgs& args, const void* a, const void* b, const void* bias, void* y, int64_t M, int64_t N,
            int64_t K, int64_t batch, int64_t strideA, int64_t strideB, int64_t strideC, bool ta, bool tb) const {
-    int align = std::min({alignmentOf(a), alignmentOf(b), alignmentOf(y)});
-    PlanKey key{M, N, K, bias ? -batch : batch, strideA, strideB, align * 4 + (ta ? 2 : 0) + (tb ? 1 : 0)};
-    // The plan's descriptor holds the bias address: set and used under the lock (contexts may share kernels).
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = plans_.find(key);
-    if (it == plans_.end())
-      it = plans_.emplace(key, makePlan(M, N, K, batch, strideA, strideB, strideC, ta, tb, align, bias != nullptr)).first;
-    Plan* plan = it->second.get();
-    if (bias)
-      KILN_LT_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
-    float alpha = 1.f, beta = 0.f;
-    size_t ws = std::min(args.workspaceBytes, kWorkspace);
-    KILN_LT_CHECK(cublasLtMatmul(reinterpret_cast<cublasLtHandle_t>(ctx_->cublasLt()), plan->op, &alpha, b, plan->a, a,
-                                 plan->b, &beta, y, plan->c, y, plan->c, &plan->algo, args.workspace, ws,
-                                 streamOf(args)));
+    LtGemm g;
+    g.M = M;
+    g.N = N;
+    g.K = K;
+    g.transA = ta;
+    g.transB = tb;
+    g.lda = ta ? M : K;
+    g.ldb = tb ? K : N;
+    g.ldc = N;
+    g.batch = batch;
+    g.strideA = strideA;
+    g.strideB = strideB;
+    g.strideC = strideC;
+    g.abType = g.cType = type_;
+    gemm_.run(g, a, b, y, args.workspace, args.workspaceBytes, streamOf(args), bias);
   }
 
-  std::unique_ptr<Plan> makePlan(int64_t M, int64_t N, int64_t K, int64_t batch, int64_t strideA, int64_t strideB,
-                                 int64_t strideC, bool ta, bool tb, int align, bool withBias) const {
-    auto plan = std::make_unique<Plan>();
-    cudaDataType_t dt = type_ == DataType::kFloat16 ? CUDA_R_16F : CUDA_R_32F;
-    KILN_LT_CHECK(cublasLtMatmulDescCreate(&plan->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    cublasOperation_t opA = tb ? CUBLAS_OP_T : CUBLAS_OP_N;  // Lt's A is our B
-    cublasOperation_t opB = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
-    KILN_LT_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof(opA)));
-    KILN_LT_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof(opB)));
-    if (withBias) {  // Lt's rows are our N: its per-row bias is our per-column bias, in the output type
-      cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
-      KILN_LT_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
-    }
-    // stored (col-major) shapes: Lt A = our B: !tb -> N x K (ld N), tb -> K x N (ld K)
-    KILN_LT_CHECK(cublasLtMatrixLayoutCreate(&plan->a, dt, tb ? K : N, tb ? N : K, tb ? K : N));
-    KILN_LT_CHECK(cublasLtMatrixLayoutCreate(&plan->b, dt, ta ? M : K, ta ? K : M, ta ? M : K));
-    KILN_LT_CHECK(cublasLtMatrixLayoutCreate(&plan->c, dt, N, M, N));
-    if (batch > 1) {
-      int32_t count = static_cast<int32_t>(batch);
-      for (auto [layout, stride] : {std::pair{plan->a, strideB}, std::pair{plan->b, strideA}, std::pair{plan->c, strideC}}) {
-        KILN_LT_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)));
-        int64_t s = stride;
-        KILN_LT_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &s, sizeof(s)));
-      }
-    }
-    cublasLtMatmulPreference_t pref = nullptr;
-    KILN_LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-    uint64_t ws = kWorkspace;
-    uint32_t al = static_cast<uint32_t>(align);
-    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
-    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al, sizeof(al));
-    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al, sizeof(al));
-    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof(al));
-    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof(al));
-    cublasLtMatmulHeuristicResult_t result{};
-    int found = 0;
-    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(reinterpret_cast<cublasLtHandle_t>(ctx_->cublasLt()), plan->op,
-                                                       plan->a, plan->b, plan->c, plan->c, pref, 1, &result, &found);
-    cublasLtMatmulPreferenceDestroy(pref);
-    KILN_CHECK(st == CUBLAS_STATUS_SUCCESS && found > 0, kUnsupported, "cuBLASLt has no algorithm for a ", M, "x", N,
-               "x", K, " ", dataTypeName(type_), " GEMM (batch ", batch, ", alignment ", align, ")");
-    plan->algo = result.algo;
-    return plan;
-  }
-
-  std::shared_ptr<DeviceContext> ctx_;
+  LtGemmRunner gemm_;
   MatrixMultiplyParams p_;
   DataType type_;
   std::shared_ptr<DeviceBuffer> constA_, constB_, constBias_;
-  mutable std::mutex mutex_;
-  mutable std::map<PlanKey, std::unique_ptr<Plan>> plans_;
 };
 
 }  // namespace

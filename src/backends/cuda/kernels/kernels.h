@@ -64,6 +64,11 @@ KILN_CUDA_FACTORY(Determinant);
 // sampling.cu
 KILN_CUDA_FACTORY(GridSample);
 KILN_CUDA_FACTORY(RoiAlign);
+// recurrent.cu
+KILN_CUDA_FACTORY(Recurrent);
+// spectral.cu
+KILN_CUDA_FACTORY(DFT);
+KILN_CUDA_FACTORY(STFT);
 
 #undef KILN_CUDA_FACTORY
 

@@ -1,0 +1,54 @@
+// Row-major GEMMs through cuBLASLt, shared by the kernels that multiply matrices (MatrixMultiply,
+// Recurrent). A row-major C = op(A) op(B) runs as the column-major C^T = op(B)^T op(A)^T. fp16 operands
+// compute in fp32 (CUBLAS_COMPUTE_32F); fp32 stays exact fp32 (no TF32). cuBLASLt's heuristic choice is
+// cached per problem, pointer alignment and workspace limit.
+#pragma once
+
+#include <array>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "backends/cuda/cuda_common.h"
+
+namespace kiln::cuda {
+
+// One (strided-batched) row-major GEMM: C[M, N] = op(A)[M, K] * op(B)[K, N], where op transposes when
+// transA / transB (A is then stored [K, M], B [N, K]). lda, ldb, ldc: row strides in elements of the
+// stored matrices; strideA/B/C: element offsets between batch entries (0: one matrix for every entry).
+// A and B have abType, C cType: float32 or float16 each (fp16 x fp16 -> fp32 is allowed). With a bias
+// (cType, N values) the epilogue adds it to every row of C.
+struct LtGemm {
+  int64_t M = 0, N = 0, K = 0;
+  bool transA = false, transB = false;
+  int64_t lda = 0, ldb = 0, ldc = 0;
+  int64_t batch = 1, strideA = 0, strideB = 0, strideC = 0;
+  DataType abType = DataType::kFloat32, cType = DataType::kFloat32;
+};
+
+// Runs LtGemms for one kernel (thread-safe). M, N, K >= 1.
+class LtGemmRunner {
+ public:
+  // The workspace a GEMM can use; run() takes at most this much of what it is given.
+  static constexpr size_t kMaxWorkspace = 32u << 20;
+
+  explicit LtGemmRunner(std::shared_ptr<DeviceContext> ctx);
+  ~LtGemmRunner();
+  LtGemmRunner(const LtGemmRunner&) = delete;
+  LtGemmRunner& operator=(const LtGemmRunner&) = delete;
+
+  // c = op(a) * op(b) (+ bias[N] on every row when bias is not null), enqueued on `stream`.
+  void run(const LtGemm& g, const void* a, const void* b, void* c, void* workspace, size_t workspaceBytes,
+           cudaStream_t stream, const void* bias = nullptr) const;
+
+ private:
+  struct Plan;
+  using Key = std::array<int64_t, 17>;
+  std::unique_ptr<Plan> makePlan(const LtGemm& g, int alignment, size_t workspaceBytes, bool withBias) const;
+
+  std::shared_ptr<DeviceContext> ctx_;
+  mutable std::mutex mutex_;
+  mutable std::map<Key, std::unique_ptr<Plan>> plans_;
+};
+
+}  // namespace kiln::cuda
