@@ -328,6 +328,8 @@ TEST_P(CudaTyped, DataMovement) {
   check(TransposeParams{{2, 0, 1}}, {data(t, {3, 5, 7})});
   check(TransposeParams{{0, 2, 3, 1}}, {data(t, {2, 3, 5, 7})});
   check(TransposeParams{}, {data(t, {3, 4})});
+  // runs contiguous on both sides move as wider elements (16, 8 or 4 bytes, or not at all)
+  for (int64_t d : {8, 4, 6, 3, 64}) check(TransposeParams{{0, 2, 1, 3}}, {data(t, {2, 5, 3, d})});
   check(ConcatenationParams{1}, {data(t, {2, 3, 4}), data(t, {2, 5, 4}), data(t, {2, 0, 4})});
   check(ConcatenationParams{-1}, {data(t, {3, 1}), data(t, {3, 6})});
   check(SliceParams{}, {data(t, {7, 9}), ints({1, -1}), ints({6, 0}), ints({0, 1}), ints({2, -2})});
@@ -568,7 +570,7 @@ TEST(CudaEngine, Fp16BuildMatchesCpuFloat32) {
   REQUIRE_GPU();
   BuildSummary summary;
   auto fp16 = buildMlp("cuda", true, false, &summary);
-  EXPECT_EQ(summary.reducedPrecisionLayers, 5);  // MatMul, Add, Relu, LayerNorm, Softmax
+  EXPECT_EQ(summary.reducedPrecisionLayers, 4);  // MatMul (with its bias Add fused), Relu, LayerNorm, Softmax
   EXPECT_EQ(summary.castsInserted, 2);
   EXPECT_TRUE(summary.fallbackLayers.empty());
   EXPECT_EQ(fp16->tensorDataType("y"), F32);

@@ -268,20 +268,21 @@ TEST(Passes, FoldTransposeIntoMatMulSetsTheTransposeFlag) {
   }
 }
 
-TEST(Passes, FuseGeluReplacesBothExportedForms) {
+TEST(Passes, FuseGeluReplacesEveryExportedForm) {
   Weights input = randomWeights({2, 3, 5}, 11, -4.f, 4.f);
-  for (bool torchForm : {true, false}) {
-    SCOPED_TRACE(torchForm ? "Mul(Mul(x, a), 0.5)" : "Mul(Mul(x, 0.5), a)");
+  const char* forms[] = {"Mul(Mul(x, a), 0.5)", "Mul(Mul(x, 0.5), a)", "Mul(x, Mul(0.5, a))"};
+  for (int form = 0; form < 3; ++form) {
+    SCOPED_TRACE(forms[form]);
     ir::Network net;
     ITensor* in = net.addInput("x", DataType::kFloat32, {2, 3, 5});
     ITensor* x = net.addActivation(in, ActivationType::kTanh);  // x has a producer and two readers
     auto scalar = [&](float v) { return net.addConstant(floats({}, {v})); };
-    ITensor* scaled = torchForm ? net.addElementWise(x, scalar(1.41421356f), ElementWiseOp::kDiv)
-                                : net.addElementWise(scalar(0.70710678f), x, ElementWiseOp::kMul);
+    auto mul = [&](ITensor* p, ITensor* q) { return net.addElementWise(p, q, ElementWiseOp::kMul); };
+    ITensor* scaled = form != 1 ? net.addElementWise(x, scalar(1.41421356f), ElementWiseOp::kDiv)
+                                : mul(scalar(0.70710678f), x);
     ITensor* a = net.addElementWise(scalar(1.f), net.addUnary(scaled, UnaryOp::kErf), ElementWiseOp::kAdd);
-    ITensor* y = torchForm
-                     ? net.addElementWise(net.addElementWise(x, a, ElementWiseOp::kMul), scalar(0.5f), ElementWiseOp::kMul)
-                     : net.addElementWise(net.addElementWise(x, scalar(0.5f), ElementWiseOp::kMul), a, ElementWiseOp::kMul);
+    ITensor* y = form == 0 ? mul(mul(x, a), scalar(0.5f)) : form == 1 ? mul(mul(x, scalar(0.5f)), a)
+                                                                      : mul(x, mul(scalar(0.5f), a));
     y->setName("y");
     net.markOutput(y);
     net.inferShapes();

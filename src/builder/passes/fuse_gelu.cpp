@@ -1,6 +1,7 @@
 // fuse_gelu: the exported erf form of GELU, x * 0.5 * (1 + erf(x / sqrt(2))), becomes one Activation
 // (kGelu, exact). Matches Div(x, sqrt 2) or Mul(x, 1/sqrt 2), Erf, Add 1, and the two Muls in either
-// order: Mul(Mul(x, a), 0.5) (torch.nn.GELU) or Mul(Mul(x, 0.5), a) (HuggingFace's gelu).
+// order: Mul(Mul(x, a), 0.5) (torch.nn.GELU), Mul(Mul(x, 0.5), a) (HuggingFace's gelu) or
+// Mul(x, Mul(0.5, a)) (torch.export / the dynamo ONNX exporter).
 #include <cmath>
 
 #include "builder/passes/passes.h"
@@ -40,6 +41,10 @@ bool fuseGelu(PassContext& context) {
       inner = mul;
       last = soleConsumer(consumers, mul->outputs[0]);
       if (!isElementWise(last, ElementWiseOp::kMul) || !isScalar(otherInput(last, mul->outputs[0]), 0.5)) continue;
+    } else if (isScalar(partner, 0.5)) {  // Mul(x, Mul(0.5, a)) (torch.export's decomposition)
+      inner = mul;
+      last = soleConsumer(consumers, mul->outputs[0]);
+      if (!isElementWise(last, ElementWiseOp::kMul) || otherInput(last, mul->outputs[0]) != x) continue;
     } else if (partner && partner->producerLayer) {  // Mul(Mul(x, 0.5), a)
       inner = partner->producerLayer;
       last = mul;

@@ -56,6 +56,30 @@ void stridedCopy(const void* in, void* out, size_t elemSize, std::vector<int64_t
                                       cudaMemcpyDeviceToDevice, stream));
       return;
     }
+    // Runs contiguous on both sides (attention's [B,S,H,D] -> [B,H,S,D]) move as wider elements, up to 16
+    // bytes, when sizes, strides and addresses allow: one thread then moves a whole chunk of the run.
+    if (inStrides.back() == 1 && outStrides.back() == 1) {
+      const char* src = static_cast<const char*>(in) + inOffset * static_cast<int64_t>(elemSize);
+      char* dst = static_cast<char*>(out) + outOffset * static_cast<int64_t>(elemSize);
+      for (int64_t wide = 16; wide > static_cast<int64_t>(elemSize); wide /= 2) {
+        int64_t factor = wide / static_cast<int64_t>(elemSize);
+        bool fits = dims.back() % factor == 0 && reinterpret_cast<uintptr_t>(src) % wide == 0 &&
+                    reinterpret_cast<uintptr_t>(dst) % wide == 0;
+        for (size_t d = 0; d + 1 < dims.size(); ++d) fits = fits && inStrides[d] % factor == 0 && outStrides[d] % factor == 0;
+        if (!fits) continue;
+        for (size_t d = 0; d + 1 < dims.size(); ++d) {
+          inStrides[d] /= factor;
+          outStrides[d] /= factor;
+        }
+        dims.back() /= factor;
+        n /= factor;
+        elemSize = static_cast<size_t>(wide);
+        in = src;
+        out = dst;
+        inOffset = outOffset = 0;
+        break;
+      }
+    }
   }
   KILN_CHECK(dims.size() <= static_cast<size_t>(kMaxRank), kUnsupported, "the CUDA backend supports rank <= ", kMaxRank);
   // 32-bit index math when every offset fits (and no stride is negative: Slice with negative steps).
@@ -75,13 +99,15 @@ void stridedCopy(const void* in, void* out, size_t elemSize, std::vector<int64_t
       s.out[d] = static_cast<I>(outStrides[d]);
       s.mod[d] = static_cast<I>(mod ? (*mod)[d] : dims[d]);
     }
-    dispatchBySize(elemSize, [&](auto tag) {
+    auto launch = [&](auto tag) {
       using T = typename decltype(tag)::type;
       const T* src = static_cast<const T*>(in) + inOffset;
       T* dst = static_cast<T*>(out) + outOffset;
       if (mod) stridedCopyKernel<T, true, I><<<gridFor(n), 256, 0, stream>>>(src, dst, static_cast<I>(n), s);
       else stridedCopyKernel<T, false, I><<<gridFor(n), 256, 0, stream>>>(src, dst, static_cast<I>(n), s);
-    });
+    };
+    if (elemSize == 16) launch(Tag<uint4>{});
+    else dispatchBySize(elemSize, launch);
   });
   KILN_CUDA_CHECK_LAUNCH("strided copy");
 }

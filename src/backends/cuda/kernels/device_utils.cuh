@@ -53,6 +53,40 @@ __device__ __forceinline__ int64_t loadIndex(const void* p, int64_t k, bool is64
 #define KILN_GRID_STRIDE(i, n) \
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
+// 16 bytes of T. Pointwise kernels over contiguous data move one Pack per thread when the pointers are
+// 16-byte aligned: far fewer instructions per byte than one element per thread.
+template <class T>
+struct alignas(16) Pack {
+  static constexpr int kSize = 16 / sizeof(T);
+  T v[kSize];
+};
+inline bool isAligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// y[i] = f(x[i]) for n elements: by Pack when `packed` (x and y 16-byte aligned), the tail one by one.
+// Launch with gridFor(n / Pack<T>::kSize + 1) when packed, gridFor(n) otherwise.
+template <class T, class F>
+__global__ void mapKernel(const T* __restrict__ x, T* __restrict__ y, int64_t n, bool packed, F f) {
+  constexpr int V = Pack<T>::kSize;
+  const int64_t packs = packed ? n / V : 0;
+  for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < packs;
+       p += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    Pack<T> v = reinterpret_cast<const Pack<T>*>(x)[p];
+#pragma unroll
+    for (int k = 0; k < V; ++k) v.v[k] = f(v.v[k]);
+    reinterpret_cast<Pack<T>*>(y)[p] = v;
+  }
+  for (int64_t j = packs * V + blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n;
+       j += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    y[j] = f(x[j]);
+}
+
+// Launches mapKernel<T, F> on `stream`.
+template <class T, class F>
+void launchMap(const T* x, T* y, int64_t n, F f, cudaStream_t stream) {
+  bool packed = isAligned16(x) && isAligned16(y);
+  mapKernel<T, F><<<gridFor(packed ? n / Pack<T>::kSize + 1 : n), 256, 0, stream>>>(x, y, n, packed, f);
+}
+
 // A grid-stride loop with index type I (see withIndexType).
 #define KILN_GRID_STRIDE_I(I, i, n) \
   for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < (n); i += static_cast<I>(gridDim.x) * blockDim.x)

@@ -23,6 +23,8 @@ struct Operands3 {
   I strides[3][kMaxRank];
   Reach reach[3];
   I inner[3], size[3];
+  bool unitLast[3];  // the operand moves along the last dim (stride 1); else it stays put there (stride 0)
+  bool packable;     // every Pack of the output reads whole Packs or single elements of each operand
 };
 
 // Coalesced broadcast description for up to 3 inputs into `out`.
@@ -67,6 +69,34 @@ Operands3<I> describeOperands(const std::vector<const Dims*>& ins, const Dims& o
     else b.reach[k] = Reach::kChannel;
   }
   return b;
+}
+
+// Whether output Packs of `elemSize`-byte elements can be computed whole: the last dim holds whole Packs,
+// and each operand either moves along it with Pack-aligned offsets (16-byte aligned base, other strides
+// multiples of the Pack) or stays put along it (one element broadcast to the Pack).
+template <class I>
+void decidePacking(Operands3<I>& b, const std::vector<const void*>& bases, const void* out, size_t elemSize) {
+  const int64_t V = static_cast<int64_t>(16 / elemSize);
+  b.packable = b.rank >= 1 && b.dims[b.rank - 1] % V == 0 && isAligned16(out);
+  for (size_t k = 0; k < bases.size(); ++k) {
+    b.unitLast[k] = b.rank >= 1 && b.dims[b.rank - 1] > 1 && b.strides[k][b.rank - 1] == 1;
+    if (b.rank >= 1 && b.dims[b.rank - 1] > 1 && b.strides[k][b.rank - 1] > 1) b.packable = false;
+    if (!b.unitLast[k]) continue;
+    if (!isAligned16(bases[k])) b.packable = false;
+    for (int d = 0; d + 1 < b.rank; ++d)
+      if (static_cast<int64_t>(b.strides[k][d]) % V != 0) b.packable = false;
+  }
+}
+
+// The Pack of operand k that output Pack `first` (its first element index) reads.
+template <class T, class I>
+__device__ __forceinline__ Pack<T> loadPack(const T* __restrict__ p, I first, const Operands3<I>& b, int k) {
+  I off = offsetOf(first, b, k);
+  if (b.unitLast[k]) return *reinterpret_cast<const Pack<T>*>(p + off);
+  Pack<T> v;
+#pragma unroll
+  for (int j = 0; j < Pack<T>::kSize; ++j) v.v[j] = p[off];
+  return v;
 }
 
 template <class I>
@@ -165,6 +195,19 @@ __global__ void binaryKernel(const T* __restrict__ a, const T* __restrict__ b, v
   }
 }
 
+// Arithmetic with broadcasting, one output Pack per thread (decidePacking said so).
+template <class T, class I>
+__global__ void binaryPackedKernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out, I packs,
+                                   Operands3<I> bc, ElementWiseOp op) {
+  KILN_GRID_STRIDE_I(I, p, packs) {
+    I first = p * static_cast<I>(Pack<T>::kSize);
+    Pack<T> x = loadPack(a, first, bc, 0), y = loadPack(b, first, bc, 1), r;
+#pragma unroll
+    for (int j = 0; j < Pack<T>::kSize; ++j) r.v[j] = fromCompute<T>(binaryOp(op, toCompute(x.v[j]), toCompute(y.v[j])));
+    reinterpret_cast<Pack<T>*>(out)[p] = r;
+  }
+}
+
 bool isCompare(ElementWiseOp op) {
   switch (op) {
     case ElementWiseOp::kEqual: case ElementWiseOp::kLess: case ElementWiseOp::kGreater:
@@ -192,7 +235,12 @@ class ElementWiseKernel final : public NamedKernel {
       withIndexType(n, [&](auto indexTag) {
         using I = typename decltype(indexTag)::type;
         auto bc = describeOperands<I>({&a.shape, &b.shape}, y.shape);
-        if (cmp || logic)
+        decidePacking(bc, {a.data, b.data}, y.data, sizeof(T));
+        if (!cmp && !logic && bc.packable) {
+          int64_t packs = n / Pack<T>::kSize;
+          binaryPackedKernel<T, I><<<gridFor(packs), 256, 0, streamOf(args)>>>(a.as<const T>(), b.as<const T>(),
+                                                                              y.as<T>(), static_cast<I>(packs), bc, op_);
+        } else if (cmp || logic)
           binaryKernel<T, true, I><<<gridFor(n), 256, 0, streamOf(args)>>>(a.as<const T>(), b.as<const T>(), y.data,
                                                                            static_cast<I>(n), bc, op_);
         else
@@ -263,13 +311,16 @@ __device__ __forceinline__ bool unaryPredicate(UnaryOp op, C x) {
   }
 }
 
-template <class T, bool kPredicate>
-__global__ void unaryKernel(const T* __restrict__ x, void* __restrict__ y, int64_t n, UnaryOp op) {
-  KILN_GRID_STRIDE(i, n) {
-    if constexpr (kPredicate) static_cast<uint8_t*>(y)[i] = unaryPredicate(op, toCompute(x[i])) ? 1 : 0;
-    else static_cast<T*>(y)[i] = fromCompute<T>(unaryOp(op, toCompute(x[i])));
-  }
+template <class T>
+__global__ void unaryPredicateKernel(const T* __restrict__ x, uint8_t* __restrict__ y, int64_t n, UnaryOp op) {
+  KILN_GRID_STRIDE(i, n) { y[i] = unaryPredicate(op, toCompute(x[i])) ? 1 : 0; }
 }
+
+template <class T>
+struct UnaryFn {
+  UnaryOp op;
+  __device__ __forceinline__ T operator()(T v) const { return fromCompute<T>(unaryOp(op, toCompute(v))); }
+};
 
 bool isPredicate(UnaryOp op) {
   return op == UnaryOp::kIsNaN || op == UnaryOp::kIsInf || op == UnaryOp::kIsInfPositive ||
@@ -287,14 +338,14 @@ class UnaryKernel final : public NamedKernel {
     if (isPredicate(op_)) {
       dispatchFloat(x.type, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        unaryKernel<T, true><<<gridFor(n), 256, 0, s>>>(x.as<const T>(), args.outputs[0].data, n, op_);
+        unaryPredicateKernel<T><<<gridFor(n), 256, 0, s>>>(x.as<const T>(), args.outputs[0].as<uint8_t>(), n, op_);
       });
     } else if (x.type == DataType::kBool) {
-      unaryKernel<uint8_t, false><<<gridFor(n), 256, 0, s>>>(x.as<const uint8_t>(), args.outputs[0].data, n, op_);
+      launchMap(x.as<const uint8_t>(), args.outputs[0].as<uint8_t>(), n, UnaryFn<uint8_t>{op_}, s);
     } else {
       dispatchNumeric(x.type, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        unaryKernel<T, false><<<gridFor(n), 256, 0, s>>>(x.as<const T>(), args.outputs[0].data, n, op_);
+        launchMap(x.as<const T>(), args.outputs[0].as<T>(), n, UnaryFn<T>{op_}, s);
       });
     }
     KILN_CUDA_CHECK_LAUNCH("unary");
@@ -333,10 +384,13 @@ __device__ __forceinline__ float activate(ActivationType t, float x, float alpha
 }
 
 template <class T>
-__global__ void activationKernel(const T* __restrict__ x, T* __restrict__ y, int64_t n, ActivationType t, float alpha,
-                                 float beta) {
-  KILN_GRID_STRIDE(i, n) { y[i] = fromCompute<T>(activate(t, static_cast<float>(toCompute(x[i])), alpha, beta)); }
-}
+struct ActivationFn {
+  ActivationType type;
+  float alpha, beta;
+  __device__ __forceinline__ T operator()(T v) const {
+    return fromCompute<T>(activate(type, static_cast<float>(toCompute(v)), alpha, beta));
+  }
+};
 
 class ActivationKernel final : public NamedKernel {
  public:
@@ -348,8 +402,8 @@ class ActivationKernel final : public NamedKernel {
     if (n == 0) return;
     dispatchFloat(x.type, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      activationKernel<T><<<gridFor(n), 256, 0, streamOf(args)>>>(x.as<const T>(), args.outputs[0].as<T>(), n,
-                                                                   p_.type, p_.alpha, p_.beta);
+      launchMap(x.as<const T>(), args.outputs[0].as<T>(), n, ActivationFn<T>{p_.type, p_.alpha, p_.beta},
+                streamOf(args));
     });
     KILN_CUDA_CHECK_LAUNCH("activation");
   }
@@ -441,6 +495,19 @@ __global__ void selectKernel(const uint8_t* __restrict__ c, const T* __restrict_
   KILN_GRID_STRIDE_I(I, i, n) { y[i] = c[offsetOf(i, bc, 0)] ? a[offsetOf(i, bc, 1)] : b[offsetOf(i, bc, 2)]; }
 }
 
+template <class T, class I>
+__global__ void selectPackedKernel(const uint8_t* __restrict__ c, const T* __restrict__ a, const T* __restrict__ b,
+                                   T* __restrict__ y, I packs, Operands3<I> bc) {
+  KILN_GRID_STRIDE_I(I, p, packs) {
+    I first = p * static_cast<I>(Pack<T>::kSize);
+    I oc = offsetOf(first, bc, 0);
+    Pack<T> x = loadPack(a, first, bc, 1), z = loadPack(b, first, bc, 2), r;
+#pragma unroll
+    for (int j = 0; j < Pack<T>::kSize; ++j) r.v[j] = c[bc.unitLast[0] ? oc + j : oc] ? x.v[j] : z.v[j];
+    reinterpret_cast<Pack<T>*>(y)[p] = r;
+  }
+}
+
 class SelectKernel final : public NamedKernel {
  public:
   SelectKernel() : NamedKernel("cuda/select") {}
@@ -453,6 +520,15 @@ class SelectKernel final : public NamedKernel {
       withIndexType(n, [&](auto indexTag) {
         using I = typename decltype(indexTag)::type;
         auto bc = describeOperands<I>({&args.inputs[0].shape, &args.inputs[1].shape, &args.inputs[2].shape}, y.shape);
+        // The condition is read element by element: only its offsets matter (a 1-byte base is fine).
+        decidePacking(bc, {nullptr, args.inputs[1].data, args.inputs[2].data}, y.data, sizeof(T));
+        if (bc.packable) {
+          int64_t packs = n / Pack<T>::kSize;
+          selectPackedKernel<T, I><<<gridFor(packs), 256, 0, streamOf(args)>>>(
+              args.inputs[0].as<const uint8_t>(), args.inputs[1].as<const T>(), args.inputs[2].as<const T>(), y.as<T>(),
+              static_cast<I>(packs), bc);
+          return;
+        }
         selectKernel<T, I><<<gridFor(n), 256, 0, streamOf(args)>>>(args.inputs[0].as<const uint8_t>(),
                                                                    args.inputs[1].as<const T>(),
                                                                    args.inputs[2].as<const T>(), y.as<T>(),
