@@ -297,6 +297,21 @@ TEST(Passes, FuseGeluReplacesEveryExportedForm) {
   }
 }
 
+TEST(Passes, FuseGeluMatchesDynamicShapes) {
+  // An exported model's batch and sequence dims are unknown at build time.
+  ir::Network net;
+  ITensor* x = net.addInput("x", DataType::kFloat32, {-1, -1, 8});
+  auto scalar = [&](float v) { return net.addConstant(floats({}, {v})); };
+  auto mul = [&](ITensor* p, ITensor* q) { return net.addElementWise(p, q, ElementWiseOp::kMul); };
+  ITensor* erf = net.addUnary(net.addElementWise(x, scalar(1.41421356f), ElementWiseOp::kDiv), UnaryOp::kErf);
+  ITensor* y = mul(x, mul(scalar(0.5f), net.addElementWise(erf, scalar(1.f), ElementWiseOp::kAdd)));
+  net.markOutput(y);
+  net.inferShapes();
+  EXPECT_TRUE(run(passes::fuseGelu, net));
+  run(passes::eliminateDeadLayers, net);
+  EXPECT_EQ(layerTypes(net), (std::vector<LayerType>{LayerType::kActivation}));
+}
+
 TEST(Passes, FuseGeluLeavesOtherConstantsAndSharedTensors) {
   for (int variant = 0; variant < 2; ++variant) {
     ir::Network net;

@@ -54,8 +54,9 @@ bool fuseGelu(PassContext& context) {
     } else {
       continue;
     }
-    // The GELU keeps the output's shape only when nothing broadcast x.
-    if (last->outputs[0]->dims() != x->dims() || volume(x->dims()) < 0) continue;
+    // The GELU keeps x's shape only when nothing broadcast x: every other operand is a one-element
+    // constant, so an output of x's rank has x's shape (dynamic dims included).
+    if (last->outputs[0]->dims().size() != x->dims().size()) continue;
     ActivationParams gelu;
     gelu.type = ActivationType::kGelu;
     ir::Layer candidate(last->name(), gelu);
