@@ -80,13 +80,6 @@ DeviceBuffer::~DeviceBuffer() {
   if (ptr_) cudaFree(ptr_);
 }
 
-std::shared_ptr<DeviceBuffer> uploadConstant(const Constants& constants, size_t index) {
-  if (index >= constants.size() || !constants[index] || !constants[index]->data()) return nullptr;
-  const HostTensor& t = *constants[index];
-  KILN_CHECK(t.type != DataType::kString, kUnsupported, "the CUDA backend cannot hold string constants");
-  return std::make_shared<DeviceBuffer>(t.data(), static_cast<size_t>(t.count()) * dataTypeSize(t.type));
-}
-
 bool inputIsConstant(const ir::Layer& layer, size_t index) {
   if (index >= layer.inputs.size() || !layer.inputs[index]) return false;
   const ir::Tensor* t = layer.inputs[index];

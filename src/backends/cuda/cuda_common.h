@@ -115,8 +115,6 @@ class DeviceBuffer {
   void* ptr_ = nullptr;
   size_t bytes_ = 0;
 };
-// Uploads a constant input (nullptr when `index` has no constant).
-std::shared_ptr<DeviceBuffer> uploadConstant(const Constants& constants, size_t index);
 
 // Grid size for `n` elements with `block` threads (capped; kernels use grid-stride loops).
 inline unsigned gridFor(int64_t n, int block = 256) {

@@ -56,7 +56,7 @@ void setTensor(cudnnTensorDescriptor_t d, cudnnDataType_t dt, Dims shape) {
 
 class ConvKernel final : public NamedKernel {
  public:
-  ConvKernel(std::shared_ptr<DeviceContext> ctx, const ir::Layer& layer, const Constants& constants, bool deconv)
+  ConvKernel(std::shared_ptr<DeviceContext> ctx, const ir::Layer& layer, bool deconv)
       : NamedKernel(concat(deconv ? "cuda/deconv_" : "cuda/conv_", layer.inputs[0]->type() == DataType::kFloat16 ? "f16" : "f32",
                            "_cudnn")),
         ctx_(std::move(ctx)), layer_(&layer), deconv_(deconv), type_(layer.inputs[0]->type()) {
@@ -71,8 +71,6 @@ class ConvKernel final : public NamedKernel {
       padsBegin_ = p.padsBegin; padsEnd_ = p.padsEnd; mode_ = p.paddingMode; groups_ = p.groups;
       clampMin_ = p.outputMin; clampMax_ = p.outputMax;
     }
-    weights_ = uploadConstant(constants, 1);
-    bias_ = uploadConstant(constants, 2);
   }
 
   size_t workspaceSize(const KernelArgs& args) const override {
@@ -86,8 +84,8 @@ class ConvKernel final : public NamedKernel {
     if (y.count() == 0) return;
     const ConvPlan& p = plan(args);
     auto s = streamOf(args);
-    const void* w = weights_ ? weights_->get() : args.inputs[1].data;
-    const void* b = bias_ ? bias_->get() : (present(args, 2) ? args.inputs[2].data : nullptr);
+    const void* w = args.inputs[1].data;  // constants are the engine's device copies, uploaded once
+    const void* b = present(args, 2) ? args.inputs[2].data : nullptr;
     size_t need = alignUp(p.paddedBytes) + p.algoWorkspace;
     KILN_CHECK(args.workspaceBytes >= need || need == 0, kInternal, layer_->describe(), ": workspace of ",
                args.workspaceBytes, " bytes, ", need, " needed");
@@ -267,7 +265,6 @@ class ConvKernel final : public NamedKernel {
   PaddingMode mode_ = PaddingMode::kExplicit;
   int64_t groups_ = 1;
   float clampMin_ = -INFINITY, clampMax_ = INFINITY;  // fuse_conv_activation's output clamp
-  std::shared_ptr<DeviceBuffer> weights_, bias_;
   mutable std::mutex mutex_;
   mutable std::map<std::pair<Dims, Dims>, std::unique_ptr<ConvPlan>> plans_;
 };
@@ -275,12 +272,12 @@ class ConvKernel final : public NamedKernel {
 }  // namespace
 
 std::unique_ptr<Kernel> makeConvolutionKernel(const std::shared_ptr<DeviceContext>& ctx, const ir::Layer& layer,
-                                              const Constants& constants) {
-  return std::make_unique<ConvKernel>(ctx, layer, constants, false);
+                                              const Constants&) {
+  return std::make_unique<ConvKernel>(ctx, layer, false);
 }
 std::unique_ptr<Kernel> makeDeconvolutionKernel(const std::shared_ptr<DeviceContext>& ctx, const ir::Layer& layer,
-                                                const Constants& constants) {
-  return std::make_unique<ConvKernel>(ctx, layer, constants, true);
+                                                const Constants&) {
+  return std::make_unique<ConvKernel>(ctx, layer, true);
 }
 
 }  // namespace kiln::cuda

@@ -15,12 +15,9 @@ namespace {
 
 class MatMulKernel final : public NamedKernel {
  public:
-  MatMulKernel(std::shared_ptr<DeviceContext> ctx, const ir::Layer& layer, const Constants& constants)
+  MatMulKernel(std::shared_ptr<DeviceContext> ctx, const ir::Layer& layer)
       : NamedKernel(concat("cuda/gemm_", dataTypeName(layer.inputs[0]->type()), "_cublaslt")),
         gemm_(std::move(ctx)), p_(layer.as<MatrixMultiplyParams>()), type_(layer.inputs[0]->type()) {
-    constA_ = uploadConstant(constants, 0);
-    constB_ = uploadConstant(constants, 1);
-    constBias_ = uploadConstant(constants, 2);
   }
   size_t workspaceSize(const KernelArgs&) const override { return LtGemmRunner::kMaxWorkspace; }
 
@@ -29,9 +26,10 @@ class MatMulKernel final : public NamedKernel {
     const TensorView& bv = args.inputs[1];
     const TensorView& yv = args.outputs[0];
     if (yv.count() == 0) return;
-    const char* aPtr = static_cast<const char*>(constA_ ? constA_->get() : av.data);
-    const char* bPtr = static_cast<const char*>(constB_ ? constB_->get() : bv.data);
-    const void* bias = constBias_ ? constBias_->get() : (present(args, 2) ? args.inputs[2].data : nullptr);
+    // Constant operands are the engine's device copies (uploaded once per engine).
+    const char* aPtr = static_cast<const char*>(av.data);
+    const char* bPtr = static_cast<const char*>(bv.data);
+    const void* bias = present(args, 2) ? args.inputs[2].data : nullptr;
     size_t es = dataTypeSize(type_);
     Dims as = av.shape, bs = bv.shape;
     bool ta = p_.transposeA, tb = p_.transposeB;
@@ -120,14 +118,13 @@ class MatMulKernel final : public NamedKernel {
   LtGemmRunner gemm_;
   MatrixMultiplyParams p_;
   DataType type_;
-  std::shared_ptr<DeviceBuffer> constA_, constB_, constBias_;
 };
 
 }  // namespace
 
 std::unique_ptr<Kernel> makeMatrixMultiplyKernel(const std::shared_ptr<DeviceContext>& ctx, const ir::Layer& layer,
-                                                 const Constants& constants) {
-  return std::make_unique<MatMulKernel>(ctx, layer, constants);
+                                                 const Constants&) {
+  return std::make_unique<MatMulKernel>(ctx, layer);
 }
 
 }  // namespace kiln::cuda
