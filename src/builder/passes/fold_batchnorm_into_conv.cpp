@@ -55,11 +55,7 @@ bool foldBatchNormIntoConv(PassContext& context) {
     conv->inputs.resize(3);
     conv->inputs[1] = wFolded;
     conv->inputs[2] = bFolded;
-    // The convolution now writes the BatchNorm's output tensor (keeps its name and its consumers).
-    ir::Tensor* bnOut = bn->outputs[0];
-    conv->outputs[0] = bnOut;
-    bnOut->producerLayer = conv;
-    bnOut->producerOutputIndex = 0;
+    takeOverOutput(conv, bn);
     folded.push_back(bn);
   }
   if (folded.empty()) return false;

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "builder/passes/passes.h"
+#include "builder/passes/patterns.h"
 #include "core/error.h"
 
 namespace kiln::passes {
@@ -32,10 +33,7 @@ bool fuseConvActivation(PassContext& context) {
     candidate.outputs = conv->outputs;
     if (!context.targetCanRun(candidate)) continue;
     conv->mutableParams() = params;
-    ir::Tensor* actOut = act->outputs[0];
-    conv->outputs[0] = actOut;
-    actOut->producerLayer = conv;
-    actOut->producerOutputIndex = 0;
+    takeOverOutput(conv, act);
     fused.push_back(act);
   }
   if (fused.empty()) return false;

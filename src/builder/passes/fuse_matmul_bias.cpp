@@ -40,11 +40,7 @@ bool fuseMatMulBias(PassContext& context) {
     Weights flat = *bias;
     flat.shape = {N};
     matmul->inputs.push_back(addConstantBefore(net, std::move(flat), matmul->name() + "_bias", matmul));
-    // The MatMul now writes the Add's output tensor (keeps its name and its consumers).
-    ir::Tensor* sum = add->outputs[0];
-    matmul->outputs[0] = sum;
-    sum->producerLayer = matmul;
-    sum->producerOutputIndex = 0;
+    takeOverOutput(matmul, add);
     fused.push_back(add);
   }
   if (fused.empty()) return false;

@@ -38,6 +38,13 @@ ir::Tensor* otherInput(const ir::Layer* layer, const ir::Tensor* known) {
   return nullptr;
 }
 
+void takeOverOutput(ir::Layer* layer, ir::Layer* absorbed) {
+  ir::Tensor* out = absorbed->outputs[0];
+  layer->outputs[0] = out;
+  out->producerLayer = layer;
+  out->producerOutputIndex = 0;
+}
+
 ir::Tensor* addConstantBefore(ir::Network& net, Weights weights, const std::string& name, ir::Layer* before) {
   ir::Layer* constant = net.addLayerRaw(ConstantParams{std::move(weights)}, {}, 1, net.uniqueName(name));
   constant->origin = before->origin;

@@ -25,6 +25,9 @@ ir::Layer* soleConsumer(const Consumers& consumers, const ir::Tensor* t);
 bool isElementWise(const ir::Layer* layer, ElementWiseOp op);
 // For a commutative binary `layer` with one input `known`: the other input (nullptr if `known` is neither).
 ir::Tensor* otherInput(const ir::Layer* layer, const ir::Tensor* known);
+// After a fusion: `layer` now writes `absorbed`'s (first) output tensor, which keeps its name and its
+// consumers; `absorbed` is left to be removed.
+void takeOverOutput(ir::Layer* layer, ir::Layer* absorbed);
 // Adds a Constant layer holding `weights` right before `before` (keeping topological order).
 ir::Tensor* addConstantBefore(ir::Network& net, Weights weights, const std::string& name, ir::Layer* before);
 

@@ -1,50 +1,17 @@
 // RoiAlign: each output bin averages (or maxes) bilinear samples on a regular grid inside the bin, as
 // ONNX Runtime and the ONNX reference do: samples beyond one pixel outside the input read 0, others are
-// clamped to the border; max mode takes the max of the weighted corner values of each sample.
+// clamped to the border (backends/sampling_geometry.h, shared with the CUDA kernel); max mode takes the max
+// of the weighted corner values of each sample.
 #include <cmath>
 
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/sampling_geometry.h"
 
 namespace kiln::cpu {
-namespace {
 
-// A bilinear sample: four flat offsets into one channel plane and their weights.
-struct Sample {
-  int64_t offset[4] = {};
-  double weight[4] = {};
-};
-
-Sample bilinearSample(double y, double x, int64_t height, int64_t width) {
-  Sample s;
-  // Beyond one pixel outside the input (or NaN) the sample reads 0.
-  if (!(y >= -1.0 && y <= static_cast<double>(height) && x >= -1.0 && x <= static_cast<double>(width))) return s;
-  y = std::max(y, 0.0);
-  x = std::max(x, 0.0);
-  auto yLow = static_cast<int64_t>(y), xLow = static_cast<int64_t>(x);
-  int64_t yHigh = yLow + 1, xHigh = xLow + 1;
-  if (yLow >= height - 1) {
-    yLow = yHigh = height - 1;
-    y = static_cast<double>(yLow);
-  }
-  if (xLow >= width - 1) {
-    xLow = xHigh = width - 1;
-    x = static_cast<double>(xLow);
-  }
-  double ly = y - static_cast<double>(yLow), lx = x - static_cast<double>(xLow), hy = 1 - ly, hx = 1 - lx;
-  s.offset[0] = yLow * width + xLow;
-  s.offset[1] = yLow * width + xHigh;
-  s.offset[2] = yHigh * width + xLow;
-  s.offset[3] = yHigh * width + xHigh;
-  s.weight[0] = hy * hx;
-  s.weight[1] = hy * lx;
-  s.weight[2] = ly * hx;
-  s.weight[3] = ly * lx;
-  return s;
-}
-
-}  // namespace
+using sampling::bilinearSample;
 
 void runRoiAlign(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 3);
@@ -74,7 +41,7 @@ void runRoiAlign(const ir::Layer& layer, const KernelArgs& args) {
     const T* in = x.as<const T>();
     T* out = y.as<T>();
     parallelFor(numRois, 1, [&](int64_t begin, int64_t end) {
-      std::vector<Sample> samples;
+      std::vector<sampling::BilinearSample> samples;
       for (int64_t r = begin; r < end; ++r) {
         const float* roi = &rois[r * 4];
         double startW = roi[0] * p.spatialScale - offset, startH = roi[1] * p.spatialScale - offset;
@@ -105,7 +72,7 @@ void runRoiAlign(const ir::Layer& layer, const KernelArgs& args) {
           for (int64_t bin = 0; bin < outH * outW; ++bin) {
             double value = 0;
             for (int64_t i = 0; i < perBin; ++i) {
-              const Sample& s = samples[bin * perBin + i];
+              const sampling::BilinearSample& s = samples[bin * perBin + i];
               if (p.mode == RoiAlignMode::kAverage) {
                 for (int j = 0; j < 4; ++j)
                   value += s.weight[j] * static_cast<double>(static_cast<ComputeType<T>>(plane[s.offset[j]]));

@@ -87,6 +87,17 @@ void launchMap(const T* x, T* y, int64_t n, F f, cudaStream_t stream) {
   mapKernel<T, F><<<gridFor(packed ? n / Pack<T>::kSize + 1 : n), 256, 0, stream>>>(x, y, n, packed, f);
 }
 
+// Row kernels that keep a row of at most kMaxWarpRow elements in one warp's registers (Softmax,
+// LayerNorm): f(std::integral_constant<int, kPerLane>) with the smallest of 4, 16 or 32 elements per
+// lane that holds n, and the grid for `rows` rows at 8 warps (256 threads) per block.
+constexpr int64_t kMaxWarpRow = 1024;
+template <class F> void withElementsPerLane(int64_t n, F&& f) {
+  if (n <= 128) f(std::integral_constant<int, 4>{});
+  else if (n <= 512) f(std::integral_constant<int, 16>{});
+  else f(std::integral_constant<int, 32>{});
+}
+inline unsigned warpRowGrid(int64_t rows) { return static_cast<unsigned>(std::min<int64_t>((rows + 7) / 8, 1 << 20)); }
+
 // A grid-stride loop with index type I (see withIndexType).
 #define KILN_GRID_STRIDE_I(I, i, n) \
   for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < (n); i += static_cast<I>(gridDim.x) * blockDim.x)

@@ -208,16 +208,6 @@ __global__ void binaryPackedKernel(const T* __restrict__ a, const T* __restrict_
   }
 }
 
-bool isCompare(ElementWiseOp op) {
-  switch (op) {
-    case ElementWiseOp::kEqual: case ElementWiseOp::kLess: case ElementWiseOp::kGreater:
-    case ElementWiseOp::kLessOrEqual: case ElementWiseOp::kGreaterOrEqual:
-      return true;
-    default:
-      return false;
-  }
-}
-
 class ElementWiseKernel final : public NamedKernel {
  public:
   ElementWiseKernel(ElementWiseOp op, DataType t)

@@ -162,15 +162,11 @@ class NormalizationKernel final : public NamedKernel {
         }
       }
       if (rows == 0 || len == 0) return;
-      if (len <= 1024 && pi.m == 1 && pi.b == 1) {
-        unsigned grid = static_cast<unsigned>(std::min<int64_t>((rows + 7) / 8, 1 << 20));  // 8 warps per block
-        auto launchWarps = [&](auto kernel) {
-          kernel<<<grid, 256, 0, streamOf(args)>>>(x.as<const T>(), y, scale, bias, rows, static_cast<int>(len),
-                                                   p_.epsilon, center, static_cast<int>(pi.s));
-        };
-        if (len <= 128) launchWarps(rowNormWarpKernel<T, 4>);
-        else if (len <= 512) launchWarps(rowNormWarpKernel<T, 16>);
-        else launchWarps(rowNormWarpKernel<T, 32>);
+      if (len <= kMaxWarpRow && pi.m == 1 && pi.b == 1) {
+        withElementsPerLane(len, [&](auto perLane) {
+          rowNormWarpKernel<T, perLane.value><<<warpRowGrid(rows), 256, 0, streamOf(args)>>>(
+              x.as<const T>(), y, scale, bias, rows, static_cast<int>(len), p_.epsilon, center, static_cast<int>(pi.s));
+        });
         return;
       }
       unsigned grid = static_cast<unsigned>(std::min<int64_t>(rows, 1 << 20));

@@ -1,5 +1,5 @@
 // GridSample and RoiAlign: one thread per output element, the sampling geometry computed in double
-// exactly as the CPU kernels do (so rounding, clamping and folding decide the same taps), the sampled
+// with the CPU kernels' own functions (backends/sampling_geometry.h: the same taps and samples), the sampled
 // values accumulated in float.
 //   GridSample: 1-3 spatial dims; linear, nearest (half to even), cubic (a = -0.75); zeros, border and
 //     reflection padding; align_corners. NaN coordinates (and infinite ones but with border padding) read 0.
@@ -8,101 +8,23 @@
 //     rejects them).
 #include "backends/cuda/kernels/device_utils.cuh"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/sampling_geometry.h"
 
 namespace kiln::cuda {
 namespace {
 
 // ---- GridSample -----------------------------------------------------------------------------------
 
-constexpr int kMaxSpatial = 3, kMaxTaps = 4;
+constexpr int kMaxSpatial = 3;
+using sampling::SampleAxis;
+using sampling::Taps;
 
 struct GridSampleShape {
   int k = 0;  // spatial dims
   int64_t channels = 0, inSpatial = 0, outSpatial = 0;
-  int64_t size[kMaxSpatial], stride[kMaxSpatial];  // input spatial dims (outermost first)
-  double lo[kMaxSpatial], hi[kMaxSpatial];         // the coordinate range inside which no padding applies
+  SampleAxis axis[kMaxSpatial];  // input spatial dims (outermost first)
+  int64_t stride[kMaxSpatial];
 };
-
-// Per-dim taps of one coordinate; index -1 reads zero padding.
-struct Taps {
-  int count = 0;
-  int64_t index[kMaxTaps];
-  double weight[kMaxTaps];
-};
-
-// Reflects a finite x into [lo, hi] by folding at the bounds (ONNX reference _gs_reflect).
-__device__ double reflectCoordinate(double x, double lo, double hi) {
-  const double range = hi - lo;
-  if (range <= 0) return lo;
-  if (x < lo || x > hi) {
-    const double dx = x < lo ? lo - x : x - hi;
-    const double folds = floor(dx / range), r = dx - folds * range;
-    const bool even = fmod(folds, 2.0) == 0;
-    if (x < lo) return even ? lo + r : hi - r;
-    return even ? hi - r : lo + r;
-  }
-  return x;
-}
-
-__device__ __forceinline__ int64_t clampIndex(int64_t i, int64_t size) { return i < 0 ? 0 : (i >= size ? size - 1 : i); }
-__device__ __forceinline__ double clampCoordinate(double x, double lo, double hi) { return x < lo ? lo : (hi < x ? hi : x); }
-
-__device__ int64_t resolveIndex(int64_t i, int64_t size, double lo, double hi, GridSamplePadding padding) {
-  if (i >= 0 && i < size) return i;
-  if (size == 0) return -1;  // (no data to clamp to)
-  switch (padding) {
-    case GridSamplePadding::kZeros: return -1;
-    case GridSamplePadding::kBorder: return clampIndex(i, size);
-    case GridSamplePadding::kReflection:
-      return clampIndex(static_cast<int64_t>(reflectCoordinate(static_cast<double>(i), lo, hi)), size);
-  }
-  return -1;
-}
-
-__device__ Taps tapsFor(double normalized, int64_t size, double lo, double hi, GridSampleMode mode,
-                        GridSamplePadding padding, bool alignCorners) {
-  const double n = static_cast<double>(size);
-  // (the product rounded, not fused, as on the CPU: rounding and flooring then see the same x)
-  double x = alignCorners ? (normalized + 1) / 2 * (n - 1) : (__dmul_rn(normalized + 1, n) - 1) / 2;
-  Taps taps;
-  if (isnan(x) || (isinf(x) && padding != GridSamplePadding::kBorder)) {  // reads zero padding
-    taps.count = 1;
-    taps.index[0] = -1;
-    taps.weight[0] = 0;
-    return taps;
-  }
-  if (mode == GridSampleMode::kNearest) x = rint(x);  // round half to even, as np.rint
-  if (x < lo || x > hi) {
-    if (padding == GridSamplePadding::kBorder) x = clampCoordinate(x, 0.0, n - 1);
-    if (padding == GridSamplePadding::kReflection) x = reflectCoordinate(x, lo, hi);
-    // Far outside, every tap reads zero padding: keep the index arithmetic in range.
-    if (padding == GridSamplePadding::kZeros) x = clampCoordinate(x, lo - kMaxTaps, hi + kMaxTaps);
-  }
-  const double x0 = floor(x);
-  if (mode == GridSampleMode::kNearest) {
-    taps.count = 1;
-    taps.index[0] = static_cast<int64_t>(x);
-    taps.weight[0] = 1;
-  } else if (mode == GridSampleMode::kLinear) {
-    taps.count = 2;
-    taps.index[0] = static_cast<int64_t>(x0);
-    taps.index[1] = taps.index[0] + 1;
-    taps.weight[0] = x0 + 1 - x;
-    taps.weight[1] = x - x0;
-  } else {  // cubic convolution weights (a = -0.75) of the taps at -1, 0, 1, 2
-    const double a = -0.75, t = x - x0;
-    auto outer = [a](double v) { return ((a * v - 5 * a) * v + 8 * a) * v - 4 * a; };
-    auto inner = [a](double v) { return ((a + 2) * v - (a + 3)) * v * v + 1; };
-    taps.count = 4;
-    taps.weight[0] = outer(t + 1);
-    taps.weight[1] = inner(t);
-    taps.weight[2] = inner(1 - t);
-    taps.weight[3] = outer(2 - t);
-    for (int i = 0; i < 4; ++i) taps.index[i] = static_cast<int64_t>(x0) - 1 + i;
-  }
-  for (int i = 0; i < taps.count; ++i) taps.index[i] = resolveIndex(taps.index[i], size, lo, hi, padding);
-  return taps;
-}
 
 // x [N, C, D1..Dk], grid [N, O1..Ok, k] (innermost dim's coordinate first) -> y [N, C, O1..Ok].
 template <class T, class G>
@@ -115,7 +37,7 @@ __global__ void gridSampleKernel(const T* __restrict__ x, const G* __restrict__ 
     int combinations = 1;
     for (int d = 0; d < s.k; ++d) {
       const double normalized = static_cast<double>(toCompute(g[s.k - 1 - d]));
-      taps[d] = tapsFor(normalized, s.size[d], s.lo[d], s.hi[d], mode, padding, alignCorners);
+      taps[d] = sampling::tapsFor(normalized, s.axis[d], mode, padding, alignCorners);
       combinations *= taps[d].count;
     }
     const T* in = x + plane * s.inSpatial;
@@ -161,10 +83,11 @@ class GridSampleKernel final : public NamedKernel {
                dimsToString(y.shape), " does not match input ", dimsToString(x.shape), " and grid ",
                dimsToString(grid.shape));
     for (int d = k - 1; d >= 0; --d) {
-      s.size[d] = x.shape[2 + d];
-      s.stride[d] = d + 1 < k ? s.stride[d + 1] * s.size[d + 1] : 1;
-      s.lo[d] = p_.alignCorners ? 0.0 : -0.5;
-      s.hi[d] = p_.alignCorners ? static_cast<double>(s.size[d]) - 1 : static_cast<double>(s.size[d]) - 0.5;
+      SampleAxis& a = s.axis[d];
+      a.size = x.shape[2 + d];
+      s.stride[d] = d + 1 < k ? s.stride[d + 1] * s.axis[d + 1].size : 1;
+      a.lo = p_.alignCorners ? 0.0 : -0.5;
+      a.hi = p_.alignCorners ? static_cast<double>(a.size) - 1 : static_cast<double>(a.size) - 0.5;
     }
     dispatchFloat(x.type, [&](auto xTag) {
       using T = typename decltype(xTag)::type;
@@ -189,40 +112,6 @@ struct RoiAlignShape {
   float spatialScale = 1.f;
   bool halfPixel = true, max = false;
 };
-
-// A bilinear sample: four flat offsets into one channel plane and their weights (all 0 outside).
-struct Sample {
-  int64_t offset[4] = {0, 0, 0, 0};
-  double weight[4] = {0, 0, 0, 0};
-};
-
-__device__ Sample bilinearSample(double y, double x, int64_t height, int64_t width) {
-  Sample s;
-  // Beyond one pixel outside the input (or NaN) the sample reads 0.
-  if (!(y >= -1.0 && y <= static_cast<double>(height) && x >= -1.0 && x <= static_cast<double>(width))) return s;
-  y = y < 0.0 ? 0.0 : y;
-  x = x < 0.0 ? 0.0 : x;
-  auto yLow = static_cast<int64_t>(y), xLow = static_cast<int64_t>(x);
-  int64_t yHigh = yLow + 1, xHigh = xLow + 1;
-  if (yLow >= height - 1) {
-    yLow = yHigh = height - 1;
-    y = static_cast<double>(yLow);
-  }
-  if (xLow >= width - 1) {
-    xLow = xHigh = width - 1;
-    x = static_cast<double>(xLow);
-  }
-  const double ly = y - static_cast<double>(yLow), lx = x - static_cast<double>(xLow), hy = 1 - ly, hx = 1 - lx;
-  s.offset[0] = yLow * width + xLow;
-  s.offset[1] = yLow * width + xHigh;
-  s.offset[2] = yHigh * width + xLow;
-  s.offset[3] = yHigh * width + xHigh;
-  s.weight[0] = hy * hx;
-  s.weight[1] = hy * lx;
-  s.weight[2] = ly * hx;
-  s.weight[3] = ly * lx;
-  return s;
-}
 
 // x [N, C, H, W], rois [R, 4] (x1, y1, x2, y2), batch indices [R] -> y [R, C, outH, outW].
 template <class T, class R>
@@ -257,15 +146,15 @@ __global__ void roiAlignKernel(const T* __restrict__ x, const R* __restrict__ ro
     const int64_t gridW = s.samplingRatio > 0 ? s.samplingRatio : static_cast<int64_t>(ceil(binW));
     const int64_t count = gridH * gridW > 1 ? gridH * gridW : 1;
     // The bin's origin; the products are rounded (not fused) as on the CPU so the samples land identically.
-    const double originH = startH + __dmul_rn(static_cast<double>(ph), binH);
-    const double originW = startW + __dmul_rn(static_cast<double>(pw), binW);
+    const double originH = startH + sampling::roundedProduct(static_cast<double>(ph), binH);
+    const double originW = startW + sampling::roundedProduct(static_cast<double>(pw), binW);
     const T* plane = x + (b * s.channels + c) * s.height * s.width;
     float value = 0.f;
     for (int64_t iy = 0; iy < gridH; ++iy) {
       const double sy = originH + (static_cast<double>(iy) + 0.5) * binH / static_cast<double>(gridH);
       for (int64_t ix = 0; ix < gridW; ++ix) {
         const double sx = originW + (static_cast<double>(ix) + 0.5) * binW / static_cast<double>(gridW);
-        const Sample smp = bilinearSample(sy, sx, s.height, s.width);
+        const sampling::BilinearSample smp = sampling::bilinearSample(sy, sx, s.height, s.width);
         if (!s.max) {
           for (int j = 0; j < 4; ++j)
             value += static_cast<float>(smp.weight[j]) * static_cast<float>(toCompute(plane[smp.offset[j]]));

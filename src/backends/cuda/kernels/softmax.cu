@@ -125,16 +125,12 @@ class SoftmaxKernel final : public NamedKernel {
     else { n = x.shape[a]; inner = prodDims(x.shape, a + 1, rank); }
     dispatchFloat(x.type, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      bool rowsFitWarps = n <= 1024 && p_.type != SoftmaxType::kHardmax;
+      bool rowsFitWarps = n <= kMaxWarpRow && p_.type != SoftmaxType::kHardmax;
       if (inner == 1 && rowsFitWarps) {
-        unsigned grid = static_cast<unsigned>(std::min<int64_t>((outer + 7) / 8, 1 << 20));  // 8 warps per block
-        auto launchWarps = [&](auto kernel) {
-          kernel<<<grid, 256, 0, streamOf(args)>>>(x.as<const T>(), args.outputs[0].as<T>(), outer, static_cast<int>(n),
-                                                   p_.type == SoftmaxType::kLogSoftmax);
-        };
-        if (n <= 128) launchWarps(softmaxWarpKernel<T, 4>);
-        else if (n <= 512) launchWarps(softmaxWarpKernel<T, 16>);
-        else launchWarps(softmaxWarpKernel<T, 32>);
+        withElementsPerLane(n, [&](auto perLane) {
+          softmaxWarpKernel<T, perLane.value><<<warpRowGrid(outer), 256, 0, streamOf(args)>>>(
+              x.as<const T>(), args.outputs[0].as<T>(), outer, static_cast<int>(n), p_.type == SoftmaxType::kLogSoftmax);
+        });
       } else if (inner == 1) {
         unsigned grid = static_cast<unsigned>(std::min<int64_t>(outer, 1 << 20));
         softmaxRowKernel<T><<<grid, kBlock, 0, streamOf(args)>>>(x.as<const T>(), args.outputs[0].as<T>(), outer, n, p_.type);
