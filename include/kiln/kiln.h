@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -140,6 +141,29 @@ struct BuilderConfig {
   // Most activation memory (bytes) a context may plan, checked at the profile's max shapes; the build
   // fails when the network needs more. 0: no limit.
   int64_t memoryLimit = 0;
+  // Tactic selection (TensorRT's builder optimization level), 0..5. 0 takes each backend's preferred
+  // tactic and times nothing; from 1 on, every layer with several candidate kernels has them timed on the
+  // device at the profile's opt shapes and keeps the fastest; higher efforts time more candidates (more
+  // cuBLASLt algorithms, cuDNN algorithms, CPU variants) with more runs each.
+  int builderEffort = 3;
+  // A timing cache file. When it exists it is read first (a foreign, corrupted or other-version file is
+  // an error naming the file and what is wrong), and its timings replace timing runs; at the end of the
+  // build the file is written with every timing it had plus the new ones. Empty: no file.
+  std::string timingCache;
+  // Called while tactics are timed, for progress on a terminal: layer index (0-based) and count of the
+  // layers being tuned, the layer's name and the tactic being timed. Empty: silent.
+  std::function<void(int layer, int layerCount, const std::string& layerName, const std::string& tactic)> progress;
+};
+
+// The tactic chosen for one layer.
+struct LayerTactic {
+  std::string layerName;
+  std::string layerType;   // "Convolution"
+  std::string backend;     // "cpu", "cuda:0", or "host" for layers evaluated on the host at reshape
+  std::string tactic;      // e.g. "cuda.conv.cudnn_heuristic"; empty for constants and host layers
+  double milliseconds = -1.0;  // its measured time at the opt shapes; -1 when not timed
+  int candidates = 0;          // tactics timed for the layer (0: not timed, a single candidate or effort 0)
+  bool fromCache = false;      // the timings came from the timing cache
 };
 
 // What the builder did; also printed by `kiln build`.
@@ -156,7 +180,13 @@ struct BuildSummary {
   DataType precision = DataType::kFloat32; // the reduced type allowed by --fp16/--bf16 (kFloat32: none)
   int reducedPrecisionLayers = 0;          // layers (besides Constants and Casts) computing in `precision`
   int castsInserted = 0;                   // Casts added at the precision boundaries
+  std::vector<LayerTactic> tactics;        // per layer of the optimized network, in order
+  int layersTimed = 0;                     // layers whose candidates were timed in this build
+  int timingCacheHits = 0;                 // layers whose choice came from the timing cache
+  double tacticSeconds = 0.0;              // time spent choosing tactics
   std::string toString() const;
+  // One line per layer: name, type, backend, tactic, time, candidates (kiln build --dump-layers).
+  std::string layerTable() const;
 };
 
 class Builder {
@@ -211,6 +241,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   int numLayers() const;
   // One line per layer: name, type, backend.
   std::string layerInformation() const;
+  // The tactic of every layer as the plan records it (what the builder chose and measured).
+  std::vector<LayerTactic> layerTactics() const;
   int64_t weightsBytes() const;
 
   std::unique_ptr<ExecutionContext> createExecutionContext() const;

@@ -28,9 +28,17 @@ class Kernel {
   // Scratch memory needed for these shapes (in the backend's memory).
   virtual size_t workspaceSize(const KernelArgs& /*shapesOnly*/) const { return 0; }
   virtual void execute(const KernelArgs& args) const = 0;
-  // Tactic name, e.g. "cpu/conv_f32_im2col".
+  // The tactic this kernel implements, as Backend::tactics() names it (e.g. "cuda.conv.cudnn_heuristic").
   virtual std::string name() const = 0;
 };
+
+// Constant input values of a layer (constants[i]: input i's value when it comes from a Constant layer,
+// else nullptr), so a kernel can pack weights once when it is created.
+using Constants = std::vector<const HostTensor*>;
+
+// The most builder effort (BuilderConfig::builderEffort): 0 takes each backend's preferred tactic
+// without timing; higher efforts time more candidates (more cuBLASLt algorithms, cuDNN engines, ...).
+constexpr int kMaxBuilderEffort = 5;
 
 // Times a stretch of work enqueued on a stream: CUDA events on the GPU, the wall clock on the CPU (whose
 // kernels run synchronously). Per-layer profiling keeps one per layer so a run is timed without a host
@@ -51,12 +59,21 @@ class Backend {
   // What plans built for this backend are tuned for ("sm_90" for an H200); a plan whose target differs
   // from the device it is loaded on is refused. Empty: any.
   virtual std::string target() const { return ""; }
-  // Empty when the backend can run `layer` with its current input/output types; else why not.
+  // What tactic timings on this backend depend on, for the timing cache: the device's name and
+  // compute capability on a GPU ("NVIDIA H200 sm_90"), the CPU model, ISA and thread count on the CPU.
+  virtual std::string deviceSignature() const = 0;
+  // Empty when some tactic of the backend can run `layer` with its current types, params and
+  // build-time shapes; else why not (each kernel row's reason).
   virtual std::string unsupportedReason(const ir::Layer& layer) const = 0;
-  // Creates the kernel for `layer`. constants[i] is the value of input i when it is a constant
-  // (nullptr otherwise) so the kernel can pre-pack weights.
-  virtual std::unique_ptr<Kernel> createKernel(const ir::Layer& layer,
-                                               const std::vector<const HostTensor*>& constants) const = 0;
+  // The tactics that can run `layer`, the backend's preferred (heuristic) choice first. `effort`
+  // (0..kMaxBuilderEffort) widens the list: 0 gives only the preferred tactic. Empty when none can
+  // (unsupportedReason says why).
+  virtual std::vector<std::string> tactics(const ir::Layer& layer, int effort) const = 0;
+  // Creates the kernel for `layer` with `tactic`, one of tactics(layer, kMaxBuilderEffort); an empty
+  // name takes the preferred tactic. Throws kiln::Error (kUnsupported) naming the layer and the tactic
+  // when the backend has no such tactic or the tactic cannot run the layer.
+  virtual std::unique_ptr<Kernel> createKernel(const ir::Layer& layer, const Constants& constants,
+                                               const std::string& tactic = "") const = 0;
 
   // Memory of this backend.
   virtual bool isHostMemory() const = 0;

@@ -1,4 +1,5 @@
 // Builder: validate, optimize (passes), assign backends per layer, write the plan.
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 
@@ -172,6 +173,33 @@ std::string BuildSummary::toString() const {
   if (!fallbackLayers.empty()) {
     out << "  layers on the CPU (no " << device << " kernel): " << fallbackLayers.size() << "\n";
     for (auto& line : fallbackLayers) out << "    " << line << "\n";
+  }
+  return out.str();
+}
+
+std::string BuildSummary::layerTable() const {
+  std::ostringstream out;
+  size_t nameWidth = 5, typeWidth = 4, backendWidth = 7, tacticWidth = 6;
+  for (const LayerTactic& t : tactics) {
+    nameWidth = std::max(nameWidth, t.layerName.size());
+    typeWidth = std::max(typeWidth, t.layerType.size());
+    backendWidth = std::max(backendWidth, t.backend.size());
+    tacticWidth = std::max(tacticWidth, t.tactic.size());
+  }
+  auto pad = [](const std::string& s, size_t w) { return s + std::string(w > s.size() ? w - s.size() : 0, ' '); };
+  out << pad("layer", nameWidth) << "  " << pad("type", typeWidth) << "  " << pad("backend", backendWidth) << "  "
+      << pad("tactic", tacticWidth) << "  time ms  candidates\n";
+  for (const LayerTactic& t : tactics) {
+    out << pad(t.layerName, nameWidth) << "  " << pad(t.layerType, typeWidth) << "  " << pad(t.backend, backendWidth)
+        << "  " << pad(t.tactic.empty() ? "-" : t.tactic, tacticWidth) << "  ";
+    std::ostringstream ms;
+    if (t.milliseconds >= 0) {
+      ms.precision(4);
+      ms << std::fixed << t.milliseconds;
+    } else {
+      ms << "-";
+    }
+    out << pad(ms.str(), 7) << "  " << t.candidates << (t.fromCache ? " (cache)" : "") << "\n";
   }
   return out.str();
 }

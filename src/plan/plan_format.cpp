@@ -300,6 +300,15 @@ std::vector<uint8_t> writePlan(const ir::Network& net, const PlanInfo& c) {
 
   w.network(net);
   w(c.layerBackends);
+  // A plan written before tactics were chosen (or by hand) has none: the preferred tactics.
+  size_t layers = net.layers().size();
+  std::vector<std::string> tactics = c.layerTactics;
+  std::vector<float> ms = c.layerTacticMs;
+  Dims candidates = c.layerCandidates;
+  tactics.resize(layers);
+  ms.resize(layers, -1.f);
+  candidates.resize(layers, 0);
+  w(tactics, ms, candidates);
 
   size_t metadataOffset = kHeaderSize;
   size_t weightsOffset = (metadataOffset + w.bytes.size() + kWeightsAlignment - 1) / kWeightsAlignment * kWeightsAlignment;
@@ -359,6 +368,10 @@ PlanContents readPlan(const void* data, size_t size) {
   r(c.layerBackends);
   KILN_CHECK(c.layerBackends.size() == net.layers().size(), kInvalidPlan,
              "plan is corrupted: backend list does not match the layers");
+  r(c.layerTactics, c.layerTacticMs, c.layerCandidates);
+  KILN_CHECK(c.layerTactics.size() == net.layers().size() && c.layerTacticMs.size() == net.layers().size() &&
+                 c.layerCandidates.size() == net.layers().size(),
+             kInvalidPlan, "plan is corrupted: the tactic list does not match the layers");
   KILN_CHECK(r.atEnd(), kInvalidPlan, "plan is corrupted: unexpected bytes after the metadata");
   return contents;
 }

@@ -14,6 +14,8 @@
 //      Scan, SequenceMap), written in place as nested networks (tensors, layers, inputs, outputs).
 //   3  ConvolutionParams gains outputMin/outputMax (the fused activation clamp).
 //   4  string constants: their weights hold each element as a u64 byte length and the bytes.
+//   5  per layer, after the backends: the chosen tactic, its measured time (ms, -1 when not timed) and
+//      the number of candidates timed (tactic selection and the timing cache).
 #pragma once
 
 #include <cstdint>
@@ -26,7 +28,7 @@
 namespace kiln::plan {
 
 constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-constexpr uint32_t kPlanFormatVersion = 4;
+constexpr uint32_t kPlanFormatVersion = 5;
 constexpr size_t kWeightsAlignment = 64;
 constexpr size_t kHeaderSize = 8 + 4 + 4 + 8 * 4 + 4 + 4;
 
@@ -37,6 +39,12 @@ struct PlanInfo {
   std::string target;                      // what the device was tuned for: "x86_64", "sm_90", ...
   OptimizationProfile profile;             // a complete range for every network input
   std::vector<std::string> layerBackends;  // per layer, in network order: "cpu" or the device
+  // Per layer, in network order: the tactic its backend creates ("" for layers without a kernel:
+  // constants and host-evaluated layers), the tactic's measured time in ms (-1: not timed) and how
+  // many candidates were timed.
+  std::vector<std::string> layerTactics;
+  std::vector<float> layerTacticMs;
+  Dims layerCandidates;
 };
 
 // Everything an engine is made from.

@@ -82,7 +82,14 @@ EngineImpl::EngineImpl(plan::PlanContents planContents) : contents(std::move(pla
     layerKind[li] = backend->isHostMemory() ? kHostMemory : kDeviceMemory;
     std::vector<const HostTensor*> constants;
     for (auto* in : layer.inputs) constants.push_back(in ? constantValue[indexOf(in)] : nullptr);
-    kernels[li] = backend->createKernel(layer, constants);
+    const std::string& tactic = li < contents.info.layerTactics.size() ? contents.info.layerTactics[li] : std::string();
+    try {
+      kernels[li] = backend->createKernel(layer, constants, tactic);
+    } catch (const Error& e) {
+      // A tactic this build of Kiln does not have (or that cannot run the layer here) means a foreign plan.
+      if (tactic.empty()) throw;
+      fail(ErrorCode::kInvalidPlan, concat("cannot load this plan: ", e.what(), "; rebuild the plan"));
+    }
   }
 
   // The schedule: layer runs with copies where a tensor is needed in the other memory.
@@ -210,6 +217,28 @@ std::string Engine::layerInformation() const {
     out << l.name() << " [" << layerTypeName(l.type()) << "] " << where << "\n";
   }
   return out.str();
+}
+
+std::vector<LayerTactic> Engine::layerTactics() const {
+  std::vector<LayerTactic> result;
+  const auto& layers = impl_->network().layers();
+  const plan::PlanInfo& info = impl_->contents.info;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const ir::Layer& l = *layers[i];
+    LayerTactic t;
+    t.layerName = l.name();
+    t.layerType = layerTypeName(l.type());
+    if (impl_->kernels[i]) {
+      t.backend = impl_->layerBackend[i]->name();
+      t.tactic = impl_->kernels[i]->name();
+    } else {
+      t.backend = l.type() == LayerType::kConstant ? "weights" : "host";
+    }
+    if (i < info.layerTacticMs.size()) t.milliseconds = info.layerTacticMs[i];
+    if (i < info.layerCandidates.size()) t.candidates = static_cast<int>(info.layerCandidates[i]);
+    result.push_back(std::move(t));
+  }
+  return result;
 }
 
 std::unique_ptr<ExecutionContext> Engine::createExecutionContext() const {

@@ -428,8 +428,12 @@ class NoHalfSoftmaxBackend final : public Backend {
     if (layer.type() == LayerType::kSoftmax && layer.inputs[0]->type() != DataType::kFloat32) return "fp32 only";
     return cpu_->unsupportedReason(layer);
   }
-  std::unique_ptr<Kernel> createKernel(const ir::Layer& l, const std::vector<const HostTensor*>& c) const override {
-    return cpu_->createKernel(l, c);
+  std::string deviceSignature() const override { return "test"; }
+  std::vector<std::string> tactics(const ir::Layer& l, int effort) const override {
+    return unsupportedReason(l).empty() ? cpu_->tactics(l, effort) : std::vector<std::string>{};
+  }
+  std::unique_ptr<Kernel> createKernel(const ir::Layer& l, const Constants& c, const std::string& t) const override {
+    return cpu_->createKernel(l, c, t);
   }
   bool isHostMemory() const override { return true; }
   void* allocate(size_t bytes) const override { return cpu_->allocate(bytes); }

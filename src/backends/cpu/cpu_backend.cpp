@@ -152,8 +152,13 @@ class CpuBackend final : public Backend {
  public:
   std::string name() const override { return "cpu"; }
   std::string unsupportedReason(const ir::Layer& layer) const override { return cpu::unsupportedReason(layer); }
-  std::unique_ptr<Kernel> createKernel(const ir::Layer& layer,
-                                       const std::vector<const HostTensor*>& constants) const override {
+  std::string deviceSignature() const override { return "cpu"; }
+  std::vector<std::string> tactics(const ir::Layer& layer, int) const override {
+    if (!cpu::unsupportedReason(layer).empty()) return {};
+    return {"cpu." + std::string(layerTypeName(layer.type()))};
+  }
+  std::unique_ptr<Kernel> createKernel(const ir::Layer& layer, const Constants& constants,
+                                       const std::string&) const override {
     KernelFunction fn = kernelFor(layer.type());
     KILN_CHECK(fn != nullptr, kUnsupported, layer.describe(), ": the CPU backend has no kernel for this layer");
     PrepareFunction prepare = prepareFunctionFor(layer.type());

@@ -213,7 +213,13 @@ class CudaBackend final : public Backend {
   // Kernels are compiled for one architecture (CMAKE_CUDA_ARCHITECTURES) and tactics are tuned per device.
   std::string target() const override { return concat("sm_", ctx_->computeCapability()); }
   std::string unsupportedReason(const ir::Layer& layer) const override { return cuda::unsupportedReason(layer); }
-  std::unique_ptr<Kernel> createKernel(const ir::Layer& layer, const Constants& constants) const override {
+  std::string deviceSignature() const override { return concat("cuda sm_", ctx_->computeCapability()); }
+  std::vector<std::string> tactics(const ir::Layer& layer, int) const override {
+    if (!cuda::unsupportedReason(layer).empty()) return {};
+    return {"cuda." + std::string(layerTypeName(layer.type()))};
+  }
+  std::unique_ptr<Kernel> createKernel(const ir::Layer& layer, const Constants& constants,
+                                       const std::string&) const override {
     ctx_->makeCurrent();
     std::string why = cuda::unsupportedReason(layer);
     KILN_CHECK(why.empty(), kUnsupported, layer.describe(), ": ", why);
