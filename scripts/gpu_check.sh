@@ -15,7 +15,7 @@ BUILD=${BUILD:-build-gpu}
 LOGS=${OUT:-/tmp/kiln-gpu-check}
 mkdir -p "$LOGS"
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
-STEPS=${KILN_STEPS:-"configure build_cuda_tests build cuda_tests unit_tests sanitize conformance cpu_bench models bench python"}
+STEPS=${KILN_STEPS:-"configure build_cuda_tests build cuda_tests unit_tests sanitize conformance cpu_bench models bench tactics python"}
 summary=()
 failures=0
 
@@ -89,6 +89,8 @@ else skip cpu_bench "scripts/cpu_bench.py, kiln or taskset missing"; fi
 if [ -f "$ROOT/scripts/gpu_models.py" ] && python3 -c "import torch, onnxruntime" 2>/dev/null; then
   step models python3 "$ROOT/scripts/gpu_models.py" --build "$BUILD" --check
   step bench python3 "$ROOT/scripts/gpu_models.py" --build "$BUILD" --bench ${KILN_PROFILE:+--profile}
+  # Tactic selection on the GPU: build time cold / with the timing cache, tuned vs --builder-effort=0.
+  step tactics python3 "$ROOT/scripts/tactics_bench.py" --kiln "$KILN_BIN" --device cuda --fp16 --batches 1 32
 else
   skip models "scripts/gpu_models.py or torch/onnxruntime missing"
   skip bench "scripts/gpu_models.py or torch/onnxruntime missing"

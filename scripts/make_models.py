@@ -3,9 +3,9 @@
 
     python3 scripts/make_models.py OUT_DIR [--check]
 
-Writes OUT_DIR/resnet50.onnx (input "input" 1x3x224x224 float32, output "output" 1x1000) and
-OUT_DIR/bert_base.onnx (inputs "input_ids" and "attention_mask" int64 [1,128]; outputs
-"last_hidden_state" [1,128,768] and "pooler_output" [1,768]). The graphs follow what torch.onnx.export
+Writes OUT_DIR/resnet50.onnx (input "input" Bx3x224x224 float32, output "output" Bx1000) and
+OUT_DIR/bert_base.onnx (inputs "input_ids" and "attention_mask" int64 [B,128]; outputs
+"last_hidden_state" [B,128,768] and "pooler_output" [B,768]), B a dynamic batch ("batch"). The graphs follow what torch.onnx.export
 produces for torchvision's resnet50 (BatchNormalization kept) and HuggingFace's BertModel (opset 17:
 LayerNormalization, GELU through Erf, attention through Reshape/Transpose/MatMul/Softmax with an
 additive mask). Weights come from numpy's generator with a fixed seed, so the files are deterministic.
@@ -100,8 +100,8 @@ def make_resnet50(seed=0):
     b = g.uniform("fc_b", (1000,), -0.1, 0.1)
     g.nodes.append(helper.make_node("Gemm", [x, w, b], ["output"], name="fc", alpha=1.0, beta=1.0, transB=1))
     return g.model("resnet50",
-                   [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 224, 224])],
-                   [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 1000])])
+                   [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 224, 224])],
+                   [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 1000])])
 
 
 # ---------------------------------------------------------------- BERT-base (HuggingFace BertModel layout)
@@ -125,8 +125,8 @@ def linear(g, x, cin, cout):
 def attention(g, x, mask_bias, c):
     hidden, heads, seq = c["hidden"], c["heads"], c["seq"]
     head_dim = hidden // heads
-    split_shape = g.const("split_shape", np.array([1, seq, heads, head_dim], dtype=np.int64))
-    merge_shape = g.const("merge_shape", np.array([1, seq, hidden], dtype=np.int64))
+    split_shape = g.const("split_shape", np.array([0, seq, heads, head_dim], dtype=np.int64))  # 0: the batch
+    merge_shape = g.const("merge_shape", np.array([0, seq, hidden], dtype=np.int64))
 
     def heads_of(t, perm):
         return g.op("Transpose", [g.op("Reshape", [t, split_shape], "reshape")], "transpose", perm=perm)
@@ -179,10 +179,10 @@ def make_bert_base(seed=0, c=BERT):
     pooled = g.op("Tanh", [linear(g, first, hidden, hidden)], "pooled")
     g.nodes.append(helper.make_node("Identity", [pooled], ["pooler_output"], name="pooler_output"))
     return g.model("bert_base",
-                   [helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, seq]),
-                    helper.make_tensor_value_info("attention_mask", TensorProto.INT64, [1, seq])],
-                   [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, [1, seq, hidden]),
-                    helper.make_tensor_value_info("pooler_output", TensorProto.FLOAT, [1, hidden])])
+                   [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", seq]),
+                    helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", seq])],
+                   [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", seq, hidden]),
+                    helper.make_tensor_value_info("pooler_output", TensorProto.FLOAT, ["batch", hidden])])
 
 
 MODELS = {"resnet50": make_resnet50, "bert_base": make_bert_base}

@@ -10,6 +10,9 @@ static const char* kUsage =
     "  build        --onnx=MODEL --save-engine=PLAN [--device=cpu|cuda[:N]] [--fp16] [--bf16]\n"
     "               [--min-shapes=x:1x3x8x8 --opt-shapes=... --max-shapes=...] [--disable-passes=a,b] [--list-passes]\n"
     "               [--memory-limit=MiB (activation memory at the max shapes)]\n"
+    "               [--builder-effort=0..5 (0: no tactic timing; default 3)] [--timing-cache=FILE (read, then updated)]\n"
+    "               [--dump-layers (each layer's tactic, time, candidates)] [--quiet (no progress, no summary)]\n"
+    "  inspect      --engine=PLAN  (inputs, outputs, and each layer's backend, tactic, time, candidates)\n"
     "  run          --engine=PLAN | --onnx=MODEL  --load-inputs=DIR [--save-outputs=DIR] [--expect=DIR]\n"
     "               [--rtol=1e-3] [--atol=1e-7]\n"
     "  bench        --engine=PLAN | --onnx=MODEL  [--device=cpu|cuda[:N]] [--fp16] [--iterations=100] [--warmup=10]\n"
@@ -28,6 +31,7 @@ int runCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
   try {
     if (command == "build") return runBuildCommand(rest, out);
     if (command == "run") return runRunCommand(rest, out);
+    if (command == "inspect") return runInspectCommand(rest, out);
     if (command == "bench") return runBenchCommand(rest, out);
     if (command == "conformance") return runConformanceCommand(rest, out);
     if (command == "version") {

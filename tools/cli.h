@@ -14,5 +14,6 @@ int runBuildCommand(const std::vector<std::string>& args, std::ostream& out);
 int runRunCommand(const std::vector<std::string>& args, std::ostream& out);
 int runBenchCommand(const std::vector<std::string>& args, std::ostream& out);
 int runConformanceCommand(const std::vector<std::string>& args, std::ostream& out);
+int runInspectCommand(const std::vector<std::string>& args, std::ostream& out);
 
 }  // namespace kiln::tools

@@ -219,9 +219,8 @@ std::string benchCuda(ExecutionContext& context, const std::vector<IoBuffer>& in
 }  // namespace
 
 int runBenchCommand(const std::vector<std::string>& args, std::ostream& out) {
-  Options options(args, {"onnx", "engine", "device", "fp16", "bf16", "min-shapes", "opt-shapes", "max-shapes",
-                         "shapes", "disable-passes", "memory-limit", "iterations", "warmup", "threads", "seed", "profile", "batch",
-                         "no-data-transfers", "use-cuda-graph"});
+  Options options(args, builderOptionNames({"onnx", "engine", "iterations", "warmup", "threads", "seed", "profile",
+                                            "batch", "no-data-transfers", "use-cuda-graph"}));
   if (options.has("threads")) cpu::setNumThreads(static_cast<int>(options.getInt("threads", 1)));
   int64_t warmup = options.getInt("warmup", 10), iterations = options.getInt("iterations", 100);
   KILN_CHECK(iterations > 0 && warmup >= 0, kInvalidArgument, "--iterations must be > 0 and --warmup >= 0");

@@ -83,6 +83,7 @@ CaseResult runCase(const fs::path& dir, const Options& options) {
     std::vector<Dims> shapes;
     for (auto& in : inputs) shapes.push_back(in.second.shape);
     BuilderConfig config = builderConfigFrom(options);
+    config.progress = nullptr;  // one line per case is the output
     std::vector<uint8_t> plan = buildPlanFromOnnxBytes(modelMatchingData(dir / "model.onnx", inputs), dir.string(), config,
                                                        nullptr, nullptr, shapes);
     auto engine = Runtime().deserializeEngine(plan.data(), plan.size());
@@ -190,7 +191,8 @@ std::string jsonEscape(const std::string& s) {
 }  // namespace
 
 int runConformanceCommand(const std::vector<std::string>& args, std::ostream& out) {
-  Options options(args, {"report", "device", "fp16", "bf16", "filter", "rtol", "atol", "timeout", "disable-passes"});
+  Options options(args, {"report", "device", "fp16", "bf16", "filter", "rtol", "atol", "timeout", "disable-passes",
+                         "builder-effort"});
   KILN_CHECK(!options.positional().empty(), kInvalidArgument,
              "kiln conformance needs one or more folders of test cases (each with model.onnx)");
   std::vector<fs::path> cases;

@@ -8,8 +8,7 @@
 namespace kiln::tools {
 
 int runRunCommand(const std::vector<std::string>& args, std::ostream& out) {
-  Options options(args, {"onnx", "engine", "device", "fp16", "bf16", "min-shapes", "opt-shapes", "max-shapes", "shapes",
-                         "disable-passes", "memory-limit", "load-inputs", "save-outputs", "expect", "rtol", "atol"});
+  Options options(args, builderOptionNames({"onnx", "engine", "load-inputs", "save-outputs", "expect", "rtol", "atol"}));
   KILN_CHECK(options.has("load-inputs"), kInvalidArgument, "kiln run needs --load-inputs=DIR (input_0.pb, ...)");
   auto inputs = readTensorFiles(options.get("load-inputs"), "input");
   // Building in memory: dynamic inputs are tuned for the inputs at hand.

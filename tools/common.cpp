@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/half.h"
@@ -16,8 +19,28 @@ namespace kiln::tools {
 
 namespace fs = std::filesystem;
 
+std::set<std::string> builderOptionNames(std::set<std::string> own) {
+  std::set<std::string> names = {"device", "fp16", "bf16", "min-shapes", "opt-shapes", "max-shapes", "shapes",
+                                    "disable-passes", "memory-limit", "builder-effort", "timing-cache", "quiet"};
+  names.insert(own.begin(), own.end());
+  return names;
+}
+
+namespace {
+// "[tactics] layer 12/53 conv1: cuda.conv.cudnn.winograd" rewritten in place on a terminal.
+void printTacticProgress(int layer, int count, const std::string& name, const std::string& tactic) {
+  std::fprintf(stderr, "\r[tactics] layer %d/%d %s: timing %s\x1b[K", layer + 1, count, name.c_str(), tactic.c_str());
+  std::fflush(stderr);
+}
+}  // namespace
+
 BuilderConfig builderConfigFrom(const Options& options) {
   BuilderConfig config;
+  config.builderEffort = static_cast<int>(options.getInt("builder-effort", 3));
+  KILN_CHECK(config.builderEffort >= 0 && config.builderEffort <= 5, kInvalidArgument,
+             "--builder-effort must be 0 to 5 (0: no timing), got ", config.builderEffort);
+  config.timingCache = options.get("timing-cache");
+  if (!options.has("quiet") && isatty(fileno(stderr))) config.progress = printTacticProgress;
   config.device = options.get("device", "cpu");
   config.fp16 = options.has("fp16");
   config.bf16 = options.has("bf16");
@@ -51,7 +74,15 @@ std::vector<uint8_t> buildParsed(NetworkDefinition& network, Builder& builder, B
       config.profile.setDimensions(input->name(), inputShapes[i], inputShapes[i], inputShapes[i]);
   }
   BuildSummary local;
-  std::vector<uint8_t> plan = builder.buildSerializedNetwork(network, config, &local);
+  bool showsProgress = static_cast<bool>(config.progress);
+  std::vector<uint8_t> plan;
+  try {
+    plan = builder.buildSerializedNetwork(network, config, &local);
+  } catch (...) {
+    if (showsProgress) std::fprintf(stderr, "\r\x1b[K");
+    throw;
+  }
+  if (showsProgress) std::fprintf(stderr, "\r\x1b[K");  // clears the progress line
   if (out) *out << local.toString();
   if (summary) *summary = local;
   return plan;

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -13,7 +14,11 @@
 
 namespace kiln::tools {
 
-// Builder settings from --device, --fp16, --bf16, --min/opt/max-shapes, --shapes, --disable-passes.
+// The options of every command that builds a plan: --device, --fp16, --bf16, --min/opt/max-shapes,
+// --shapes, --disable-passes, --memory-limit, --builder-effort, --timing-cache, --quiet; followed by `own`.
+std::set<std::string> builderOptionNames(std::set<std::string> own);
+// Builder settings from those options. Tactic timing shows its progress on a terminal (stderr) unless
+// --quiet.
 BuilderConfig builderConfigFrom(const Options& options);
 // Parses and builds an ONNX model; prints the build summary to `out` when given.
 // inputShapes (by input position) fix the profile of dynamic inputs the config leaves open.

@@ -165,6 +165,8 @@ struct LayerTactic {
   int candidates = 0;          // tactics timed for the layer (0: not timed, a single candidate or effort 0)
   bool fromCache = false;      // the timings came from the timing cache
 };
+// A table with one line per layer: name, type, backend, tactic, time, candidates.
+std::string formatLayerTactics(const std::vector<LayerTactic>& tactics);
 
 // What the builder did; also printed by `kiln build`.
 struct BuildSummary {

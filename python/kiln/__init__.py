@@ -60,6 +60,7 @@ from ._kiln import (  # noqa: F401  (re-exported API)
     IdentityParams,
     ILayer,
     ITensor,
+    LayerTactic,
     LayerType,
     Logger,
     MatrixMultiplyParams,
@@ -196,15 +197,21 @@ def build_serialized(
     disabled_passes: Optional[Iterable[str]] = None,
     logger: Optional[Logger] = None,
     summary: Optional[BuildSummary] = None,
+    builder_effort: int = 3,
+    timing_cache: Optional[Union[str, os.PathLike]] = None,
 ) -> bytes:
     """Builds an ONNX model (path, serialized bytes or onnx.ModelProto) into plan bytes.
 
     shapes: {input name: shape} fixes a dynamic input's shape; {input name: (min, opt, max)} gives it
-    a range (the optimization profile)."""
+    a range (the optimization profile). builder_effort (0..5) sets how many candidate kernels are timed
+    per layer (0: none); timing_cache names a file that keeps the timings between builds."""
     builder = Builder(logger)
     network = builder.create_network()
     _parse_model(OnnxParser(network, logger), model)
     config = BuilderConfig(device=device, fp16=fp16, bf16=bf16)
+    config.builder_effort = builder_effort
+    if timing_cache is not None:
+        config.timing_cache = os.fspath(timing_cache)
     _apply_shapes(config, shapes)
     if disabled_passes:
         config.disabled_passes = list(disabled_passes)
@@ -221,12 +228,15 @@ def build(
     disabled_passes: Optional[Iterable[str]] = None,
     logger: Optional[Logger] = None,
     summary: Optional[BuildSummary] = None,
+    builder_effort: int = 3,
+    timing_cache: Optional[Union[str, os.PathLike]] = None,
 ) -> Engine:
     """Builds an ONNX model (path, serialized bytes or onnx.ModelProto) into an Engine.
 
     See build_serialized() for the arguments."""
     plan = build_serialized(
-        model, device, fp16, shapes, bf16=bf16, disabled_passes=disabled_passes, logger=logger, summary=summary
+        model, device, fp16, shapes, bf16=bf16, disabled_passes=disabled_passes, logger=logger, summary=summary,
+        builder_effort=builder_effort, timing_cache=timing_cache,
     )
     return Runtime(logger).deserialize_engine(plan)
 

@@ -959,7 +959,44 @@ PYBIND11_MODULE(_kiln, m) {
            "Sets the optimization profile range of a dynamic input")
       .def_property("disabled_passes", [](const BuilderConfig& c) { return c.disabledPasses; },
                     [](BuilderConfig& c, const std::vector<std::string>& v) { c.disabledPasses = v; },
-                    "Names of builder passes to skip (assign a list; see Builder.pass_names())");
+                    "Names of builder passes to skip (assign a list; see Builder.pass_names())")
+      .def_readwrite("builder_effort", &BuilderConfig::builderEffort,
+                     "Tactic selection 0..5: 0 takes each layer's preferred kernel and times nothing; higher times "
+                     "more candidate kernels at the profile's opt shapes (default 3)")
+      .def_readwrite("timing_cache", &BuilderConfig::timingCache,
+                     "Path of a timing cache file: read when it exists, then written with the new timings; '' for none")
+      .def_property(
+          "progress", [](const BuilderConfig&) { return py::none(); },
+          [](BuilderConfig& c, py::object callback) {
+            if (callback.is_none()) {
+              c.progress = nullptr;
+              return;
+            }
+            // The builder copies the std::function without the GIL: copies share one holder, whose
+            // py::object is released with the GIL held.
+            std::shared_ptr<py::object> holder(new py::object(callback), [](py::object* o) {
+              py::gil_scoped_acquire acquire;
+              delete o;
+            });
+            c.progress = [holder](int layer, int count, const std::string& name, const std::string& tactic) {
+              py::gil_scoped_acquire acquire;
+              (*holder)(layer, count, name, tactic);
+            };
+          },
+          "A callable(layer, layer_count, layer_name, tactic) called while tactics are timed, or None");
+
+  py::class_<LayerTactic>(m, "LayerTactic")
+      .def_readonly("layer_name", &LayerTactic::layerName)
+      .def_readonly("layer_type", &LayerTactic::layerType)
+      .def_readonly("backend", &LayerTactic::backend)
+      .def_readonly("tactic", &LayerTactic::tactic)
+      .def_readonly("milliseconds", &LayerTactic::milliseconds, "Measured time at the opt shapes; -1 when not timed")
+      .def_readonly("candidates", &LayerTactic::candidates, "Tactics timed for the layer (0: not timed)")
+      .def_readonly("from_cache", &LayerTactic::fromCache)
+      .def("__repr__", [](const LayerTactic& t) {
+        return "<kiln.LayerTactic " + t.layerName + " " + t.layerType + " " + t.backend + " " +
+               (t.tactic.empty() ? std::string("-") : t.tactic) + ">";
+      });
 
   py::class_<BuildSummary>(m, "BuildSummary")
       .def(py::init<>())
@@ -974,6 +1011,11 @@ PYBIND11_MODULE(_kiln, m) {
       .def_readonly("fallback_layers", &BuildSummary::fallbackLayers)
       .def_readonly("reduced_precision_layers", &BuildSummary::reducedPrecisionLayers)
       .def_readonly("casts_inserted", &BuildSummary::castsInserted)
+      .def_readonly("tactics", &BuildSummary::tactics, "The chosen tactic of every layer (LayerTactic list)")
+      .def_readonly("layers_timed", &BuildSummary::layersTimed)
+      .def_readonly("timing_cache_hits", &BuildSummary::timingCacheHits)
+      .def_readonly("tactic_seconds", &BuildSummary::tacticSeconds)
+      .def("layer_table", &BuildSummary::layerTable)
       .def("__str__", &BuildSummary::toString);
 
   struct BuilderHandle {
@@ -1088,6 +1130,8 @@ PYBIND11_MODULE(_kiln, m) {
       .def_property_readonly("device", &Engine::device)
       .def_property_readonly("num_layers", &Engine::numLayers)
       .def_property_readonly("layer_information", &Engine::layerInformation)
+      .def_property_readonly("layer_tactics", &Engine::layerTactics,
+                             "Each layer's backend and tactic as the plan records them (LayerTactic list)")
       .def_property_readonly("weights_bytes", &Engine::weightsBytes)
       .def("create_execution_context", &Engine::createExecutionContext, py::keep_alive<0, 1>())
       .def("serialize", [](const Engine& e) {

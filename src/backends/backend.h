@@ -90,7 +90,12 @@ class Backend {
   virtual std::unique_ptr<StreamTimer> createTimer() const;
 };
 
-// The backend for a device string ("cpu", "cuda", "cuda:1"). Throws kiln::Error when unavailable.
+// The backend for a device string ("cpu", "cuda", "cuda:1", or a registered name). Throws kiln::Error
+// when unavailable.
 std::shared_ptr<Backend> backendFor(const std::string& device);
+
+// Makes backendFor(device) return `backend` (tests use it for backends with fake tactics). The built-in
+// names ("cpu", "cuda", "cuda:N") cannot be taken: that throws kiln::Error (kInvalidArgument).
+void registerBackend(const std::string& device, std::shared_ptr<Backend> backend);
 
 }  // namespace kiln

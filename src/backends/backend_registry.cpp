@@ -1,5 +1,4 @@
 // Maps device strings to backends: "cpu"; "cuda" or "cuda:N" when built with the CUDA backend.
-#include <chrono>
 #include <mutex>
 #include <unordered_map>
 
@@ -14,23 +13,27 @@
 namespace kiln {
 
 namespace {
-class WallClockTimer final : public StreamTimer {
- public:
-  void start(void*) override { start_ = std::chrono::steady_clock::now(); }
-  void stop(void*) override { stop_ = std::chrono::steady_clock::now(); }
-  double elapsedMs() const override { return std::chrono::duration<double, std::milli>(stop_ - start_).count(); }
-
- private:
-  std::chrono::steady_clock::time_point start_, stop_;
-};
+std::mutex registryMutex;
+std::unordered_map<std::string, std::shared_ptr<Backend>>& registry() {
+  static std::unordered_map<std::string, std::shared_ptr<Backend>> backends;
+  return backends;
+}
+bool isBuiltInDevice(const std::string& device) {
+  return device == "cpu" || device == "cuda" || device.rfind("cuda:", 0) == 0;
+}
 }  // namespace
 
-std::unique_ptr<StreamTimer> Backend::createTimer() const { return std::make_unique<WallClockTimer>(); }
+void registerBackend(const std::string& device, std::shared_ptr<Backend> backend) {
+  KILN_CHECK(!isBuiltInDevice(device), kInvalidArgument, "cannot register a backend as '", device,
+             "': cpu and cuda[:N] are built in");
+  KILN_CHECK(backend != nullptr, kInvalidArgument, "cannot register a null backend as '", device, "'");
+  std::lock_guard<std::mutex> lock(registryMutex);
+  registry()[device] = std::move(backend);
+}
 
 std::shared_ptr<Backend> backendFor(const std::string& device) {
-  static std::mutex mutex;
-  static std::unordered_map<std::string, std::shared_ptr<Backend>> cache;
-  std::lock_guard<std::mutex> lock(mutex);
+  std::lock_guard<std::mutex> lock(registryMutex);
+  auto& cache = registry();
   auto found = cache.find(device);
   if (found != cache.end()) return found->second;
   std::shared_ptr<Backend> backend;

@@ -1,10 +1,12 @@
 // Builder: validate, optimize (passes), assign backends per layer, write the plan.
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <sstream>
 
 #include "backends/backend.h"
 #include "builder/pass_manager.h"
+#include "builder/tactic_selector.h"
 #include "core/error.h"
 #include "ir/shape_inference.h"
 #include "plan/plan_format.h"
@@ -128,11 +130,44 @@ std::vector<uint8_t> Builder::buildSerializedNetwork(NetworkDefinition& definiti
   KILN_CHECK(unsupported.empty(), kUnsupported, "no backend can run these layers:", unsupported);
 
   result.layersAfter = net.numLayers();
-  std::vector<uint8_t> planBytes = plan::writePlan(net, info);
+  std::vector<uint8_t> planBytes = plan::writePlan(net, info);  // with each backend's preferred tactics
+
+  // Tactics: time the candidates of each layer at the opt shapes (see builder/tactic_selector.h).
+  KILN_CHECK(config.builderEffort >= 0 && config.builderEffort <= kMaxBuilderEffort, kInvalidArgument,
+             "builder effort ", config.builderEffort, " is out of range: expected 0 to ", kMaxBuilderEffort);
+  auto tacticStart = std::chrono::steady_clock::now();
+  builder::TimingCache cache;
+  if (!config.timingCache.empty() && std::filesystem::exists(config.timingCache)) {
+    std::string why;
+    if (!cache.load(config.timingCache, &why)) logger_.log(Severity::kWarning, why);
+  }
+  builder::TacticSelection selection;
+  {
+    auto preliminary = Runtime(logger_).deserializeEngine(planBytes.data(), planBytes.size());
+    builder::TacticSelectionOptions options;
+    options.effort = config.builderEffort;
+    options.cache = &cache;
+    options.progress = config.progress;
+    options.logger = &logger_;
+    std::map<std::string, Dims> optShapes;
+    for (auto& [name, range] : info.profile.shapes) optShapes[name] = range.opt;
+    selection = builder::selectTactics(preliminary->impl(), optShapes, options);
+  }
+  info.layerTactics = selection.tactics;
+  info.layerTacticMs = selection.milliseconds;
+  info.layerCandidates = selection.candidates;
+  planBytes = plan::writePlan(net, info);
+  if (!config.timingCache.empty()) cache.save(config.timingCache);
+  result.layersTimed = selection.layersTimed;
+  result.timingCacheHits = selection.cacheHits;
+  result.tacticSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tacticStart).count();
 
   // Activation memory at the profile's opt shapes, measured by planning a real context.
   auto engine = Runtime(logger_).deserializeEngine(planBytes.data(), planBytes.size());
   result.weightsBytes = engine->weightsBytes();
+  result.tactics = engine->layerTactics();
+  for (size_t i = 0; i < result.tactics.size() && i < selection.fromCache.size(); ++i)
+    result.tactics[i].fromCache = selection.fromCache[i];
   try {
     auto context = engine->createExecutionContext();
     for (auto& [name, range] : info.profile.shapes) context->setInputShape(name, range.opt);
@@ -169,6 +204,10 @@ std::string BuildSummary::toString() const {
   if (precision != DataType::kFloat32)
     out << "  precision:         " << reducedPrecisionLayers << " layers in " << dataTypeName(precision) << ", "
         << castsInserted << " casts inserted\n";
+  int tuned = 0;
+  for (const LayerTactic& t : tactics) tuned += t.candidates > 1 ? 1 : 0;
+  out << "  tactics:           " << tuned << " layers chose among timed candidates (" << layersTimed
+      << " timed now, " << timingCacheHits << " from the timing cache) in " << tacticSeconds << " s\n";
   for (auto& line : passLog) out << "  pass " << line << "\n";
   if (!fallbackLayers.empty()) {
     out << "  layers on the CPU (no " << device << " kernel): " << fallbackLayers.size() << "\n";
@@ -177,7 +216,9 @@ std::string BuildSummary::toString() const {
   return out.str();
 }
 
-std::string BuildSummary::layerTable() const {
+std::string BuildSummary::layerTable() const { return formatLayerTactics(tactics); }
+
+std::string formatLayerTactics(const std::vector<LayerTactic>& tactics) {
   std::ostringstream out;
   size_t nameWidth = 5, typeWidth = 4, backendWidth = 7, tacticWidth = 6;
   for (const LayerTactic& t : tactics) {

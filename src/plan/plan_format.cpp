@@ -291,6 +291,14 @@ void putU32(std::vector<uint8_t>& out, size_t at, T v) {
 
 }  // namespace
 
+std::vector<uint8_t> serializeParams(const ir::Layer& layer) {
+  std::vector<uint8_t> weights;  // weight bytes inside params (Constant) are left out: only their offsets count
+  Writer w(weights);
+  w(layer.type());
+  std::visit([&](auto& p) { const_cast<std::decay_t<decltype(p)>&>(p).visit(w); }, layer.params());
+  return std::move(w.bytes);
+}
+
 std::vector<uint8_t> writePlan(const ir::Network& net, const PlanInfo& c) {
   std::vector<uint8_t> weights;
   Writer w(weights);

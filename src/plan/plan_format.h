@@ -53,6 +53,10 @@ struct PlanContents {
   PlanInfo info;
 };
 
+// A layer's type and params as the plan writes them (without weight bytes): a layer's identity for
+// the timing cache.
+std::vector<uint8_t> serializeParams(const ir::Layer& layer);
+
 std::vector<uint8_t> writePlan(const ir::Network& network, const PlanInfo& info);
 // Throws kiln::Error(kInvalidPlan) naming what is wrong: not a plan, version, truncated, corrupted.
 PlanContents readPlan(const void* data, size_t size);

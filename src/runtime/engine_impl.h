@@ -2,6 +2,7 @@
 // steps (layer runs and host<->device copies). Immutable after construction; shared by contexts.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -54,5 +55,16 @@ struct EngineImpl {
   int indexOf(const ir::Tensor* t) const { return tensorIndex.at(t); }
   const ir::Tensor* ioTensor(const std::string& name) const;  // throws naming the tensor when unknown
 };
+
+// Every tensor's type and shape for the given input shapes, as a context's reshape infers them, and the
+// host values known then (constants, shape tensors). For tactic selection at the profile's opt shapes.
+// A network whose shapes depend on data leaves those shapes with -1 dims; inputs read as shape values
+// are taken as zeros. Indexed like EngineImpl::tensors.
+struct SettledShapes {
+  std::vector<TensorDesc> descs;
+  std::vector<HostTensor> values;  // empty HostTensor (no bytes) where no host value is known
+  std::vector<bool> known;         // per tensor: values[t] holds its host value
+};
+SettledShapes settleShapes(const EngineImpl& engine, const std::map<std::string, Dims>& inputShapes);
 
 }  // namespace kiln

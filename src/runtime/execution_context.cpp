@@ -60,6 +60,7 @@ struct ContextImpl {
   std::vector<HostTensor> lazyValues;        // data-dependent mode: every tensor's value
   std::vector<HostTensor> containerOutputs;  // per tensor: sequence/optional/string outputs (tensorAddress points here)
   bool dirty = true;
+  bool shapesOnly = false;                   // reshape infers shapes and values only (settleShapes): no memory
   bool dataDependent = false;
   bool valuesRead = false;                   // some input's values shape the network
   Profiler* profiler = nullptr;
@@ -186,10 +187,37 @@ void ContextImpl::reshape(bool bindingsOnHost) {
                "this network has data-dependent shapes or host-only values (NonZero, control flow, sequences, "
                "optionals): on a GPU engine it runs on the host through execute() with host buffers, not "
                "through enqueue()");
-  } else {
+  } else if (!shapesOnly) {
     planMemory();
   }
   dirty = false;
+}
+
+SettledShapes settleShapes(const EngineImpl& engine, const std::map<std::string, Dims>& inputShapes) {
+  ContextImpl context(engine);
+  context.shapesOnly = true;
+  const auto& inputs = engine.network().inputs();
+  std::vector<HostTensor> inputValues(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    auto it = inputShapes.find(inputs[i]->name());
+    if (it != inputShapes.end()) context.inputShapes[i] = it->second;
+    int t = engine.indexOf(inputs[i]);
+    if (engine.readsInputValues[t] && volume(context.inputShapes[i]) >= 0) {
+      inputValues[i] = Weights::zeros(inputs[i]->type(), context.inputShapes[i]);
+      context.bindings[t] = const_cast<uint8_t*>(inputValues[i].bytes->data());
+    }
+  }
+  context.reshape(/*bindingsOnHost=*/true);
+  SettledShapes result;
+  result.descs = context.descs;
+  result.values.resize(engine.tensors.size());
+  result.known.assign(engine.tensors.size(), false);
+  for (size_t t = 0; t < engine.tensors.size(); ++t)
+    if (context.values[t]) {
+      result.values[t] = *context.values[t];
+      result.known[t] = true;
+    }
+  return result;
 }
 
 void ContextImpl::planMemory() {

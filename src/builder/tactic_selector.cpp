@@ -1,0 +1,274 @@
+#include "builder/tactic_selector.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include "core/error.h"
+#include "core/half.h"
+#include "ir/shape_inference.h"
+#include "plan/plan_format.h"
+
+namespace kiln::builder {
+namespace {
+
+uint64_t fnv1a64(const std::vector<uint8_t>& bytes) {
+  uint64_t hash = 1469598103934665603ull;
+  for (uint8_t b : bytes) hash = (hash ^ b) * 1099511628211ull;
+  return hash;
+}
+
+std::string describeDesc(const TensorDesc& d) { return concat(dataTypeName(d.type), dimsToString(d.shape)); }
+
+// Measurements per candidate and warm-up runs, by effort (index 1..5).
+int measurementsFor(int effort) {
+  static const int counts[] = {0, 3, 5, 7, 11, 15};
+  return counts[std::clamp(effort, 1, kMaxBuilderEffort)];
+}
+constexpr int kWarmupRuns = 2;
+// Each measurement repeats the kernel until it covers about this long, so short GPU kernels are not
+// lost in the timer's resolution.
+constexpr double kMeasurementMs = 0.25;
+constexpr int kMaxRepeats = 64;
+
+// Backend memory freed at scope exit.
+class Allocations {
+ public:
+  explicit Allocations(const Backend& backend) : backend_(backend) {}
+  ~Allocations() {
+    for (void* p : pointers_) backend_.deallocate(p);
+  }
+  Allocations(const Allocations&) = delete;
+  Allocations& operator=(const Allocations&) = delete;
+  void* allocate(size_t bytes) {
+    void* p = backend_.allocate(std::max<size_t>(bytes, 1));
+    pointers_.push_back(p);
+    return p;
+  }
+
+ private:
+  const Backend& backend_;
+  std::vector<void*> pointers_;
+};
+
+// Random values in [-1, 1] for floating-point tensors; zeros (valid indices, false) for the rest.
+std::vector<uint8_t> randomBytes(DataType type, int64_t count, std::mt19937& generator) {
+  std::vector<uint8_t> bytes(static_cast<size_t>(count) * dataTypeSize(type), 0);
+  std::uniform_real_distribution<float> uniform(-1.f, 1.f);
+  for (int64_t i = 0; i < count; ++i) {
+    float v = uniform(generator);
+    switch (type) {
+      case DataType::kFloat32: reinterpret_cast<float*>(bytes.data())[i] = v; break;
+      case DataType::kFloat64: reinterpret_cast<double*>(bytes.data())[i] = v; break;
+      case DataType::kFloat16: reinterpret_cast<uint16_t*>(bytes.data())[i] = floatToHalf(v); break;
+      case DataType::kBFloat16: reinterpret_cast<uint16_t*>(bytes.data())[i] = floatToBfloat16(v); break;
+      default: return bytes;
+    }
+  }
+  return bytes;
+}
+
+// Times one tactic on one layer at the settled shapes: the median over measurements of the time per
+// run. Throws kiln::Error when the tactic cannot run there.
+double timeTactic(const EngineImpl& engine, size_t li, const std::string& tactic, const SettledShapes& shapes,
+                  int effort) {
+  const ir::Layer& layer = *engine.network().layers()[li];
+  const Backend& backend = *engine.layerBackend[li];
+  bool onHost = backend.isHostMemory();
+  Constants constants;
+  for (auto* in : layer.inputs) constants.push_back(in ? engine.constantValue[engine.indexOf(in)] : nullptr);
+  std::unique_ptr<Kernel> kernel = backend.createKernel(layer, constants, tactic);
+
+  Allocations memory(backend);
+  std::mt19937 generator(1234);
+  KernelArgs args;
+  for (int i = 0; i < layer.numInputs(); ++i) {
+    const ir::Tensor* in = layer.inputs[i];
+    if (!in) {
+      args.inputs.push_back({});
+      continue;
+    }
+    int t = engine.indexOf(in);
+    const TensorDesc& desc = shapes.descs[t];
+    void* data = nullptr;
+    if (ir::isShapeInput(layer, i)) {  // read on the host, as the context passes them
+      KILN_CHECK(shapes.known[t], kUnsupported, "its shape input ", i, " is known only at run time");
+      data = const_cast<void*>(shapes.values[t].data());
+    } else if (engine.constantValue[t] && onHost) {
+      data = const_cast<void*>(engine.constantValue[t]->data());
+    } else if (engine.constantValue[t] && engine.constantOnDevice[t]) {
+      data = engine.constantOnDevice[t];
+    } else {
+      size_t bytes = static_cast<size_t>(volume(desc.shape)) * dataTypeSize(desc.type);
+      data = memory.allocate(bytes);
+      const void* source = nullptr;
+      std::vector<uint8_t> values;
+      if (engine.constantValue[t]) {
+        source = engine.constantValue[t]->data();
+      } else {
+        values = randomBytes(desc.type, volume(desc.shape), generator);
+        source = values.data();
+      }
+      if (bytes > 0) backend.copyFromHost(data, source, bytes, nullptr);
+    }
+    args.inputs.push_back({data, desc.type, desc.shape});
+  }
+  for (auto* out : layer.outputs) {
+    const TensorDesc& desc = shapes.descs[engine.indexOf(out)];
+    size_t bytes = static_cast<size_t>(volume(desc.shape)) * dataTypeSize(desc.type);
+    args.outputs.push_back({memory.allocate(bytes), desc.type, desc.shape});
+  }
+  args.workspaceBytes = kernel->workspaceSize(args);
+  args.workspace = args.workspaceBytes ? memory.allocate(args.workspaceBytes) : nullptr;
+  backend.synchronize(nullptr);
+
+  std::unique_ptr<StreamTimer> timer = backend.createTimer();
+  auto measure = [&](int repeats) {
+    timer->start(nullptr);
+    for (int r = 0; r < repeats; ++r) kernel->execute(args);
+    timer->stop(nullptr);
+    backend.synchronize(nullptr);
+    return timer->elapsedMs() / repeats;
+  };
+  for (int r = 0; r < kWarmupRuns; ++r) kernel->execute(args);
+  backend.synchronize(nullptr);
+  double first = measure(1);
+  int repeats = std::clamp(static_cast<int>(std::ceil(kMeasurementMs / std::max(first, 1e-4))), 1, kMaxRepeats);
+  std::vector<double> times;
+  for (int m = 0; m < measurementsFor(effort); ++m) times.push_back(measure(repeats));
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+bool shapesSettled(const ir::Layer& layer, const EngineImpl& engine, const SettledShapes& shapes) {
+  for (auto* in : layer.inputs)
+    if (in && volume(shapes.descs[engine.indexOf(in)].shape) < 0) return false;
+  for (auto* out : layer.outputs)
+    if (volume(shapes.descs[engine.indexOf(out)].shape) < 0) return false;
+  return true;
+}
+
+}  // namespace
+
+int chooseFastest(const std::vector<TimingCache::Timing>& timings, double tolerance) {
+  int fastest = -1;
+  for (size_t i = 0; i < timings.size(); ++i)
+    if (timings[i] && (fastest < 0 || *timings[i] < *timings[fastest])) fastest = static_cast<int>(i);
+  if (fastest < 0) return -1;
+  for (size_t i = 0; i < timings.size(); ++i)
+    if (timings[i] && *timings[i] <= *timings[fastest] * (1.0 + tolerance)) return static_cast<int>(i);
+  return fastest;
+}
+
+std::string layerSignature(const EngineImpl& engine, size_t layerIndex, const SettledShapes& shapes) {
+  const ir::Layer& layer = *engine.network().layers()[layerIndex];
+  char params[17];
+  std::snprintf(params, sizeof params, "%016llx",
+                static_cast<unsigned long long>(fnv1a64(plan::serializeParams(layer))));
+  std::string key = concat(layerTypeName(layer.type()), " params=", params, " in=");
+  for (size_t i = 0; i < layer.inputs.size(); ++i) {
+    const ir::Tensor* in = layer.inputs[i];
+    if (i > 0) key += ",";
+    if (!in) {
+      key += "none";
+      continue;
+    }
+    int t = engine.indexOf(in);
+    key += describeDesc(shapes.descs[t]);
+    if (engine.constantValue[t]) key += "const";
+  }
+  key += " out=";
+  for (size_t o = 0; o < layer.outputs.size(); ++o)
+    key += (o ? "," : "") + describeDesc(shapes.descs[engine.indexOf(layer.outputs[o])]);
+  key += " on=" + engine.layerBackend[layerIndex]->deviceSignature();
+  for (char& c : key)
+    if (c == '\t' || c == '\n' || c == '\r') c = ' ';
+  return key;
+}
+
+TacticSelection selectTactics(const EngineImpl& engine, const std::map<std::string, Dims>& optShapes,
+                              const TacticSelectionOptions& options) {
+  KILN_CHECK(options.cache != nullptr, kInternal, "selectTactics needs a timing cache");
+  const auto& layers = engine.network().layers();
+  size_t n = layers.size();
+  TacticSelection selection;
+  selection.tactics.assign(n, "");
+  selection.milliseconds.assign(n, -1.f);
+  selection.candidates.assign(n, 0);
+  selection.fromCache.assign(n, false);
+
+  // The candidates of every layer with a kernel; the preferred tactic is the default choice.
+  std::vector<std::vector<std::string>> candidates(n);
+  int tunable = 0;
+  for (size_t li = 0; li < n; ++li) {
+    if (!engine.kernels[li]) continue;
+    selection.tactics[li] = engine.kernels[li]->name();
+    if (options.effort <= 0) continue;
+    candidates[li] = engine.layerBackend[li]->tactics(*layers[li], options.effort);
+    if (candidates[li].size() > 1) ++tunable;
+  }
+  if (tunable == 0) return selection;
+
+  SettledShapes shapes;
+  try {
+    shapes = settleShapes(engine, optShapes);
+  } catch (const Error& e) {
+    if (options.logger)
+      options.logger->log(Severity::kWarning,
+                          concat("tactics not timed: the shapes at the profile's opt shapes are not known before "
+                                 "run time (", e.what(), "); every layer takes its preferred tactic"));
+    return selection;
+  }
+
+  int tuned = 0;
+  for (size_t li = 0; li < n; ++li) {
+    if (candidates[li].size() <= 1) continue;
+    const ir::Layer& layer = *layers[li];
+    int position = tuned++;
+    if (!shapesSettled(layer, engine, shapes)) {
+      if (options.logger)
+        options.logger->log(Severity::kInfo, concat(layer.describe(), ": not timed (its shapes depend on data); ",
+                                                    "tactic ", selection.tactics[li]));
+      continue;
+    }
+    std::string key = layerSignature(engine, li, shapes);
+    std::vector<TimingCache::Timing> timings;
+    bool timedHere = false;
+    for (const std::string& tactic : candidates[li]) {
+      if (const TimingCache::Timing* cached = options.cache->find(key, tactic)) {
+        timings.push_back(*cached);
+        continue;
+      }
+      if (options.progress) options.progress(position, tunable, layer.name(), tactic);
+      TimingCache::Timing timing;
+      try {
+        timing = timeTactic(engine, li, tactic, shapes, options.effort);
+        if (options.logger)
+          options.logger->log(Severity::kVerbose, concat(layer.describe(), ": ", tactic, " ", *timing, " ms"));
+      } catch (const Error& e) {
+        if (options.logger)
+          options.logger->log(Severity::kVerbose, concat(layer.describe(), ": tactic ", tactic, " skipped: ", e.what()));
+      }
+      options.cache->record(key, tactic, timing);
+      timings.push_back(timing);
+      timedHere = true;
+    }
+    int best = chooseFastest(timings);
+    if (best < 0) {
+      if (options.logger)
+        options.logger->log(Severity::kWarning, concat(layer.describe(), ": every candidate tactic failed to run at ",
+                                                       "the opt shapes; keeping ", selection.tactics[li]));
+      continue;
+    }
+    selection.tactics[li] = candidates[li][best];
+    selection.milliseconds[li] = static_cast<float>(*timings[best]);
+    selection.candidates[li] = static_cast<int64_t>(timings.size());
+    selection.fromCache[li] = !timedHere;
+    if (timedHere) ++selection.layersTimed;
+    else ++selection.cacheHits;
+  }
+  return selection;
+}
+
+}  // namespace kiln::builder
