@@ -1,6 +1,7 @@
-// Printable names of layer types and their enums.
+// Printable names of layer types (from the layer table) and of their enums.
 #include <type_traits>
 
+#include "ir/layer_table.h"
 #include "kiln/layers.h"
 
 namespace kiln {
@@ -16,17 +17,7 @@ static_assert(typesMatchIndices(std::make_index_sequence<std::variant_size_v<Lay
 }  // namespace
 
 const char* layerTypeName(LayerType type) {
-  static const char* names[] = {
-      "Constant", "Identity", "Cast", "ElementWise", "Unary", "Activation", "MatrixMultiply", "Convolution",
-      "Deconvolution", "Pooling", "Reduce", "Softmax", "Normalization", "Reshape", "Transpose", "Concatenation",
-      "Slice", "Split", "Gather", "Scatter", "Shape", "ConstantOfShape", "Range", "Expand", "Tile", "Select",
-      "Padding", "Resize", "TopK", "ArgMinMax", "CumSum", "Einsum", "NonZero", "OneHot", "Quantize", "Dequantize",
-      "Trilu", "LRN", "SpaceDepth", "GridSample", "NonMaxSuppression", "RoiAlign", "Unique", "Determinant",
-      "TfIdfVectorizer", "DFT", "STFT", "Window", "MelWeightMatrix", "Random", "Recurrent", "If", "Loop", "Scan",
-      "Sequence", "Optional", "SequenceMap", "StringNormalizer"};
-  static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(LayerType::kCount));
-  auto i = static_cast<size_t>(type);
-  return i < static_cast<size_t>(LayerType::kCount) ? names[i] : "Unknown";
+  return static_cast<size_t>(type) < static_cast<size_t>(LayerType::kCount) ? ir::layerInfo(type).name : "Unknown";
 }
 
 const char* elementWiseOpName(ElementWiseOp op) {

@@ -1,0 +1,377 @@
+// Shape rules of the neural-network layers: MatrixMultiply, Convolution, Deconvolution, Pooling, Softmax,
+// Normalization, LRN, and the linear-algebra layers Einsum and Determinant.
+#include "ir/layers/shape_rules.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstddef>
+#include <map>
+#include <string>
+#include <utility>
+
+namespace kiln::ir::shape_rules {
+
+namespace {
+
+// Window attributes of a convolution or pooling with defaults filled in, one entry per spatial dim.
+struct Window {
+  Dims kernel, strides, dilations, padsBegin, padsEnd;
+  PaddingMode mode = PaddingMode::kExplicit;
+  bool ceilMode = false;
+};
+
+Dims withDefault(const ShapeInferenceContext& c, const Dims& v, size_t n, int64_t fallback, int64_t minValue,
+                 const char* what) {
+  if (v.empty()) return Dims(n, fallback);
+  SHAPE_CHECK(c, v.size() == n, what, " ", dimsToString(v), " must have ", n, " values (one per spatial dim)");
+  for (int64_t x : v) SHAPE_CHECK(c, x >= minValue, what, " ", dimsToString(v), " must be >= ", minValue);
+  return v;
+}
+
+Window makeWindow(const ShapeInferenceContext& c, size_t n, const Dims& kernel, const Dims& strides,
+                  const Dims& dilations, const Dims& padsBegin, const Dims& padsEnd, PaddingMode mode) {
+  Window w;
+  SHAPE_CHECK(c, kernel.size() == n, "kernel shape ", dimsToString(kernel), " must have ", n,
+              " values (one per spatial dim)");
+  w.kernel = kernel;
+  w.strides = withDefault(c, strides, n, 1, 1, "strides");
+  w.dilations = withDefault(c, dilations, n, 1, 1, "dilations");
+  w.padsBegin = withDefault(c, padsBegin, n, 0, 0, "begin pads");
+  w.padsEnd = withDefault(c, padsEnd, n, 0, 0, "end pads");
+  w.mode = mode;
+  return w;
+}
+
+// Output spatial dims of a convolution / pooling window sliding over `in`.
+Dims windowOutput(const ShapeInferenceContext& c, const Dims& in, const Window& w) {
+  Dims out(in.size(), -1);
+  for (size_t i = 0; i < in.size(); ++i) {
+    int64_t k = w.kernel[i];
+    if (!known(in[i]) || !known(k)) continue;
+    int64_t s = w.strides[i], dilated = w.dilations[i] * (k - 1) + 1;
+    if (w.mode == PaddingMode::kSameUpper || w.mode == PaddingMode::kSameLower) {
+      out[i] = ceilDiv(in[i], s);
+      continue;
+    }
+    bool valid = w.mode == PaddingMode::kValid;
+    int64_t pb = valid ? 0 : w.padsBegin[i], pe = valid ? 0 : w.padsEnd[i];
+    int64_t span = in[i] + pb + pe - dilated;
+    SHAPE_CHECK(c, span >= 0 || in[i] == 0, "window ", dimsToString(w.kernel), " (dilations ",
+                dimsToString(w.dilations), ") is larger than the padded input at spatial dim ", i, ": input ",
+                dimsToString(in), ", pads ", dimsToString(w.padsBegin), " ", dimsToString(w.padsEnd));
+    if (span < 0) {
+      out[i] = 0;
+    } else if (w.ceilMode && !valid) {
+      out[i] = ceilDiv(span, s) + 1;
+      // The last window must start inside the input or the begin padding.
+      if ((out[i] - 1) * s >= in[i] + pb) --out[i];
+    } else {
+      out[i] = floorDiv(span, s) + 1;
+    }
+  }
+  return out;
+}
+
+// One operand (or the output) of an einsum equation: letters before and after an optional "...".
+struct EinsumTerm {
+  std::string before, after;
+  bool ellipsis = false;
+  std::string letters() const { return before + after; }
+};
+
+EinsumTerm parseEinsumTerm(const ShapeInferenceContext& c, const std::string& term, const std::string& equation) {
+  EinsumTerm t;
+  size_t dots = term.find("...");
+  std::string rest = term;
+  if (dots != std::string::npos) {
+    t.ellipsis = true;
+    t.before = term.substr(0, dots);
+    t.after = term.substr(dots + 3);
+    rest = t.before + t.after;
+  } else {
+    t.before = term;
+  }
+  for (char ch : rest)
+    SHAPE_CHECK(c, std::isalpha(static_cast<unsigned char>(ch)), "invalid einsum equation '", equation,
+                "': unexpected '", ch, "' in term '", term, "'");
+  return t;
+}
+
+}  // namespace
+
+Outputs inferMatrixMultiply(const ShapeInferenceContext& c) {
+  expectInputs(c, 2, 3);
+  const auto& p = c.layer.as<MatrixMultiplyParams>();
+  const Dims &sa = c.shape(0), &sb = c.shape(1);
+  SHAPE_CHECK(c, !sa.empty() && !sb.empty(), "operands must have rank >= 1, got ", dimsToString(sa), " and ",
+              dimsToString(sb));
+  SHAPE_CHECK(c, c.type(0) == c.type(1), "operand types differ: ", dataTypeName(c.type(0)), " vs ",
+              dataTypeName(c.type(1)));
+  Dims a = sa, b = sb;
+  bool dropM = a.size() == 1, dropN = b.size() == 1;
+  if (dropM) a.insert(a.begin(), 1);
+  else if (p.transposeA) std::swap(a[a.size() - 1], a[a.size() - 2]);
+  if (dropN) b.push_back(1);
+  else if (p.transposeB) std::swap(b[b.size() - 1], b[b.size() - 2]);
+  int64_t ka = a.back(), kb = b[b.size() - 2];
+  SHAPE_CHECK(c, !known(ka) || !known(kb) || ka == kb, "inner dimensions do not match: ", dimsToString(sa),
+              p.transposeA ? "^T" : "", " x ", dimsToString(sb), p.transposeB ? "^T" : "");
+  Dims batch = broadcastShapes(Dims(a.begin(), a.end() - 2), Dims(b.begin(), b.end() - 2), c.layer);
+  if (!dropM) batch.push_back(a[a.size() - 2]);
+  if (!dropN) batch.push_back(b.back());
+  if (c.has(2)) {  // bias: [N], added to every output row
+    SHAPE_CHECK(c, !dropN, "a bias needs a right operand of rank >= 2, got ", dimsToString(sb));
+    SHAPE_CHECK(c, c.type(2) == c.type(0), "bias type ", dataTypeName(c.type(2)), " differs from the operands' ",
+                dataTypeName(c.type(0)));
+    const Dims& bias = c.shape(2);
+    SHAPE_CHECK(c, bias.size() == 1 && (!known(bias[0]) || !known(b.back()) || bias[0] == b.back()),
+                "bias shape ", dimsToString(bias), " must be [N] = [", b.back(), "]");
+  }
+  return one(c.type(0), batch);
+}
+
+Outputs inferConvolution(const ShapeInferenceContext& c) {
+  expectInputs(c, 2, 3);
+  const auto& p = c.layer.as<ConvolutionParams>();
+  const Dims &x = c.shape(0), &w = c.shape(1);
+  expectRank(c, 0, 3, concat("input ", dimsToString(x)).c_str());
+  SHAPE_CHECK(c, w.size() == x.size(), "weights ", dimsToString(w), " must have the rank of the input ",
+              dimsToString(x));
+  SHAPE_CHECK(c, p.groups >= 1, "groups must be >= 1, got ", p.groups);
+  size_t n = x.size() - 2;
+  SHAPE_CHECK(c, !known(x[1]) || !known(w[1]) || x[1] == w[1] * p.groups, "input channels ", x[1],
+              " do not match weights ", dimsToString(w), " * groups ", p.groups);
+  SHAPE_CHECK(c, !known(w[0]) || w[0] % p.groups == 0, "output channels of weights ", dimsToString(w),
+              " are not divisible by groups ", p.groups);
+  Dims kernel = p.kernelShape.empty() ? Dims(w.begin() + 2, w.end()) : p.kernelShape;
+  if (!p.kernelShape.empty() && kernel.size() == n)
+    for (size_t i = 0; i < n; ++i)
+      SHAPE_CHECK(c, !known(w[i + 2]) || w[i + 2] == kernel[i], "kernel shape ", dimsToString(kernel),
+                  " does not match weights ", dimsToString(w));
+  if (c.has(2)) {
+    const Dims& bias = c.shape(2);
+    SHAPE_CHECK(c, bias.size() == 1 && (!known(bias[0]) || !known(w[0]) || bias[0] == w[0]), "bias ",
+                dimsToString(bias), " does not match weights ", dimsToString(w));
+  }
+  Window win = makeWindow(c, n, kernel, p.strides, p.dilations, p.padsBegin, p.padsEnd, p.paddingMode);
+  Dims out{x[0], w[0]};
+  Dims spatial = windowOutput(c, Dims(x.begin() + 2, x.end()), win);
+  out.insert(out.end(), spatial.begin(), spatial.end());
+  return one(c.type(0), out);
+}
+
+Outputs inferDeconvolution(const ShapeInferenceContext& c) {
+  expectInputs(c, 2, 3);
+  const auto& p = c.layer.as<DeconvolutionParams>();
+  const Dims &x = c.shape(0), &w = c.shape(1);
+  expectRank(c, 0, 3, concat("input ", dimsToString(x)).c_str());
+  SHAPE_CHECK(c, w.size() == x.size(), "weights ", dimsToString(w), " must have the rank of the input ",
+              dimsToString(x));
+  SHAPE_CHECK(c, p.groups >= 1, "groups must be >= 1, got ", p.groups);
+  size_t n = x.size() - 2;
+  SHAPE_CHECK(c, !known(x[1]) || !known(w[0]) || x[1] == w[0], "input channels ", x[1], " do not match weights ",
+              dimsToString(w), " (expected [C, M/groups, k...])");
+  int64_t m = mulDims(w[1], p.groups);
+  if (c.has(2)) {
+    const Dims& bias = c.shape(2);
+    SHAPE_CHECK(c, bias.size() == 1 && (!known(bias[0]) || !known(m) || bias[0] == m), "bias ", dimsToString(bias),
+                " does not match weights ", dimsToString(w), " * groups ", p.groups);
+  }
+  Dims kernel = p.kernelShape.empty() ? Dims(w.begin() + 2, w.end()) : p.kernelShape;
+  Window win = makeWindow(c, n, kernel, p.strides, p.dilations, p.padsBegin, p.padsEnd, p.paddingMode);
+  Dims outPad = withDefault(c, p.outputPadding, n, 0, 0, "output padding");
+  Dims out{x[0], m};
+  if (!p.outputShape.empty()) {
+    SHAPE_CHECK(c, p.outputShape.size() == n || p.outputShape.size() == x.size(), "output shape ",
+                dimsToString(p.outputShape), " must have ", n, " spatial dims");
+    out.insert(out.end(), p.outputShape.end() - static_cast<std::ptrdiff_t>(n), p.outputShape.end());
+    return one(c.type(0), out);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    int64_t in = x[i + 2], k = kernel[i];
+    if (!known(in) || !known(k)) {
+      out.push_back(-1);
+      continue;
+    }
+    int64_t s = win.strides[i];
+    if (p.paddingMode == PaddingMode::kSameUpper || p.paddingMode == PaddingMode::kSameLower) {
+      out.push_back(in * s);
+      continue;
+    }
+    bool valid = p.paddingMode == PaddingMode::kValid;
+    int64_t pads = valid ? 0 : win.padsBegin[i] + win.padsEnd[i];
+    int64_t d = s * (in - 1) + outPad[i] + win.dilations[i] * (k - 1) + 1 - pads;
+    SHAPE_CHECK(c, d >= 0, "output spatial dim ", i, " would be ", d, " for input ", dimsToString(x),
+                " and weights ", dimsToString(w));
+    out.push_back(d);
+  }
+  return one(c.type(0), out);
+}
+
+Outputs inferPooling(const ShapeInferenceContext& c) {
+  expectInputs(c, 1, 1);
+  const auto& p = c.layer.as<PoolingParams>();
+  const Dims& x = c.shape(0);
+  expectRank(c, 0, 3, concat("input ", dimsToString(x)).c_str());
+  size_t n = x.size() - 2;
+  SHAPE_CHECK(c, !p.kernelShape.empty(), "needs a kernel shape");
+  for (int64_t k : p.kernelShape) SHAPE_CHECK(c, k >= 1, "kernel shape ", dimsToString(p.kernelShape), " must be >= 1");
+  Window win = makeWindow(c, n, p.kernelShape, p.strides, p.dilations, p.padsBegin, p.padsEnd, p.paddingMode);
+  win.ceilMode = p.ceilMode;
+  Dims out{x[0], x[1]};
+  Dims spatial = windowOutput(c, Dims(x.begin() + 2, x.end()), win);
+  out.insert(out.end(), spatial.begin(), spatial.end());
+  int outputs = c.numOutputs(1);
+  SHAPE_CHECK(c, outputs == 1 || (outputs == 2 && p.type == PoolingType::kMax), "has ", outputs,
+              " outputs; only max pooling may have a second (indices) output");
+  Outputs result = one(c.type(0), out);
+  if (outputs == 2) result.push_back({DataType::kInt64, out});
+  return result;
+}
+
+Outputs inferSoftmax(const ShapeInferenceContext& c) {
+  expectInputs(c, 1, 1);
+  normalizeAxis(c.layer.as<SoftmaxParams>().axis, c.rank(0), c.layer);
+  return one(c.type(0), c.shape(0));
+}
+
+Outputs inferNormalization(const ShapeInferenceContext& c) {
+  const auto& p = c.layer.as<NormalizationParams>();
+  const char* what = "";
+  switch (p.type) {
+    case NormalizationType::kBatch: expectInputs(c, 5, 5); what = "batch"; break;
+    case NormalizationType::kInstance: expectInputs(c, 3, 3); what = "instance"; break;
+    case NormalizationType::kLayer: expectInputs(c, 2, 3); what = "layer"; break;
+    case NormalizationType::kGroup: expectInputs(c, 3, 3); what = "group"; break;
+    case NormalizationType::kRMS: expectInputs(c, 2, 2); what = "RMS"; break;
+  }
+  const Dims& x = c.shape(0);
+  Outputs result = one(c.type(0), x);
+  switch (p.type) {
+    case NormalizationType::kBatch:
+    case NormalizationType::kInstance:
+    case NormalizationType::kGroup: {
+      expectRank(c, 0, 2, concat(what, " normalization input ", dimsToString(x)).c_str());
+      int64_t channels = x[1];
+      if (p.type == NormalizationType::kGroup) {
+        SHAPE_CHECK(c, p.numGroups >= 1 && (!known(channels) || channels % p.numGroups == 0), "channels ",
+                    channels, " of input ", dimsToString(x), " are not divisible by ", p.numGroups, " groups");
+        break;
+      }
+      for (int i = 1; i < c.count(); ++i) {
+        int64_t n = volume(c.shape(i));
+        SHAPE_CHECK(c, !known(n) || !known(channels) || n == channels, "input ", i, " ", dimsToString(c.shape(i)),
+                    " does not match the ", channels, " channels of input ", dimsToString(x));
+      }
+      break;
+    }
+    case NormalizationType::kLayer:
+    case NormalizationType::kRMS: {
+      int64_t axis = normalizeAxis(p.axis, rankOf(x), c.layer);
+      // Optional statistics outputs (ONNX LayerNormalization Mean, InvStdDev): x[:axis] + ones.
+      Dims stats(x.begin(), x.begin() + axis);
+      stats.resize(x.size(), 1);
+      DataType statsType = c.type(0) == DataType::kFloat64 ? DataType::kFloat64 : DataType::kFloat32;
+      for (int i = 1; i < c.numOutputs(1); ++i) result.push_back({statsType, stats});
+      break;
+    }
+  }
+  return result;
+}
+
+Outputs inferLRN(const ShapeInferenceContext& c) {
+  expectInputs(c, 1, 1);
+  expectRank(c, 0, 3, concat("input ", dimsToString(c.shape(0))).c_str());
+  int64_t size = c.layer.as<LRNParams>().size;
+  SHAPE_CHECK(c, size >= 1, "size must be >= 1, got ", size);
+  return one(c.type(0), c.shape(0));
+}
+
+Outputs inferEinsum(const ShapeInferenceContext& c) {
+  SHAPE_CHECK(c, c.count() >= 1, "needs at least one operand");
+  for (int i = 0; i < c.count(); ++i) SHAPE_CHECK(c, c.has(i), "operand ", i, " is missing");
+  const std::string& equation = c.layer.as<EinsumParams>().equation;
+  std::string eq;
+  for (char ch : equation)
+    if (!std::isspace(static_cast<unsigned char>(ch))) eq += ch;
+  size_t arrow = eq.find("->");
+  std::string lhs = eq.substr(0, arrow);
+  std::vector<EinsumTerm> terms;
+  for (size_t begin = 0;;) {
+    size_t comma = lhs.find(',', begin);
+    terms.push_back(parseEinsumTerm(c, lhs.substr(begin, comma - begin), equation));
+    if (comma == std::string::npos) break;
+    begin = comma + 1;
+  }
+  SHAPE_CHECK(c, static_cast<int>(terms.size()) == c.count(), "equation '", equation, "' has ", terms.size(),
+              " operands but the layer has ", c.count(), " inputs");
+  std::map<char, int64_t> letterDims;
+  std::map<char, int> letterCount;
+  Dims ellipsisDims;
+  bool anyEllipsis = false;
+  for (int i = 0; i < c.count(); ++i) {
+    const EinsumTerm& t = terms[i];
+    const Dims& s = c.shape(i);
+    SHAPE_CHECK(c, c.type(i) == c.type(0), "operand ", i, " has type ", dataTypeName(c.type(i)), ", operand 0 has ",
+                dataTypeName(c.type(0)));
+    size_t nLetters = t.before.size() + t.after.size();
+    SHAPE_CHECK(c, t.ellipsis ? s.size() >= nLetters : s.size() == nLetters, "term '", t.letters(),
+                t.ellipsis ? "' (with ...)" : "'", " of equation '", equation, "' does not match operand ", i, " ",
+                dimsToString(s));
+    size_t ellEnd = s.size() - t.after.size();
+    if (t.ellipsis) {
+      anyEllipsis = true;
+      ellipsisDims = broadcastShapes(ellipsisDims, Dims(s.begin() + t.before.size(), s.begin() + ellEnd), c.layer);
+    }
+    for (size_t j = 0; j < nLetters; ++j) {
+      char ch = j < t.before.size() ? t.before[j] : t.after[j - t.before.size()];
+      int64_t d = j < t.before.size() ? s[j] : s[ellEnd + (j - t.before.size())];
+      ++letterCount[ch];
+      auto it = letterDims.find(ch);
+      if (it == letterDims.end()) {
+        letterDims[ch] = d;
+        continue;
+      }
+      // Size-1 dims broadcast, as in numpy; an unknown dim may be 1 or the other size.
+      int64_t& e = it->second;
+      if (e == 1 || (!known(e) && d != 1)) e = d;
+      else SHAPE_CHECK(c, !known(d) || d == 1 || d == e, "subscript '", ch, "' of equation '", equation,
+                       "' has sizes ", e, " and ", d);
+    }
+  }
+  EinsumTerm output;
+  if (arrow != std::string::npos) {
+    output = parseEinsumTerm(c, eq.substr(arrow + 2), equation);
+    SHAPE_CHECK(c, !output.ellipsis || anyEllipsis, "equation '", equation,
+                "' has ... in the output but in no operand");
+  } else {  // implicit: ... then the letters used once, in alphabetical order
+    output.ellipsis = anyEllipsis;
+    for (auto& [ch, n] : letterCount)
+      if (n == 1) output.after += ch;
+  }
+  std::string outLetters = output.letters();
+  Dims out;
+  auto appendLetters = [&](const std::string& letters) {
+    for (char ch : letters) {
+      SHAPE_CHECK(c, letterDims.count(ch), "output subscript '", ch, "' of equation '", equation,
+                  "' is not in any operand");
+      SHAPE_CHECK(c, std::count(outLetters.begin(), outLetters.end(), ch) == 1, "output subscript '", ch,
+                  "' of equation '", equation, "' is repeated");
+      out.push_back(letterDims[ch]);
+    }
+  };
+  appendLetters(output.before);
+  if (output.ellipsis) out.insert(out.end(), ellipsisDims.begin(), ellipsisDims.end());
+  appendLetters(output.after);
+  return one(c.type(0), out);
+}
+
+Outputs inferDeterminant(const ShapeInferenceContext& c) {
+  expectInputs(c, 1, 1);
+  const Dims& x = c.shape(0);
+  expectRank(c, 0, 2, "input");
+  mergeDims(c, x[x.size() - 2], x.back(), concat("input ", dimsToString(x), " must hold square matrices").c_str());
+  return one(c.type(0), Dims(x.begin(), x.end() - 2));
+}
+
+}  // namespace kiln::ir::shape_rules
