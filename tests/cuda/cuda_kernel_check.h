@@ -1,6 +1,6 @@
 // The CUDA kernel test harness: builds one layer, runs the CPU reference (cpu::runLayerOnHost) and the
-// CUDA kernel on seeded random data, and compares every output with per-layer tolerances. Outputs are
-// poisoned before each run. Each tests/cuda/test_cuda_*.cpp family file uses it; tests skip when no GPU
+// CUDA kernel of a tactic (the preferred one, or a named one) on seeded random data, and compares every
+// output with per-layer tolerances. Outputs are poisoned before each run. Each tests/cuda/test_cuda_*.cpp family file uses it; tests skip when no GPU
 // is present (but always compile).
 #pragma once
 
@@ -89,9 +89,10 @@ struct Tol {
   double atol = 1e-5, rtol = 1e-4;
 };
 
-// Builds the layer, runs the CPU reference and the CUDA kernel, and compares every output.
-inline void check(const LayerParams& params, const std::vector<In>& ins, int numOutputs = 1, Tol tol = {},
-           Tol tol16 = {2e-2, 2e-2}, unsigned seed = 7) {
+// Builds the layer, runs the CPU reference and the CUDA kernel of `tactic` ("": the preferred one), and
+// compares every output. The kernel's name must be the tactic.
+inline void checkTactic(const std::string& tactic, const LayerParams& params, const std::vector<In>& ins,
+                        int numOutputs = 1, Tol tol = {}, Tol tol16 = {2e-2, 2e-2}, unsigned seed = 7) {
   auto backend = gpu();
   ASSERT_TRUE(backend);
   std::mt19937 rng(seed);
@@ -125,7 +126,14 @@ inline void check(const LayerParams& params, const std::vector<In>& ins, int num
   std::vector<HostTensor> ref = cpu::runLayerOnHost(*layer, refInputs);
   ASSERT_EQ(static_cast<int>(ref.size()), numOutputs);
 
-  auto kernel = backend->createKernel(*layer, constants);
+  auto kernel = backend->createKernel(*layer, constants, tactic);
+  if (tactic.empty()) {
+    std::vector<std::string> preferred = backend->tactics(*layer, 0);
+    ASSERT_EQ(preferred.size(), 1u) << layer->describe();
+    EXPECT_EQ(kernel->name(), preferred[0]);
+  } else {
+    EXPECT_EQ(kernel->name(), tactic);
+  }
   KernelArgs args;
   std::vector<void*> allocations;
   auto alloc = [&](size_t bytes) {
@@ -180,6 +188,12 @@ inline void check(const LayerParams& params, const std::vector<In>& ins, int num
     }
   }
   for (void* p : allocations) backend->deallocate(p);
+}
+
+// checkTactic with the preferred tactic.
+inline void check(const LayerParams& params, const std::vector<In>& ins, int numOutputs = 1, Tol tol = {},
+                  Tol tol16 = {2e-2, 2e-2}, unsigned seed = 7) {
+  checkTactic("", params, ins, numOutputs, tol, tol16, seed);
 }
 
 template <class P> P with(P p) { return p; }

@@ -85,6 +85,23 @@ void checkRecurrent(const RecurrentParams& p, DataType t, int64_t seq, int64_t b
   check(p, recurrentInputs(p, t, seq, batch, input, o), numOutputs ? numOutputs : outputsOf(p), tol32, tol16);
 }
 
+// The heuristic-rank variants of cuda.recurrent.cublaslt run every GEMM of the layer (the input projection,
+// the step GEMMs, GRU's reset GEMM) with another cuBLASLt algorithm: the results must not change. heur32 is
+// beyond any heuristic list for these small problems, so it also covers the fall-back to the last algorithm.
+TEST_P(CudaRecurrentTyped, CublasLtHeuristicRanks) {
+  REQUIRE_GPU();
+  const DataType t = GetParam();
+  for (const char* tactic : {"cuda.recurrent.cublaslt.heur1", "cuda.recurrent.cublaslt.heur3",
+                             "cuda.recurrent.cublaslt.heur32"}) {
+    SCOPED_TRACE(tactic);
+    RecurrentParams lstm = recurrent(RecurrentCell::kLSTM, RecurrentDirection::kBidirectional, 5);
+    checkTactic(tactic, lstm, recurrentInputs(lstm, t, 4, 3, 7, {}), outputsOf(lstm), kRecurrent32, kRecurrent16);
+    RecurrentParams gru = recurrent(RecurrentCell::kGRU, RecurrentDirection::kForward, 9);  // reset before the GEMM
+    checkTactic(tactic, gru, recurrentInputs(gru, t, 5, 2, 6, {.constantWeights = true}), outputsOf(gru),
+                kRecurrent32, kRecurrent16);
+  }
+}
+
 TEST_P(CudaRecurrentTyped, EveryCellAndDirection) {
   REQUIRE_GPU();
   const DataType t = GetParam();

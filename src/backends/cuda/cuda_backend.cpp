@@ -1,5 +1,5 @@
-// The CUDA backend: device memory and copies on streams, library handles, and kernel creation
-// through the kernel table (kernel_table.cpp).
+// The CUDA backend: device memory and copies on streams, library handles, and tactics and kernels from the
+// kernel table (kernel_table.cpp).
 #include "backends/cuda/cuda_backend.h"
 
 #include <cublasLt.h>
@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 
 #include "backends/cuda/cuda_common.h"
 #include "backends/cuda/kernels/kernels.h"
@@ -206,24 +207,40 @@ class EventTimer final : public StreamTimer {
   cudaEvent_t start_ = nullptr, stop_ = nullptr;
 };
 
+// What tactic timings on `device` depend on: the device (name, compute capability, SM count, which a MIG
+// slice changes) and the cuBLASLt and cuDNN versions, whose kernels and heuristics change between releases.
+std::string timingSignature(int device) {
+  cudaDeviceProp prop{};
+  KILN_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  return concat(prop.name, " sm_", prop.major, prop.minor, ", ", prop.multiProcessorCount, " SMs, cuBLASLt ",
+                cublasLtGetVersion(), ", cuDNN ", cudnnGetVersion());
+}
+
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(std::shared_ptr<DeviceContext> ctx) : ctx_(std::move(ctx)) {}
+  explicit CudaBackend(std::shared_ptr<DeviceContext> ctx)
+      : ctx_(std::move(ctx)), signature_(timingSignature(ctx_->device())) {}
   std::string name() const override { return concat("cuda:", ctx_->device()); }
   // Kernels are compiled for one architecture (CMAKE_CUDA_ARCHITECTURES) and tactics are tuned per device.
   std::string target() const override { return concat("sm_", ctx_->computeCapability()); }
   std::string unsupportedReason(const ir::Layer& layer) const override { return cuda::unsupportedReason(layer); }
-  std::string deviceSignature() const override { return concat("cuda sm_", ctx_->computeCapability()); }
-  std::vector<std::string> tactics(const ir::Layer& layer, int) const override {
+  // "NVIDIA H200 sm_90, 132 SMs, cuBLASLt 130100, cuDNN 91900"
+  std::string deviceSignature() const override { return signature_; }
+  std::vector<std::string> tactics(const ir::Layer& layer, int effort) const override {
+    KILN_CHECK(effort >= 0 && effort <= kMaxBuilderEffort, kInvalidArgument, "builder effort ", effort,
+               " is outside 0..", kMaxBuilderEffort);
     if (!cuda::unsupportedReason(layer).empty()) return {};
-    return {"cuda." + std::string(layerTypeName(layer.type()))};
+    ctx_->makeCurrent();  // the cuDNN algorithm variants ask cuDNN on the current device
+    return kernelTable().tactics(layer, effort);
   }
   std::unique_ptr<Kernel> createKernel(const ir::Layer& layer, const Constants& constants,
-                                       const std::string&) const override {
+                                       const std::string& tactic) const override {
     ctx_->makeCurrent();
     std::string why = cuda::unsupportedReason(layer);
-    KILN_CHECK(why.empty(), kUnsupported, layer.describe(), ": ", why);
-    return createKernelFor(ctx_, layer, constants);
+    KILN_CHECK(why.empty(), kUnsupported, layer.describe(),
+               tactic.empty() ? std::string() : concat(": tactic '", tactic, "' cannot run it"), ": ", why);
+    auto [row, choice] = kernelTable().find(layer, tactic);
+    return row->create(ctx_, layer, constants, choice);
   }
   bool isHostMemory() const override { return false; }
   void* allocate(size_t bytes) const override {
@@ -270,6 +287,7 @@ class CudaBackend final : public Backend {
 
  private:
   std::shared_ptr<DeviceContext> ctx_;
+  std::string signature_;
 };
 
 void checkDevice(int device) {
@@ -313,11 +331,22 @@ std::string cudaDeviceDescription(int device) {
 
 bool kernelImageAvailable();  // kernels/softmax.cu
 
+std::shared_ptr<DeviceContext> deviceContextFor(int device) {
+  static std::mutex mutex;
+  static std::map<int, std::shared_ptr<DeviceContext>> contexts;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto found = contexts.find(device);
+  if (found != contexts.end()) return found->second;
+  // cudaComputeCapability throws for a device that is not there
+  auto ctx = std::make_shared<DeviceContext>(device, cudaComputeCapability(device));
+  contexts.emplace(device, ctx);
+  return ctx;
+}
+
 std::shared_ptr<Backend> makeCudaBackend(int deviceIndex) {
   checkDevice(deviceIndex);
-  auto ctx = std::make_shared<DeviceContext>(deviceIndex);
-  int capability = cudaComputeCapability(deviceIndex);
-  ctx->setComputeCapability(capability);
+  std::shared_ptr<DeviceContext> ctx = deviceContextFor(deviceIndex);
+  int capability = ctx->computeCapability();
   ctx->makeCurrent();
   KILN_CHECK(kernelImageAvailable(), kRuntimeError, "this Kiln's CUDA kernels were not compiled for sm_", capability,
              " (device ", deviceIndex, ": ", cudaDeviceDescription(deviceIndex),

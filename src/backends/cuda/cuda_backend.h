@@ -20,7 +20,8 @@ int cudaComputeCapability(int device);
 // "NVIDIA H200 (sm_90, 139 GiB)"; throws kiln::Error when unavailable.
 std::string cudaDeviceDescription(int device);
 
-// Why the CUDA backend cannot run `layer` (empty when it can): the explicit kernel table.
+// Why the CUDA backend cannot run `layer` (empty when it can): the checks every CUDA kernel needs (tensors,
+// rank), the layer types without a kernel, then the kernel rows (kernel_table.cpp). Needs no device.
 std::string unsupportedReason(const ir::Layer& layer);
 
 }  // namespace kiln::cuda

@@ -47,14 +47,13 @@ struct StridedShape {
   int64_t strides[kMaxRank];
 };
 
-// Shared state of one CUDA backend: the device and lazily created library handles (thread-safe).
+// Shared state of one CUDA device (deviceContextFor): its lazily created library handles (thread-safe).
 class DeviceContext {
  public:
-  explicit DeviceContext(int device) : device_(device) {}
+  DeviceContext(int device, int computeCapability) : device_(device), computeCapability_(computeCapability) {}
   ~DeviceContext();
   int device() const { return device_; }
   int computeCapability() const { return computeCapability_; }
-  void setComputeCapability(int cc) { computeCapability_ = cc; }
   cublasLtContext* cublasLt() const;
   cudnnContext* cudnn() const;
   // Makes this context's device current on the calling thread.
@@ -64,12 +63,16 @@ class DeviceContext {
 
  private:
   int device_;
-  int computeCapability_ = 0;
+  int computeCapability_;
   mutable std::once_flag ltOnce_, dnnOnce_;
   mutable cublasLtContext* lt_ = nullptr;
   mutable cudnnContext* dnn_ = nullptr;
   mutable std::mutex dnnMutex_;
 };
+
+// The DeviceContext of CUDA device `device`: one per device in the process, shared by every CUDA backend on
+// it (and by what asks cuDNN or cuBLASLt outside a kernel, like the cuDNN algorithm variants).
+std::shared_ptr<DeviceContext> deviceContextFor(int device);
 
 using Constants = std::vector<const HostTensor*>;
 

@@ -1,18 +1,24 @@
 // Convolution (cudnnConvolutionForward) and Deconvolution (cudnnConvolutionBackwardData) through the
 // cuDNN 9 legacy API: NCHW, 1-D as 2-D with a unit dim, groups, dilations, 3-D. Asymmetric
-// convolution pads are applied by a zero-pad kernel into the workspace first. The algorithm comes
-// from the cuDNN heuristics (_v7) per input shape and is cached (cudnnFindConvolutionForwardAlgorithm's
-// timed choice was tried: no gain at batch 32 on ResNet-50, slower graphs at batch 1); fp16 uses tensor-op math with fp32
-// compute, fp32 stays exact FMA (no TF32). Bias and the fused output clamp (ReLU/Clip) are one
-// per-channel kernel after cuDNN.
+// convolution pads are applied by a zero-pad kernel into the workspace first. fp16 uses tensor-op math with
+// fp32 compute, fp32 stays exact FMA (no TF32). Bias and the fused output clamp (ReLU/Clip) are one
+// per-channel kernel after cuDNN. Plans (descriptors and algorithm) are cached per input/output shape.
+//
+// Tactics: "cuda.conv.cudnn" / "cuda.deconv.cudnn" take cuDNN's heuristic choice (_v7) for each shape; their
+// variants fix one algorithm ("cuda.conv.cudnn.fft_tiling", "cuda.deconv.cudnn.algo1", ...), used for a shape
+// when cuDNN can run it there (listed runnable by _v7, its workspace query succeeds within the limit), else
+// that shape falls back to the heuristic choice. cudnnFindConvolutionForwardAlgorithm's own timing was tried
+// before the builder timed tactics: no gain at batch 32 on ResNet-50, slower graphs at batch 1.
 #include <cudnn.h>
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <map>
 #include <mutex>
 
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/kernels/supports.h"
 
 namespace kiln::cuda {
 namespace {
@@ -25,6 +31,35 @@ namespace {
   } while (0)
 
 constexpr size_t kMaxAlgoWorkspace = size_t(1) << 30;
+
+// An algorithm a tactic can fix: its cuDNN enum value and its name in the tactic.
+struct CudnnAlgorithm {
+  int value;
+  const char* name;
+};
+// cudnnConvolutionFwdAlgo_t and cudnnConvolutionBwdDataAlgo_t, each in the order their variants are listed
+// when the build-time shape is unknown (the usual winners first).
+constexpr CudnnAlgorithm kForwardAlgorithms[] = {
+    {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, "implicit_precomp_gemm"},
+    {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, "implicit_gemm"},
+    {CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED, "winograd_nonfused"},
+    {CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING, "fft_tiling"},
+    {CUDNN_CONVOLUTION_FWD_ALGO_GEMM, "gemm"},
+    {CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD, "winograd"},
+    {CUDNN_CONVOLUTION_FWD_ALGO_FFT, "fft"},
+    {CUDNN_CONVOLUTION_FWD_ALGO_DIRECT, "direct"},
+};
+constexpr CudnnAlgorithm kBackwardDataAlgorithms[] = {
+    {CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, "algo1"},
+    {CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, "algo0"},
+    {CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING, "fft_tiling"},
+    {CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED, "winograd_nonfused"},
+    {CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT, "fft"},
+    {CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD, "winograd"},
+};
+static_assert(std::size(kForwardAlgorithms) == CUDNN_CONVOLUTION_FWD_ALGO_COUNT, "every forward algorithm named");
+static_assert(std::size(kBackwardDataAlgorithms) == CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+              "every backward-data algorithm named");
 
 struct ConvPlan {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
@@ -54,84 +89,27 @@ void setTensor(cudnnTensorDescriptor_t d, cudnnDataType_t dt, Dims shape) {
   KILN_DNN_CHECK(cudnnSetTensorNdDescriptor(d, dt, static_cast<int>(dims.size()), dims.data(), strides.data()));
 }
 
-class ConvKernel final : public NamedKernel {
+// A (de)convolution layer's parameters, and its cuDNN descriptors for given shapes.
+class ConvGeometry {
  public:
-  ConvKernel(std::shared_ptr<DeviceContext> ctx, const ir::Layer& layer, bool deconv)
-      : NamedKernel(concat(deconv ? "cuda/deconv_" : "cuda/conv_", layer.inputs[0]->type() == DataType::kFloat16 ? "f16" : "f32",
-                           "_cudnn")),
-        ctx_(std::move(ctx)), layer_(&layer), deconv_(deconv), type_(layer.inputs[0]->type()) {
+  ConvGeometry(const ir::Layer& layer, bool deconv) : layer_(&layer), deconv_(deconv), type_(layer.inputs[0]->type()) {
     if (deconv) {
       const auto& p = layer.as<DeconvolutionParams>();
-      kernelShape_ = p.kernelShape; strides_ = p.strides; dilations_ = p.dilations;
+      strides_ = p.strides; dilations_ = p.dilations;
       padsBegin_ = p.padsBegin; padsEnd_ = p.padsEnd; mode_ = p.paddingMode; groups_ = p.groups;
       outputPadding_ = p.outputPadding;
     } else {
       const auto& p = layer.as<ConvolutionParams>();
-      kernelShape_ = p.kernelShape; strides_ = p.strides; dilations_ = p.dilations;
+      strides_ = p.strides; dilations_ = p.dilations;
       padsBegin_ = p.padsBegin; padsEnd_ = p.padsEnd; mode_ = p.paddingMode; groups_ = p.groups;
-      clampMin_ = p.outputMin; clampMax_ = p.outputMax;
     }
   }
+  const ir::Layer& layer() const { return *layer_; }
+  bool deconv() const { return deconv_; }
+  DataType type() const { return type_; }
 
-  size_t workspaceSize(const KernelArgs& args) const override {
-    const ConvPlan& p = plan(args);
-    return alignUp(p.paddedBytes) + p.algoWorkspace;
-  }
-
-  void execute(const KernelArgs& args) const override {
-    const TensorView& x = args.inputs[0];
-    const TensorView& y = args.outputs[0];
-    if (y.count() == 0) return;
-    const ConvPlan& p = plan(args);
-    auto s = streamOf(args);
-    const void* w = args.inputs[1].data;  // constants are the engine's device copies, uploaded once
-    const void* b = present(args, 2) ? args.inputs[2].data : nullptr;
-    size_t need = alignUp(p.paddedBytes) + p.algoWorkspace;
-    KILN_CHECK(args.workspaceBytes >= need || need == 0, kInternal, layer_->describe(), ": workspace of ",
-               args.workspaceBytes, " bytes, ", need, " needed");
-    const void* xin = x.data;
-    char* ws = static_cast<char*>(args.workspace);
-    if (p.prePad) {
-      launchZeroPad(x.data, ws, dataTypeSize(type_), x.shape, p.prePadBegin, p.paddedShape, s);
-      xin = ws;
-    }
-    void* algoWs = p.algoWorkspace ? ws + alignUp(p.paddedBytes) : nullptr;
-    float alpha = 1.f, beta = 0.f;
-    if (x.count() > 0) {
-      std::lock_guard<std::mutex> lock(ctx_->cudnnMutex());
-      auto h = reinterpret_cast<cudnnHandle_t>(ctx_->cudnn());
-      KILN_DNN_CHECK(cudnnSetStream(h, s));
-      if (deconv_)
-        KILN_DNN_CHECK(cudnnConvolutionBackwardData(h, &alpha, p.w, w, p.x, xin, p.conv,
-                                                    static_cast<cudnnConvolutionBwdDataAlgo_t>(p.algo), algoWs,
-                                                    p.algoWorkspace, &beta, p.y, y.data));
-      else
-        KILN_DNN_CHECK(cudnnConvolutionForward(h, &alpha, p.x, xin, p.w, w, p.conv,
-                                               static_cast<cudnnConvolutionFwdAlgo_t>(p.algo), algoWs,
-                                               p.algoWorkspace, &beta, p.y, y.data));
-    } else {
-      KILN_CUDA_CHECK(cudaMemsetAsync(y.data, 0, y.bytes(), s));
-    }
-    if (b || clampMin_ != -INFINITY || clampMax_ != INFINITY)
-      launchChannelBiasClamp(y.data, b, type_, y.shape[0], y.shape[1], prodDims(y.shape, 2, y.shape.size()), clampMin_,
-                             clampMax_, s);
-  }
-
- private:
-  const ConvPlan& plan(const KernelArgs& args) const {
-    const Dims& xs = args.inputs[0].shape;
-    const Dims& ys = args.outputs[0].shape;
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto key = std::make_pair(xs, ys);
-    auto it = plans_.find(key);
-    if (it != plans_.end()) return *it->second;
-    return *plans_.emplace(key, makePlan(args)).first->second;
-  }
-
-  std::unique_ptr<ConvPlan> makePlan(const KernelArgs& args) const {
-    const Dims& xs = args.inputs[0].shape;
-    const Dims& ws = args.inputs[1].shape;
-    const Dims& ys = args.outputs[0].shape;
+  // The descriptors (and pre-padding) for input xs, weights ws and output ys; no algorithm yet.
+  std::unique_ptr<ConvPlan> describe(const Dims& xs, const Dims& ws, const Dims& ys) const {
     int sr = static_cast<int>(xs.size()) - 2;
     KILN_CHECK(sr >= 1 && sr <= 3, kUnsupported, layer_->describe(), ": cuDNN convolution needs 1-3 spatial dims");
     auto at = [](const Dims& d, int i, int64_t def) { return i < static_cast<int>(d.size()) ? d[i] : def; };
@@ -218,66 +196,264 @@ class ConvKernel final : public NamedKernel {
     KILN_DNN_CHECK(cudnnSetConvolutionGroupCount(plan->conv, static_cast<int>(groups_)));
     KILN_DNN_CHECK(cudnnSetConvolutionMathType(plan->conv, type_ == DataType::kFloat16 ? CUDNN_TENSOR_OP_MATH
                                                                                         : CUDNN_FMA_MATH));
+    return plan;
+  }
+
+ private:
+  const ir::Layer* layer_;
+  bool deconv_;
+  DataType type_;
+  Dims strides_, dilations_, padsBegin_, padsEnd_, outputPadding_;
+  PaddingMode mode_ = PaddingMode::kExplicit;
+  int64_t groups_ = 1;
+};
+
+// An algorithm cuDNN can run for a described (de)convolution, and its workspace.
+struct RunnableAlgorithm {
+  int algo;
+  size_t workspace;
+};
+
+// cuDNN's workspace query for `algo` on the plan's configuration: its status says whether cuDNN supports it.
+cudnnStatus_t algorithmWorkspace(cudnnHandle_t h, const ConvPlan& p, bool deconv, int algo, size_t* bytes) {
+  if (deconv)
+    return cudnnGetConvolutionBackwardDataWorkspaceSize(h, p.w, p.x, p.conv, p.y,
+                                                        static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), bytes);
+  return cudnnGetConvolutionForwardWorkspaceSize(h, p.x, p.w, p.conv, p.y, static_cast<cudnnConvolutionFwdAlgo_t>(algo),
+                                                 bytes);
+}
+
+// The algorithms cuDNN's heuristic (_v7) lists for the plan's configuration, best first, keeping those it
+// reports runnable whose workspace query succeeds within kMaxAlgoWorkspace. Hold the context's cuDNN mutex.
+std::vector<RunnableAlgorithm> runnableAlgorithms(cudnnHandle_t h, const ConvPlan& p, bool deconv) {
+  std::vector<int> listed;
+  if (deconv) {
+    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    int n = 0;
+    KILN_DNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w, p.x, p.conv, p.y,
+                                                               CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
+    for (int i = 0; i < n; ++i)
+      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxAlgoWorkspace) listed.push_back(perf[i].algo);
+  } else {
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int n = 0;
+    KILN_DNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                                                          &n, perf));
+    for (int i = 0; i < n; ++i)
+      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxAlgoWorkspace) listed.push_back(perf[i].algo);
+  }
+  std::vector<RunnableAlgorithm> runnable;
+  for (int algo : listed) {
+    // each algorithm once, at its best place in the list
+    bool seen = std::any_of(runnable.begin(), runnable.end(), [&](const RunnableAlgorithm& r) { return r.algo == algo; });
+    size_t bytes = 0;
+    if (!seen && algorithmWorkspace(h, p, deconv, algo, &bytes) == CUDNN_STATUS_SUCCESS && bytes <= kMaxAlgoWorkspace)
+      runnable.push_back({algo, bytes});
+  }
+  return runnable;
+}
+
+class ConvKernel final : public NamedKernel {
+ public:
+  // fixedAlgo: the algorithm to use where cuDNN can run it, -1 for the heuristic choice everywhere.
+  ConvKernel(std::string name, std::shared_ptr<DeviceContext> ctx, const ir::Layer& layer, bool deconv, int fixedAlgo)
+      : NamedKernel(std::move(name)), ctx_(std::move(ctx)), geometry_(layer, deconv), fixedAlgo_(fixedAlgo) {
+    if (!deconv) {
+      const auto& p = layer.as<ConvolutionParams>();
+      clampMin_ = p.outputMin;
+      clampMax_ = p.outputMax;
+    }
+  }
+
+  size_t workspaceSize(const KernelArgs& args) const override {
+    const ConvPlan& p = plan(args);
+    return alignUp(p.paddedBytes) + p.algoWorkspace;
+  }
+
+  void execute(const KernelArgs& args) const override {
+    const TensorView& x = args.inputs[0];
+    const TensorView& y = args.outputs[0];
+    if (y.count() == 0) return;
+    const ConvPlan& p = plan(args);
+    auto s = streamOf(args);
+    const DataType type = geometry_.type();
+    const void* w = args.inputs[1].data;  // constants are the engine's device copies, uploaded once
+    const void* b = present(args, 2) ? args.inputs[2].data : nullptr;
+    size_t need = alignUp(p.paddedBytes) + p.algoWorkspace;
+    KILN_CHECK(args.workspaceBytes >= need || need == 0, kInternal, geometry_.layer().describe(), ": workspace of ",
+               args.workspaceBytes, " bytes, ", need, " needed");
+    const void* xin = x.data;
+    char* ws = static_cast<char*>(args.workspace);
+    if (p.prePad) {
+      launchZeroPad(x.data, ws, dataTypeSize(type), x.shape, p.prePadBegin, p.paddedShape, s);
+      xin = ws;
+    }
+    void* algoWs = p.algoWorkspace ? ws + alignUp(p.paddedBytes) : nullptr;
+    float alpha = 1.f, beta = 0.f;
+    if (x.count() > 0) {
+      std::lock_guard<std::mutex> lock(ctx_->cudnnMutex());
+      auto h = reinterpret_cast<cudnnHandle_t>(ctx_->cudnn());
+      KILN_DNN_CHECK(cudnnSetStream(h, s));
+      if (geometry_.deconv())
+        KILN_DNN_CHECK(cudnnConvolutionBackwardData(h, &alpha, p.w, w, p.x, xin, p.conv,
+                                                    static_cast<cudnnConvolutionBwdDataAlgo_t>(p.algo), algoWs,
+                                                    p.algoWorkspace, &beta, p.y, y.data));
+      else
+        KILN_DNN_CHECK(cudnnConvolutionForward(h, &alpha, p.x, xin, p.w, w, p.conv,
+                                               static_cast<cudnnConvolutionFwdAlgo_t>(p.algo), algoWs,
+                                               p.algoWorkspace, &beta, p.y, y.data));
+    } else {
+      KILN_CUDA_CHECK(cudaMemsetAsync(y.data, 0, y.bytes(), s));
+    }
+    if (b || clampMin_ != -INFINITY || clampMax_ != INFINITY)
+      launchChannelBiasClamp(y.data, b, type, y.shape[0], y.shape[1], prodDims(y.shape, 2, y.shape.size()), clampMin_,
+                             clampMax_, s);
+  }
+
+ private:
+  const ConvPlan& plan(const KernelArgs& args) const {
+    const Dims& xs = args.inputs[0].shape;
+    const Dims& ys = args.outputs[0].shape;
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto key = std::make_pair(xs, ys);
+    auto it = plans_.find(key);
+    if (it != plans_.end()) return *it->second;
+    return *plans_.emplace(key, makePlan(xs, args.inputs[1].shape, ys)).first->second;
+  }
+
+  // The descriptors, then the fixed algorithm where cuDNN can run it for these shapes, else its heuristic choice.
+  std::unique_ptr<ConvPlan> makePlan(const Dims& xs, const Dims& ws, const Dims& ys) const {
+    std::unique_ptr<ConvPlan> plan = geometry_.describe(xs, ws, ys);
     std::lock_guard<std::mutex> lock(ctx_->cudnnMutex());
     auto h = reinterpret_cast<cudnnHandle_t>(ctx_->cudnn());
-    bool found = false;
-    if (deconv_) {
-      cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-      int n = 0;
-      KILN_DNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, plan->w, plan->x, plan->conv, plan->y,
-                                                                 CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
-      for (int i = 0; i < n && !found; ++i)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxAlgoWorkspace) {
-          plan->algo = perf[i].algo;
-          found = true;
-        }
-      if (found) {
-        KILN_DNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
-            h, plan->w, plan->x, plan->conv, plan->y, static_cast<cudnnConvolutionBwdDataAlgo_t>(plan->algo),
-            &plan->algoWorkspace));
-      }
-    } else {
-      cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-      int n = 0;
-      KILN_DNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, plan->x, plan->w, plan->conv, plan->y,
-                                                            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
-      for (int i = 0; i < n && !found; ++i)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxAlgoWorkspace) {
-          plan->algo = perf[i].algo;
-          found = true;
-        }
-      if (found) {
-        KILN_DNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, plan->x, plan->w, plan->conv, plan->y,
-                                                               static_cast<cudnnConvolutionFwdAlgo_t>(plan->algo),
-                                                               &plan->algoWorkspace));
-      }
-    }
-    KILN_CHECK(found, kUnsupported, layer_->describe(), ": cuDNN has no algorithm for input ", dimsToString(xs),
-               " weights ", dimsToString(ws), " output ", dimsToString(ys));
+    std::vector<RunnableAlgorithm> runnable = runnableAlgorithms(h, *plan, geometry_.deconv());
+    KILN_CHECK(!runnable.empty(), kUnsupported, geometry_.layer().describe(), ": cuDNN has no algorithm for input ",
+               dimsToString(xs), " weights ", dimsToString(ws), " output ", dimsToString(ys));
+    RunnableAlgorithm chosen = runnable.front();
+    for (const RunnableAlgorithm& r : runnable)
+      if (r.algo == fixedAlgo_) chosen = r;
+    plan->algo = chosen.algo;
+    plan->algoWorkspace = chosen.workspace;
     return plan;
   }
 
   std::shared_ptr<DeviceContext> ctx_;
-  const ir::Layer* layer_;
-  bool deconv_;
-  DataType type_;
-  Dims kernelShape_, strides_, dilations_, padsBegin_, padsEnd_, outputPadding_;
-  PaddingMode mode_ = PaddingMode::kExplicit;
-  int64_t groups_ = 1;
+  ConvGeometry geometry_;
+  int fixedAlgo_;
   float clampMin_ = -INFINITY, clampMax_ = INFINITY;  // fuse_conv_activation's output clamp
   mutable std::mutex mutex_;
   mutable std::map<std::pair<Dims, Dims>, std::unique_ptr<ConvPlan>> plans_;
 };
 
+const CudnnAlgorithm* algorithmsOf(bool deconv, size_t* count) {
+  *count = deconv ? std::size(kBackwardDataAlgorithms) : std::size(kForwardAlgorithms);
+  return deconv ? kBackwardDataAlgorithms : kForwardAlgorithms;
+}
+
+// The fixed algorithm a tactic names (-1 for the row's heuristic tactic).
+int fixedAlgorithmOf(const ir::Layer& layer, const TacticChoice& tactic, bool deconv) {
+  if (tactic.variant.empty()) return -1;
+  size_t count = 0;
+  const CudnnAlgorithm* algorithms = algorithmsOf(deconv, &count);
+  std::string known;
+  for (size_t i = 0; i < count; ++i) {
+    if (tactic.variant == algorithms[i].name) return algorithms[i].value;
+    known += concat(i ? ", " : "", algorithms[i].name);
+  }
+  fail(ErrorCode::kUnsupported, concat(layer.describe(), ": tactic '", tactic.name, "' names no cuDNN ",
+                                       deconv ? "backward-data" : "forward", " algorithm (known: ", known, ")"));
+}
+
+// Variants at `effort` (1: 2, 2: 3, 3: 4, 4 and 5: all): with a static build-time shape, the algorithms cuDNN
+// can run for it in its heuristic order, without its first choice (the row's own tactic); with an unknown
+// (or empty) dim, the fixed order of the algorithm table, since the run-time shapes decide what runs.
+// Asks cuDNN on the current device (CudaBackend::tactics makes its device current).
+std::vector<std::string> algorithmVariants(const ir::Layer& layer, int effort, bool deconv) {
+  size_t count = 0;
+  const CudnnAlgorithm* algorithms = algorithmsOf(deconv, &count);
+  const size_t cap = effort >= 4 ? count : static_cast<size_t>(std::max(effort, 1)) + 1;
+  const Dims& xs = layer.inputs[0]->dims();
+  const Dims& ws = layer.inputs[1]->dims();
+  const Dims& ys = layer.outputs[0]->dims();
+  bool known = true;
+  for (const Dims* dims : {&xs, &ws, &ys})
+    for (int64_t d : *dims) known = known && d > 0;
+  std::vector<std::string> names;
+  if (!known) {
+    for (size_t i = 0; i < count && names.size() < cap; ++i) names.push_back(algorithms[i].name);
+    return names;
+  }
+  std::unique_ptr<ConvPlan> plan = ConvGeometry(layer, deconv).describe(xs, ws, ys);
+  int device = 0;
+  KILN_CUDA_CHECK(cudaGetDevice(&device));
+  std::shared_ptr<DeviceContext> ctx = deviceContextFor(device);
+  std::vector<RunnableAlgorithm> runnable;
+  {
+    std::lock_guard<std::mutex> lock(ctx->cudnnMutex());
+    runnable = runnableAlgorithms(reinterpret_cast<cudnnHandle_t>(ctx->cudnn()), *plan, deconv);
+  }
+  for (size_t r = 1; r < runnable.size() && names.size() < cap; ++r)
+    for (size_t i = 0; i < count; ++i)
+      if (algorithms[i].value == runnable[r].algo) names.push_back(algorithms[i].name);
+  return names;
+}
+
+// What both cuDNN rows support: float types alike for x, w and bias, 1-3 spatial dims.
+std::string convolutionReason(const ir::Layer& layer) {
+  DataType t = inType(layer, 0);
+  if (!isFloat(t)) return typeReason(t, "float32, float16");
+  if (inType(layer, 1) != t) return "weights of another type than the input";
+  if (layer.inputs.size() > 2 && layer.inputs[2] && inType(layer, 2) != t) return "bias of another type";
+  int64_t r = inRank(layer);
+  if (r < 3 || r > 5) return "cuDNN convolutions need 1-3 spatial dims";
+  return "";
+}
+
 }  // namespace
 
-std::unique_ptr<Kernel> makeConvolutionKernel(const std::shared_ptr<DeviceContext>& ctx, const ir::Layer& layer,
-                                              const Constants&) {
-  return std::make_unique<ConvKernel>(ctx, layer, false);
+std::string supportsConvolution(const ir::Layer& layer) { return convolutionReason(layer); }
+std::unique_ptr<Kernel> createConvolution(const std::shared_ptr<DeviceContext>& ctx, const ir::Layer& layer,
+                                          const Constants&, const TacticChoice& tactic) {
+  return std::make_unique<ConvKernel>(tactic.name, ctx, layer, false, fixedAlgorithmOf(layer, tactic, false));
 }
-std::unique_ptr<Kernel> makeDeconvolutionKernel(const std::shared_ptr<DeviceContext>& ctx, const ir::Layer& layer,
-                                                const Constants&) {
-  return std::make_unique<ConvKernel>(ctx, layer, true);
+std::vector<std::string> convolutionAlgorithmVariants(const ir::Layer& layer, int effort) {
+  return algorithmVariants(layer, effort, false);
+}
+
+std::string supportsDeconvolution(const ir::Layer& layer) {
+  std::string why = convolutionReason(layer);
+  if (!why.empty()) return why;
+  // cuDNN's backward-data convolution takes one pad per side: the total padding must be even.
+  const auto& p = layer.as<DeconvolutionParams>();
+  if (p.paddingMode == PaddingMode::kExplicit && p.outputShape.empty()) {
+    for (size_t i = 0; i < p.padsBegin.size() && i < p.padsEnd.size(); ++i)
+      if (p.padsBegin[i] != p.padsEnd[i]) return "asymmetric deconvolution pads";
+  } else if (p.paddingMode == PaddingMode::kSameUpper || p.paddingMode == PaddingMode::kSameLower ||
+             !p.outputShape.empty()) {
+    const Dims& x = layer.inputs[0]->dims();
+    const Dims& w = layer.inputs[1]->dims();  // [C_in, C_out / groups, k...]
+    Dims kernel = p.kernelShape.empty() ? Dims(w.begin() + std::min<size_t>(2, w.size()), w.end()) : p.kernelShape;
+    for (size_t i = 0; i < kernel.size(); ++i) {
+      int64_t s = i < p.strides.size() ? p.strides[i] : 1, d = i < p.dilations.size() ? p.dilations[i] : 1;
+      int64_t op = i < p.outputPadding.size() ? p.outputPadding[i] : 0;
+      // total = s * (in - 1) + op + effective kernel - out, with out = in * s for the SAME modes
+      int64_t total = op + (kernel[i] - 1) * d + 1 - s;
+      if (!p.outputShape.empty()) {
+        int64_t in = x[x.size() - kernel.size() + i];
+        if (in < 0) return "deconvolution output_shape on a dynamic input (pads known only at run time)";
+        total = s * (in - 1) + op + (kernel[i] - 1) * d + 1 - p.outputShape[p.outputShape.size() - kernel.size() + i];
+      }
+      if (total % 2 != 0) return "asymmetric deconvolution pads (odd total padding)";
+    }
+  }
+  return "";
+}
+std::unique_ptr<Kernel> createDeconvolution(const std::shared_ptr<DeviceContext>& ctx, const ir::Layer& layer,
+                                            const Constants&, const TacticChoice& tactic) {
+  return std::make_unique<ConvKernel>(tactic.name, ctx, layer, true, fixedAlgorithmOf(layer, tactic, true));
+}
+std::vector<std::string> deconvolutionAlgorithmVariants(const ir::Layer& layer, int effort) {
+  return algorithmVariants(layer, effort, true);
 }
 
 }  // namespace kiln::cuda

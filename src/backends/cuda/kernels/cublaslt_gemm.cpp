@@ -43,7 +43,11 @@ struct LtGemmRunner::Plan {
   }
 };
 
-LtGemmRunner::LtGemmRunner(std::shared_ptr<DeviceContext> ctx) : ctx_(std::move(ctx)) {}
+LtGemmRunner::LtGemmRunner(std::shared_ptr<DeviceContext> ctx, int heuristicRank)
+    : ctx_(std::move(ctx)), heuristicRank_(heuristicRank) {
+  KILN_CHECK(heuristicRank >= 0 && heuristicRank <= kMaxHeuristicRank, kInvalidArgument, "cuBLASLt heuristic rank ",
+             heuristicRank, " is outside 0..", kMaxHeuristicRank);
+}
 LtGemmRunner::~LtGemmRunner() = default;
 
 void LtGemmRunner::run(const LtGemm& g, const void* a, const void* b, void* c, void* workspace,
@@ -52,7 +56,7 @@ void LtGemmRunner::run(const LtGemm& g, const void* a, const void* b, void* c, v
   const size_t ws = std::min(workspaceBytes, kMaxWorkspace);
   const Key key{g.M, g.N, g.K, g.transA, g.transB, g.lda, g.ldb, g.ldc, g.batch, g.strideA, g.strideB, g.strideC,
                 static_cast<int64_t>(g.abType), static_cast<int64_t>(g.cType), align, static_cast<int64_t>(ws),
-                bias != nullptr};
+                bias != nullptr, heuristicRank_};
   // A plan's descriptor holds the bias address: it is set and used under the lock (contexts share kernels).
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = plans_.find(key);
@@ -102,16 +106,49 @@ std::unique_ptr<LtGemmRunner::Plan> LtGemmRunner::makePlan(const LtGemm& g, int 
   cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al, sizeof(al));
   cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof(al));
   cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof(al));
-  cublasLtMatmulHeuristicResult_t result{};
+  // The heuristic's list, best estimate first, long enough to reach this runner's rank.
+  std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<size_t>(heuristicRank_) + 1);
   int found = 0;
   cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(reinterpret_cast<cublasLtHandle_t>(ctx_->cublasLt()), plan->op,
-                                                     plan->a, plan->b, plan->c, plan->c, pref, 1, &result, &found);
+                                                     plan->a, plan->b, plan->c, plan->c, pref,
+                                                     static_cast<int>(results.size()), results.data(), &found);
   cublasLtMatmulPreferenceDestroy(pref);
-  KILN_CHECK(st == CUBLAS_STATUS_SUCCESS && found > 0, kUnsupported, "cuBLASLt has no algorithm for a ", g.M, "x",
-             g.N, "x", g.K, " ", dataTypeName(g.abType), " -> ", dataTypeName(g.cType), " GEMM (batch ", g.batch,
-             ", alignment ", alignment, ")");
-  plan->algo = result.algo;
+  int usable = 0;  // the returned entries whose state says they can run, in the heuristic's order
+  if (st == CUBLAS_STATUS_SUCCESS)
+    for (int i = 0; i < found && i < static_cast<int>(results.size()); ++i)
+      if (results[i].state == CUBLAS_STATUS_SUCCESS) results[usable++] = results[i];
+  KILN_CHECK(usable > 0, kUnsupported, "cuBLASLt has no algorithm for a ", g.M, "x", g.N, "x", g.K, " ",
+             dataTypeName(g.abType), " -> ", dataTypeName(g.cType), " GEMM (batch ", g.batch, ", alignment ", alignment,
+             ")");
+  // A rank beyond the list for this problem takes its last algorithm (see cublasLtHeuristicVariants).
+  plan->algo = results[std::min(heuristicRank_, usable - 1)].algo;
   return plan;
+}
+
+namespace {
+constexpr const char* kRankPrefix = "heur";
+static_assert((1 << kMaxBuilderEffort) == LtGemmRunner::kMaxHeuristicRank,
+              "the last cuBLASLt variant at the highest builder effort is the runner's highest rank");
+}  // namespace
+
+std::vector<std::string> cublasLtHeuristicVariants(const ir::Layer&, int effort) {
+  const int count = 1 << std::clamp(effort, 1, kMaxBuilderEffort);
+  std::vector<std::string> variants;
+  for (int rank = 1; rank <= count; ++rank) variants.push_back(concat(kRankPrefix, rank));
+  return variants;
+}
+
+int cublasLtHeuristicRank(const ir::Layer& layer, const TacticChoice& tactic) {
+  if (tactic.variant.empty()) return 0;
+  const std::string& v = tactic.variant;
+  const size_t prefix = std::char_traits<char>::length(kRankPrefix);
+  bool digits = v.size() > prefix && v.size() <= prefix + 2 && v.compare(0, prefix, kRankPrefix) == 0 &&
+                v[prefix] != '0' && std::all_of(v.begin() + prefix, v.end(), [](char c) { return c >= '0' && c <= '9'; });
+  int rank = digits ? std::stoi(v.substr(prefix)) : -1;
+  KILN_CHECK(rank >= 1 && rank <= LtGemmRunner::kMaxHeuristicRank, kUnsupported, layer.describe(), ": tactic '",
+             tactic.name, "' names no cuBLASLt heuristic rank (expected ", kRankPrefix, "1 .. ", kRankPrefix,
+             LtGemmRunner::kMaxHeuristicRank, ")");
+  return rank;
 }
 
 }  // namespace kiln::cuda

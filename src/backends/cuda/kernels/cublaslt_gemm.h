@@ -1,15 +1,22 @@
 // Row-major GEMMs through cuBLASLt, shared by the kernels that multiply matrices (MatrixMultiply,
 // Recurrent). A row-major C = op(A) op(B) runs as the column-major C^T = op(B)^T op(A)^T. fp16 operands
-// compute in fp32 (CUBLAS_COMPUTE_32F); fp32 stays exact fp32 (no TF32). cuBLASLt's heuristic choice is
-// cached per problem, pointer alignment and workspace limit.
+// compute in fp32 (CUBLAS_COMPUTE_32F); fp32 stays exact fp32 (no TF32). A runner takes the algorithm of one
+// rank in cuBLASLt's heuristic list (0: its first choice), chosen per problem, pointer alignment and workspace
+// limit and cached.
+//
+// Tactics: the rows "cuda.gemm.cublaslt" (MatrixMultiply) and "cuda.recurrent.cublaslt" take rank 0; their
+// variants "heur<k>" take rank k (cublasLtHeuristicVariants lists them by builder effort).
 #pragma once
 
 #include <array>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "backends/cuda/cuda_common.h"
+#include "backends/kernel_table.h"
 
 namespace kiln::cuda {
 
@@ -31,8 +38,12 @@ class LtGemmRunner {
  public:
   // The workspace a GEMM can use; run() takes at most this much of what it is given.
   static constexpr size_t kMaxWorkspace = 32u << 20;
+  // The highest heuristic rank a runner takes (the last variant at kMaxBuilderEffort).
+  static constexpr int kMaxHeuristicRank = 32;
 
-  explicit LtGemmRunner(std::shared_ptr<DeviceContext> ctx);
+  // Every GEMM takes the algorithm at `heuristicRank` (0..kMaxHeuristicRank) of cuBLASLt's heuristic list
+  // for its problem; when the list for a problem is shorter, its last algorithm.
+  LtGemmRunner(std::shared_ptr<DeviceContext> ctx, int heuristicRank = 0);
   ~LtGemmRunner();
   LtGemmRunner(const LtGemmRunner&) = delete;
   LtGemmRunner& operator=(const LtGemmRunner&) = delete;
@@ -43,12 +54,23 @@ class LtGemmRunner {
 
  private:
   struct Plan;
-  using Key = std::array<int64_t, 17>;
+  using Key = std::array<int64_t, 18>;
   std::unique_ptr<Plan> makePlan(const LtGemm& g, int alignment, size_t workspaceBytes, bool withBias) const;
 
   std::shared_ptr<DeviceContext> ctx_;
+  int heuristicRank_;
   mutable std::mutex mutex_;
+  // One plan per problem, alignment, workspace limit, bias and heuristic rank: the rank is in the key so a
+  // plan never serves another rank, even if runners come to share a cache.
   mutable std::map<Key, std::unique_ptr<Plan>> plans_;
 };
+
+// The variants of a cuBLASLt row at builder effort 1..kMaxBuilderEffort: "heur1" .. "heur<2^effort>" (2, 4, 8,
+// 16, 32 candidates besides the row's own rank 0). The list cannot depend on the run-time problem: a rank beyond
+// what the heuristic returns for a shape runs its last algorithm, so such variants time like that one.
+std::vector<std::string> cublasLtHeuristicVariants(const ir::Layer& layer, int effort);
+// The heuristic rank a tactic of such a row names: 0 for the row itself, k for "heur<k>". Throws kiln::Error
+// (kUnsupported) naming the layer and the tactic for any other variant.
+int cublasLtHeuristicRank(const ir::Layer& layer, const TacticChoice& tactic);
 
 }  // namespace kiln::cuda

@@ -7,6 +7,7 @@
 
 #include "backends/cuda/kernels/device_utils.cuh"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/kernels/supports.h"
 
 namespace kiln::cuda {
 namespace {
@@ -224,7 +225,7 @@ __global__ void triluKernel(const T* __restrict__ x, T* __restrict__ y, int64_t 
 
 class CopyKernel final : public NamedKernel {
  public:
-  CopyKernel() : NamedKernel("cuda/copy") {}
+  explicit CopyKernel(std::string name) : NamedKernel(std::move(name)) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
     const TensorView& y = args.outputs[0];
@@ -235,8 +236,8 @@ class CopyKernel final : public NamedKernel {
 
 class ConstantKernel final : public NamedKernel {
  public:
-  explicit ConstantKernel(const Weights& w)
-      : NamedKernel("cuda/constant"),
+  ConstantKernel(std::string name, const Weights& w)
+      : NamedKernel(std::move(name)),
         buffer_(std::make_shared<DeviceBuffer>(w.data(), static_cast<size_t>(w.count()) * dataTypeSize(w.type))) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& y = args.outputs[0];
@@ -251,7 +252,7 @@ class ConstantKernel final : public NamedKernel {
 
 class TransposeKernel final : public NamedKernel {
  public:
-  TransposeKernel(Dims perm) : NamedKernel("cuda/transpose"), perm_(std::move(perm)) {}
+  TransposeKernel(std::string name, Dims perm) : NamedKernel(std::move(name)), perm_(std::move(perm)) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
     const TensorView& y = args.outputs[0];
@@ -275,7 +276,8 @@ class TransposeKernel final : public NamedKernel {
 
 class ConcatKernel final : public NamedKernel {
  public:
-  ConcatKernel(int64_t axis, const ir::Layer& layer) : NamedKernel("cuda/concat"), axis_(axis), layer_(&layer) {}
+  ConcatKernel(std::string name, int64_t axis, const ir::Layer& layer)
+      : NamedKernel(std::move(name)), axis_(axis), layer_(&layer) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& y = args.outputs[0];
     if (y.count() == 0) return;
@@ -301,7 +303,8 @@ class ConcatKernel final : public NamedKernel {
 
 class SplitKernel final : public NamedKernel {
  public:
-  SplitKernel(int64_t axis, const ir::Layer& layer) : NamedKernel("cuda/split"), axis_(axis), layer_(&layer) {}
+  SplitKernel(std::string name, int64_t axis, const ir::Layer& layer)
+      : NamedKernel(std::move(name)), axis_(axis), layer_(&layer) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
     int64_t rank = static_cast<int64_t>(x.shape.size());
@@ -325,8 +328,8 @@ class SplitKernel final : public NamedKernel {
 
 class SliceKernel final : public NamedKernel {
  public:
-  SliceKernel(const ir::Layer& layer, Constants constants)
-      : NamedKernel("cuda/slice"), layer_(&layer), constants_(std::move(constants)) {}
+  SliceKernel(std::string name, const ir::Layer& layer, Constants constants)
+      : NamedKernel(std::move(name)), layer_(&layer), constants_(std::move(constants)) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
     const TensorView& y = args.outputs[0];
@@ -363,7 +366,7 @@ class SliceKernel final : public NamedKernel {
 
 class ExpandTileKernel final : public NamedKernel {
  public:
-  explicit ExpandTileKernel(bool tile) : NamedKernel(tile ? "cuda/tile" : "cuda/expand"), tile_(tile) {}
+  ExpandTileKernel(std::string name, bool tile) : NamedKernel(std::move(name)), tile_(tile) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
     const TensorView& y = args.outputs[0];
@@ -385,7 +388,7 @@ class ExpandTileKernel final : public NamedKernel {
 
 class SpaceDepthKernel final : public NamedKernel {
  public:
-  explicit SpaceDepthKernel(SpaceDepthParams p) : NamedKernel("cuda/space_depth"), p_(p) {}
+  SpaceDepthKernel(std::string name, SpaceDepthParams p) : NamedKernel(std::move(name)), p_(p) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
     const TensorView& y = args.outputs[0];
@@ -418,8 +421,8 @@ class SpaceDepthKernel final : public NamedKernel {
 
 class PaddingKernel final : public NamedKernel {
  public:
-  PaddingKernel(const ir::Layer& layer, Constants constants)
-      : NamedKernel("cuda/pad"), layer_(&layer), mode_(layer.as<PaddingParams>().mode), constants_(std::move(constants)) {}
+  PaddingKernel(std::string name, const ir::Layer& layer, Constants constants)
+      : NamedKernel(std::move(name)), layer_(&layer), mode_(layer.as<PaddingParams>().mode), constants_(std::move(constants)) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
     const TensorView& y = args.outputs[0];
@@ -446,7 +449,7 @@ class PaddingKernel final : public NamedKernel {
 
 class ShapeKernel final : public NamedKernel {
  public:
-  explicit ShapeKernel(ShapeParams p) : NamedKernel("cuda/shape"), p_(p) {}
+  ShapeKernel(std::string name, ShapeParams p) : NamedKernel(std::move(name)), p_(p) {}
   void execute(const KernelArgs& args) const override {
     const Dims& s = args.inputs[0].shape;
     int64_t rank = static_cast<int64_t>(s.size());
@@ -469,7 +472,7 @@ class ShapeKernel final : public NamedKernel {
 
 class ConstantOfShapeKernel final : public NamedKernel {
  public:
-  explicit ConstantOfShapeKernel(const Weights& value) : NamedKernel("cuda/constant_of_shape") {
+  ConstantOfShapeKernel(std::string name, const Weights& value) : NamedKernel(std::move(name)) {
     if (value.data() && value.count() > 0) {
       size_t es = dataTypeSize(value.type);
       std::memcpy(&bits_, value.data(), std::min<size_t>(es, 8));
@@ -494,8 +497,8 @@ class ConstantOfShapeKernel final : public NamedKernel {
 
 class RangeKernel final : public NamedKernel {
  public:
-  RangeKernel(const ir::Layer& layer, Constants constants)
-      : NamedKernel("cuda/range"), layer_(&layer), constants_(std::move(constants)) {}
+  RangeKernel(std::string name, const ir::Layer& layer, Constants constants)
+      : NamedKernel(std::move(name)), layer_(&layer), constants_(std::move(constants)) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& y = args.outputs[0];
     int64_t n = y.count();
@@ -516,8 +519,8 @@ class RangeKernel final : public NamedKernel {
 
 class TriluKernel final : public NamedKernel {
  public:
-  TriluKernel(const ir::Layer& layer, Constants constants)
-      : NamedKernel("cuda/trilu"), layer_(&layer), upper_(layer.as<TriluParams>().upper), constants_(std::move(constants)) {}
+  TriluKernel(std::string name, const ir::Layer& layer, Constants constants)
+      : NamedKernel(std::move(name)), layer_(&layer), upper_(layer.as<TriluParams>().upper), constants_(std::move(constants)) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
     int64_t n = x.count();
@@ -570,35 +573,103 @@ void launchChannelBiasClamp(void* y, const void* bias, DataType type, int64_t n,
   KILN_CUDA_CHECK_LAUNCH("channel bias and clamp");
 }
 
-#define KILN_FACTORY_ARGS const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants& constants
-std::unique_ptr<Kernel> makeConstantKernel(KILN_FACTORY_ARGS) {
-  return std::make_unique<ConstantKernel>(layer.as<ConstantParams>().weights);
+// ---- rows -----------------------------------------------------------------------------------------
+
+std::string supportsConstant(const ir::Layer& layer) {
+  return layer.as<ConstantParams>().weights.type == DataType::kString ? "string constants stay on the host" : "";
 }
-std::unique_ptr<Kernel> makeIdentityKernel(KILN_FACTORY_ARGS) { return std::make_unique<CopyKernel>(); }
-std::unique_ptr<Kernel> makeTransposeKernel(KILN_FACTORY_ARGS) {
-  return std::make_unique<TransposeKernel>(layer.as<TransposeParams>().perm);
+std::unique_ptr<Kernel> createConstant(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&,
+                                       const TacticChoice& tactic) {
+  return std::make_unique<ConstantKernel>(tactic.name, layer.as<ConstantParams>().weights);
 }
-std::unique_ptr<Kernel> makeConcatenationKernel(KILN_FACTORY_ARGS) {
-  return std::make_unique<ConcatKernel>(layer.as<ConcatenationParams>().axis, layer);
+
+std::string supportsIdentity(const ir::Layer& layer) { return movableReason(inType(layer, 0)); }
+std::unique_ptr<Kernel> createIdentity(const std::shared_ptr<DeviceContext>&, const ir::Layer&, const Constants&,
+                                       const TacticChoice& tactic) {
+  return std::make_unique<CopyKernel>(tactic.name);
 }
-std::unique_ptr<Kernel> makeSplitKernel(KILN_FACTORY_ARGS) {
-  return std::make_unique<SplitKernel>(layer.as<SplitParams>().axis, layer);
+
+// Reshape does not change the data: a copy (none at all when the runtime makes the output a view).
+std::string supportsReshape(const ir::Layer& layer) { return movableReason(inType(layer, 0)); }
+std::unique_ptr<Kernel> createReshape(const std::shared_ptr<DeviceContext>&, const ir::Layer&, const Constants&,
+                                      const TacticChoice& tactic) {
+  return std::make_unique<CopyKernel>(tactic.name);
 }
-std::unique_ptr<Kernel> makeSliceKernel(KILN_FACTORY_ARGS) { return std::make_unique<SliceKernel>(layer, constants); }
-std::unique_ptr<Kernel> makeExpandKernel(KILN_FACTORY_ARGS) { return std::make_unique<ExpandTileKernel>(false); }
-std::unique_ptr<Kernel> makeTileKernel(KILN_FACTORY_ARGS) { return std::make_unique<ExpandTileKernel>(true); }
-std::unique_ptr<Kernel> makeSpaceDepthKernel(KILN_FACTORY_ARGS) {
-  return std::make_unique<SpaceDepthKernel>(layer.as<SpaceDepthParams>());
+
+std::string supportsTranspose(const ir::Layer& layer) { return movableReason(inType(layer, 0)); }
+std::unique_ptr<Kernel> createTranspose(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&,
+                                        const TacticChoice& tactic) {
+  return std::make_unique<TransposeKernel>(tactic.name, layer.as<TransposeParams>().perm);
 }
-std::unique_ptr<Kernel> makePaddingKernel(KILN_FACTORY_ARGS) { return std::make_unique<PaddingKernel>(layer, constants); }
-std::unique_ptr<Kernel> makeShapeKernel(KILN_FACTORY_ARGS) {
-  return std::make_unique<ShapeKernel>(layer.as<ShapeParams>());
+
+std::string supportsConcatenation(const ir::Layer& layer) { return movableReason(inType(layer, 0)); }
+std::unique_ptr<Kernel> createConcatenation(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                            const Constants&, const TacticChoice& tactic) {
+  return std::make_unique<ConcatKernel>(tactic.name, layer.as<ConcatenationParams>().axis, layer);
 }
-std::unique_ptr<Kernel> makeConstantOfShapeKernel(KILN_FACTORY_ARGS) {
-  return std::make_unique<ConstantOfShapeKernel>(layer.as<ConstantOfShapeParams>().value);
+
+std::string supportsSplit(const ir::Layer& layer) { return movableReason(inType(layer, 0)); }
+std::unique_ptr<Kernel> createSplit(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&,
+                                    const TacticChoice& tactic) {
+  return std::make_unique<SplitKernel>(tactic.name, layer.as<SplitParams>().axis, layer);
 }
-std::unique_ptr<Kernel> makeRangeKernel(KILN_FACTORY_ARGS) { return std::make_unique<RangeKernel>(layer, constants); }
-std::unique_ptr<Kernel> makeTriluKernel(KILN_FACTORY_ARGS) { return std::make_unique<TriluKernel>(layer, constants); }
-#undef KILN_FACTORY_ARGS
+
+std::string supportsSlice(const ir::Layer& layer) { return movableReason(inType(layer, 0)); }
+std::unique_ptr<Kernel> createSlice(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                    const Constants& constants, const TacticChoice& tactic) {
+  return std::make_unique<SliceKernel>(tactic.name, layer, constants);
+}
+
+std::string supportsExpand(const ir::Layer& layer) { return movableReason(inType(layer, 0)); }
+std::unique_ptr<Kernel> createExpand(const std::shared_ptr<DeviceContext>&, const ir::Layer&, const Constants&,
+                                     const TacticChoice& tactic) {
+  return std::make_unique<ExpandTileKernel>(tactic.name, false);
+}
+
+std::string supportsTile(const ir::Layer& layer) { return movableReason(inType(layer, 0)); }
+std::unique_ptr<Kernel> createTile(const std::shared_ptr<DeviceContext>&, const ir::Layer&, const Constants&,
+                                   const TacticChoice& tactic) {
+  return std::make_unique<ExpandTileKernel>(tactic.name, true);
+}
+
+std::string supportsSpaceDepth(const ir::Layer& layer) {
+  return inRank(layer) == 4 && isMovable(inType(layer, 0)) ? "" : "DepthToSpace/SpaceToDepth need a 4-D input";
+}
+std::unique_ptr<Kernel> createSpaceDepth(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                         const Constants&, const TacticChoice& tactic) {
+  return std::make_unique<SpaceDepthKernel>(tactic.name, layer.as<SpaceDepthParams>());
+}
+
+std::string supportsPadding(const ir::Layer& layer) { return movableReason(inType(layer, 0)); }
+std::unique_ptr<Kernel> createPadding(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                      const Constants& constants, const TacticChoice& tactic) {
+  return std::make_unique<PaddingKernel>(tactic.name, layer, constants);
+}
+
+std::string supportsShape(const ir::Layer&) { return ""; }
+std::unique_ptr<Kernel> createShape(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&,
+                                    const TacticChoice& tactic) {
+  return std::make_unique<ShapeKernel>(tactic.name, layer.as<ShapeParams>());
+}
+
+std::string supportsConstantOfShape(const ir::Layer& layer) { return movableReason(outType(layer)); }
+std::unique_ptr<Kernel> createConstantOfShape(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                              const Constants&, const TacticChoice& tactic) {
+  return std::make_unique<ConstantOfShapeKernel>(tactic.name, layer.as<ConstantOfShapeParams>().value);
+}
+
+std::string supportsRange(const ir::Layer& layer) {
+  return isNumeric(outType(layer)) ? "" : typeReason(inType(layer, 0), "float32, float16, int32, int64");
+}
+std::unique_ptr<Kernel> createRange(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                    const Constants& constants, const TacticChoice& tactic) {
+  return std::make_unique<RangeKernel>(tactic.name, layer, constants);
+}
+
+std::string supportsTrilu(const ir::Layer& layer) { return movableReason(inType(layer, 0)); }
+std::unique_ptr<Kernel> createTrilu(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                    const Constants& constants, const TacticChoice& tactic) {
+  return std::make_unique<TriluKernel>(tactic.name, layer, constants);
+}
 
 }  // namespace kiln::cuda

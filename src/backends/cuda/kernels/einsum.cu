@@ -5,9 +5,16 @@
 // multiplying the operands and accumulating in float (float32, float16) or the integer type.
 #include "backends/cuda/kernels/device_utils.cuh"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/kernels/supports.h"
 #include "ir/einsum.h"
 
 namespace kiln::cuda {
+
+// Limits of the kernel, whose per-operand label strides travel by value: operands, and distinct summed labels
+// (the output has at most kMaxRank dims).
+constexpr int kEinsumMaxOperands = 8;
+constexpr int kEinsumMaxSummed = 16;
+
 namespace {
 
 // Output labels (row-major over the output) and summed labels, with each operand's element stride per label.
@@ -66,8 +73,8 @@ __global__ void einsumKernel(EinsumPlan p, T* __restrict__ y, int64_t outCount) 
 
 class EinsumKernel final : public NamedKernel {
  public:
-  explicit EinsumKernel(const ir::Layer& layer)
-      : NamedKernel(concat("cuda/einsum_", dataTypeName(layer.inputs[0]->type()))), layer_(&layer),
+  EinsumKernel(std::string name, const ir::Layer& layer)
+      : NamedKernel(std::move(name)), layer_(&layer),
         equation_(layer.as<EinsumParams>().equation) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& y = args.outputs[0];
@@ -123,9 +130,29 @@ class EinsumKernel final : public NamedKernel {
 
 }  // namespace
 
-std::unique_ptr<Kernel> makeEinsumKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
-                                         const Constants&) {
-  return std::make_unique<EinsumKernel>(layer);
+// Numeric operands of one type, within the kernel's limits on operands and summed labels (counted on the
+// build-time dims; unknown sizes do not matter).
+std::string supportsEinsum(const ir::Layer& layer) {
+  DataType t = inType(layer, 0);
+  if (!isNumeric(t)) return typeReason(t, "float32, float16, int32, int64");
+  std::vector<Dims> shapes;
+  for (const ir::Tensor* input : layer.inputs) {
+    if (!input || input->type() != t) return "operands of different types";
+    shapes.push_back(input->dims());
+  }
+  if (shapes.size() > static_cast<size_t>(kEinsumMaxOperands)) return concat("more than ", kEinsumMaxOperands, " einsum operands");
+  try {
+    ir::EinsumLabels labels = ir::parseEinsum(layer, layer.as<EinsumParams>().equation, shapes);
+    if (labels.summed.size() > static_cast<size_t>(kEinsumMaxSummed))
+      return concat("more than ", kEinsumMaxSummed, " summed einsum labels");
+  } catch (const Error& e) {
+    return e.what();  // the CPU kernel reports it when the layer runs
+  }
+  return "";
+}
+std::unique_ptr<Kernel> createEinsum(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&,
+                                     const TacticChoice& tactic) {
+  return std::make_unique<EinsumKernel>(tactic.name, layer);
 }
 
 }  // namespace kiln::cuda

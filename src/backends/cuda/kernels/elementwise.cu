@@ -5,6 +5,7 @@
 
 #include "backends/cuda/kernels/device_utils.cuh"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/kernels/supports.h"
 
 namespace kiln::cuda {
 namespace {
@@ -210,8 +211,7 @@ __global__ void binaryPackedKernel(const T* __restrict__ a, const T* __restrict_
 
 class ElementWiseKernel final : public NamedKernel {
  public:
-  ElementWiseKernel(ElementWiseOp op, DataType t)
-      : NamedKernel(concat("cuda/elementwise_", dataTypeName(t))), op_(op) {}
+  ElementWiseKernel(std::string name, ElementWiseOp op) : NamedKernel(std::move(name)), op_(op) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& a = args.inputs[0];
     const TensorView& b = args.inputs[1];
@@ -319,7 +319,7 @@ bool isPredicate(UnaryOp op) {
 
 class UnaryKernel final : public NamedKernel {
  public:
-  UnaryKernel(UnaryOp op, DataType t) : NamedKernel(concat("cuda/unary_", dataTypeName(t))), op_(op) {}
+  UnaryKernel(std::string name, UnaryOp op) : NamedKernel(std::move(name)), op_(op) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
     int64_t n = x.count();
@@ -384,8 +384,7 @@ struct ActivationFn {
 
 class ActivationKernel final : public NamedKernel {
  public:
-  ActivationKernel(const ActivationParams& p, DataType t)
-      : NamedKernel(concat("cuda/activation_", dataTypeName(t))), p_(p) {}
+  ActivationKernel(std::string name, const ActivationParams& p) : NamedKernel(std::move(name)), p_(p) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
     int64_t n = x.count();
@@ -468,8 +467,7 @@ __global__ void castTyped(const A* __restrict__ x, B* __restrict__ y, int64_t n)
 
 class CastKernel final : public NamedKernel {
  public:
-  CastKernel(DataType from, DataType to)
-      : NamedKernel(concat("cuda/cast_", dataTypeName(from), "_", dataTypeName(to))) {}
+  explicit CastKernel(std::string name) : NamedKernel(std::move(name)) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
     const TensorView& y = args.outputs[0];
@@ -500,7 +498,7 @@ __global__ void selectPackedKernel(const uint8_t* __restrict__ c, const T* __res
 
 class SelectKernel final : public NamedKernel {
  public:
-  SelectKernel() : NamedKernel("cuda/select") {}
+  explicit SelectKernel(std::string name) : NamedKernel(std::move(name)) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& y = args.outputs[0];
     int64_t n = y.count();
@@ -571,8 +569,8 @@ __global__ void dequantizeKernel(const void* __restrict__ x, DataType xt, const 
 
 class QuantizeKernel final : public NamedKernel {
  public:
-  QuantizeKernel(bool quantize, int64_t axis, bool saturate, const ir::Layer& layer)
-      : NamedKernel(quantize ? "cuda/quantize_linear" : "cuda/dequantize_linear"),
+  QuantizeKernel(std::string name, bool quantize, int64_t axis, bool saturate, const ir::Layer& layer)
+      : NamedKernel(std::move(name)),
         quantize_(quantize), axis_(axis), saturate_(saturate), layer_(&layer) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
@@ -621,31 +619,104 @@ void launchCast(const void* x, DataType from, void* y, DataType to, int64_t n, c
   KILN_CUDA_CHECK_LAUNCH("cast");
 }
 
-std::unique_ptr<Kernel> makeElementWiseKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
-                                              const Constants&) {
-  return std::make_unique<ElementWiseKernel>(layer.as<ElementWiseParams>().op, layer.inputs[0]->type());
+// ---- rows -----------------------------------------------------------------------------------------
+
+namespace {
+bool isBitwise(ElementWiseOp op) {
+  switch (op) {
+    case ElementWiseOp::kBitShiftLeft: case ElementWiseOp::kBitShiftRight: case ElementWiseOp::kBitwiseAnd:
+    case ElementWiseOp::kBitwiseOr: case ElementWiseOp::kBitwiseXor:
+      return true;
+    default:
+      return false;
+  }
 }
-std::unique_ptr<Kernel> makeUnaryKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&) {
-  return std::make_unique<UnaryKernel>(layer.as<UnaryParams>().op, layer.inputs[0]->type());
+bool isLogic(ElementWiseOp op) {
+  return op == ElementWiseOp::kAnd || op == ElementWiseOp::kOr || op == ElementWiseOp::kXor;
 }
-std::unique_ptr<Kernel> makeActivationKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
-                                             const Constants&) {
-  return std::make_unique<ActivationKernel>(layer.as<ActivationParams>(), layer.inputs[0]->type());
+}  // namespace
+
+std::string supportsElementWise(const ir::Layer& layer) {
+  auto op = layer.as<ElementWiseParams>().op;
+  DataType t = inType(layer, 0);
+  if (inType(layer, 1) != t) return "mixed input types";
+  if (isBitwise(op)) return isInt(t) ? "" : typeReason(t, "int32, int64 for bitwise ops");
+  if (isLogic(op)) return t == DataType::kBool ? "" : typeReason(t, "bool for logic ops");
+  if (t == DataType::kBool) return op == ElementWiseOp::kEqual ? "" : typeReason(t, "float32, float16, int32, int64");
+  if (op == ElementWiseOp::kPRelu) return floatReason(t);
+  return numericReason(t);
 }
-std::unique_ptr<Kernel> makeCastKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&) {
-  return std::make_unique<CastKernel>(layer.inputs[0]->type(), layer.as<CastParams>().to);
+std::unique_ptr<Kernel> createElementWise(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                          const Constants&, const TacticChoice& tactic) {
+  return std::make_unique<ElementWiseKernel>(tactic.name, layer.as<ElementWiseParams>().op);
 }
-std::unique_ptr<Kernel> makeSelectKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer&, const Constants&) {
-  return std::make_unique<SelectKernel>();
+
+std::string supportsUnary(const ir::Layer& layer) {
+  auto op = layer.as<UnaryParams>().op;
+  DataType t = inType(layer, 0);
+  if (op == UnaryOp::kNot) return t == DataType::kBool ? "" : typeReason(t, "bool");
+  if (op == UnaryOp::kBitwiseNot) return isInt(t) ? "" : typeReason(t, "int32, int64");
+  if (op == UnaryOp::kAbs || op == UnaryOp::kNeg || op == UnaryOp::kSign || op == UnaryOp::kFloor ||
+      op == UnaryOp::kCeil || op == UnaryOp::kRound)
+    return numericReason(t);
+  return floatReason(t);
 }
-std::unique_ptr<Kernel> makeQuantizeKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
-                                           const Constants&) {
+std::unique_ptr<Kernel> createUnary(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&,
+                                    const TacticChoice& tactic) {
+  return std::make_unique<UnaryKernel>(tactic.name, layer.as<UnaryParams>().op);
+}
+
+std::string supportsActivation(const ir::Layer& layer) { return floatReason(inType(layer, 0)); }
+std::unique_ptr<Kernel> createActivation(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                         const Constants&, const TacticChoice& tactic) {
+  return std::make_unique<ActivationKernel>(tactic.name, layer.as<ActivationParams>());
+}
+
+std::string supportsCast(const ir::Layer& layer) {
+  return isCastable(inType(layer, 0)) && isCastable(layer.as<CastParams>().to) ? "" : "no CUDA cast from/to string or fp8";
+}
+std::unique_ptr<Kernel> createCast(const std::shared_ptr<DeviceContext>&, const ir::Layer&, const Constants&,
+                                   const TacticChoice& tactic) {
+  return std::make_unique<CastKernel>(tactic.name);
+}
+
+std::string supportsSelect(const ir::Layer& layer) {
+  return inType(layer, 0) == DataType::kBool && isMovable(inType(layer, 1)) ? "" : "Select needs a bool condition";
+}
+std::unique_ptr<Kernel> createSelect(const std::shared_ptr<DeviceContext>&, const ir::Layer&, const Constants&,
+                                     const TacticChoice& tactic) {
+  return std::make_unique<SelectKernel>(tactic.name);
+}
+
+namespace {
+bool isQuantized(DataType t) {
+  return t == DataType::kInt8 || t == DataType::kUInt8 || t == DataType::kInt16 || t == DataType::kUInt16 ||
+         t == DataType::kInt32;
+}
+}  // namespace
+
+std::string supportsQuantize(const ir::Layer& layer) {
+  if (layer.as<QuantizeParams>().blockSize > 0) return "blocked quantization";
+  DataType t = inType(layer, 0);
+  if (!isFloat(t)) return typeReason(t, "float32, float16 inputs");
+  DataType o = outType(layer);
+  return isQuantized(o) ? "" : typeReason(o, "int8, uint8, int16, uint16, int32 outputs");
+}
+std::unique_ptr<Kernel> createQuantize(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&,
+                                       const TacticChoice& tactic) {
   const auto& p = layer.as<QuantizeParams>();
-  return std::make_unique<QuantizeKernel>(true, p.axis, p.saturate, layer);
+  return std::make_unique<QuantizeKernel>(tactic.name, true, p.axis, p.saturate, layer);
 }
-std::unique_ptr<Kernel> makeDequantizeKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
-                                             const Constants&) {
-  return std::make_unique<QuantizeKernel>(false, layer.as<DequantizeParams>().axis, true, layer);
+
+std::string supportsDequantize(const ir::Layer& layer) {
+  if (layer.as<DequantizeParams>().blockSize > 0) return "blocked dequantization";
+  DataType t = inType(layer, 0);
+  if (!isQuantized(t)) return typeReason(t, "int8, uint8, int16, uint16, int32 inputs");
+  return isFloat(outType(layer)) ? "" : typeReason(outType(layer), "float32, float16 outputs");
+}
+std::unique_ptr<Kernel> createDequantize(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                         const Constants&, const TacticChoice& tactic) {
+  return std::make_unique<QuantizeKernel>(tactic.name, false, layer.as<DequantizeParams>().axis, true, layer);
 }
 
 }  // namespace kiln::cuda

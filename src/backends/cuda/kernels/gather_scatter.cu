@@ -5,6 +5,7 @@
 
 #include "backends/cuda/kernels/device_utils.cuh"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/kernels/supports.h"
 
 namespace kiln::cuda {
 namespace {
@@ -155,8 +156,8 @@ StridedShape shapeOf(const Dims& dims) {
 
 class GatherKernel final : public NamedKernel {
  public:
-  explicit GatherKernel(const ir::Layer& layer)
-      : NamedKernel("cuda/gather"), layer_(&layer), p_(layer.as<GatherParams>()) {}
+  GatherKernel(std::string name, const ir::Layer& layer)
+      : NamedKernel(std::move(name)), layer_(&layer), p_(layer.as<GatherParams>()) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
     const TensorView& ind = args.inputs[1];
@@ -208,8 +209,8 @@ class GatherKernel final : public NamedKernel {
 
 class ScatterKernel final : public NamedKernel {
  public:
-  explicit ScatterKernel(const ir::Layer& layer)
-      : NamedKernel("cuda/scatter"), layer_(&layer), p_(layer.as<ScatterParams>()) {}
+  ScatterKernel(std::string name, const ir::Layer& layer)
+      : NamedKernel(std::move(name)), layer_(&layer), p_(layer.as<ScatterParams>()) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
     const TensorView& ind = args.inputs[1];
@@ -276,7 +277,7 @@ __global__ void oneHotKernel(const void* __restrict__ ind, DataType it, const T*
 
 class OneHotKernel final : public NamedKernel {
  public:
-  explicit OneHotKernel(const ir::Layer& layer) : NamedKernel("cuda/onehot"), layer_(&layer), axis_(layer.as<OneHotParams>().axis) {}
+  OneHotKernel(std::string name, const ir::Layer& layer) : NamedKernel(std::move(name)), layer_(&layer), axis_(layer.as<OneHotParams>().axis) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& y = args.outputs[0];
     int64_t n = y.count();
@@ -299,10 +300,37 @@ class OneHotKernel final : public NamedKernel {
 
 }  // namespace
 
-#define KILN_FACTORY_ARGS const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&
-std::unique_ptr<Kernel> makeGatherKernel(KILN_FACTORY_ARGS) { return std::make_unique<GatherKernel>(layer); }
-std::unique_ptr<Kernel> makeScatterKernel(KILN_FACTORY_ARGS) { return std::make_unique<ScatterKernel>(layer); }
-std::unique_ptr<Kernel> makeOneHotKernel(KILN_FACTORY_ARGS) { return std::make_unique<OneHotKernel>(layer); }
-#undef KILN_FACTORY_ARGS
+std::string supportsGather(const ir::Layer& layer) {
+  if (!isIndex(inType(layer, 1))) return typeReason(inType(layer, 1), "int32, int64 indices");
+  if (layer.as<GatherParams>().mode == GatherMode::kND && layer.inputs[1]->dims().empty())
+    return "GatherND with scalar indices";
+  return movableReason(inType(layer, 0));
+}
+std::unique_ptr<Kernel> createGather(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&,
+                                     const TacticChoice& tactic) {
+  return std::make_unique<GatherKernel>(tactic.name, layer);
+}
+
+std::string supportsScatter(const ir::Layer& layer) {
+  if (!isIndex(inType(layer, 1))) return typeReason(inType(layer, 1), "int32, int64 indices");
+  DataType t = inType(layer, 0);
+  if (layer.as<ScatterParams>().reduction != ScatterReduction::kNone)
+    return isNumeric(t) ? "" : typeReason(t, "float32, float16, int32, int64 for reductions");
+  return movableReason(t);
+}
+std::unique_ptr<Kernel> createScatter(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&,
+                                      const TacticChoice& tactic) {
+  return std::make_unique<ScatterKernel>(tactic.name, layer);
+}
+
+std::string supportsOneHot(const ir::Layer& layer) {
+  DataType indices = inType(layer, 0);
+  if (!(isIndex(indices) || indices == DataType::kFloat32)) return typeReason(indices, "int32, int64, float32 indices");
+  return isMovable(outType(layer)) ? "" : "string output";
+}
+std::unique_ptr<Kernel> createOneHot(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&,
+                                     const TacticChoice& tactic) {
+  return std::make_unique<OneHotKernel>(tactic.name, layer);
+}
 
 }  // namespace kiln::cuda

@@ -3,22 +3,23 @@
 // uniform batches use strided batching (stride 0 for a broadcast operand); other broadcasts loop over
 // the output batch. The GEMMs run through the shared LtGemmRunner (cublaslt_gemm.h): fp16 computes in
 // fp32, fp32 stays exact fp32 (no TF32). An optional bias [N] (fuse_matmul_bias) is added by
-// cuBLASLt's bias epilogue.
+// cuBLASLt's bias epilogue. Tactics: "cuda.gemm.cublaslt" (the heuristic's first algorithm) and its variants
+// "heur<k>" (its k-th, cublaslt_gemm.h).
 #include <algorithm>
 #include <cmath>
 
 #include "backends/cuda/kernels/cublaslt_gemm.h"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/kernels/supports.h"
 
 namespace kiln::cuda {
 namespace {
 
 class MatMulKernel final : public NamedKernel {
  public:
-  MatMulKernel(std::shared_ptr<DeviceContext> ctx, const ir::Layer& layer)
-      : NamedKernel(concat("cuda/gemm_", dataTypeName(layer.inputs[0]->type()), "_cublaslt")),
-        gemm_(std::move(ctx)), p_(layer.as<MatrixMultiplyParams>()), type_(layer.inputs[0]->type()) {
-  }
+  MatMulKernel(std::string name, std::shared_ptr<DeviceContext> ctx, int heuristicRank, const ir::Layer& layer)
+      : NamedKernel(std::move(name)), gemm_(std::move(ctx), heuristicRank), p_(layer.as<MatrixMultiplyParams>()),
+        type_(layer.inputs[0]->type()) {}
   size_t workspaceSize(const KernelArgs&) const override { return LtGemmRunner::kMaxWorkspace; }
 
   void execute(const KernelArgs& args) const override {
@@ -122,9 +123,15 @@ class MatMulKernel final : public NamedKernel {
 
 }  // namespace
 
-std::unique_ptr<Kernel> makeMatrixMultiplyKernel(const std::shared_ptr<DeviceContext>& ctx, const ir::Layer& layer,
-                                                 const Constants&) {
-  return std::make_unique<MatMulKernel>(ctx, layer);
+std::string supportsMatrixMultiply(const ir::Layer& layer) {
+  DataType t = inType(layer, 0);
+  if (!isFloat(t)) return typeReason(t, "float32, float16");
+  if (layer.inputs.size() > 2 && layer.inputs[2] && inType(layer, 2) != t) return "bias of another type";
+  return inType(layer, 1) == t ? "" : "mixed input types";
+}
+std::unique_ptr<Kernel> createMatrixMultiply(const std::shared_ptr<DeviceContext>& ctx, const ir::Layer& layer,
+                                             const Constants&, const TacticChoice& tactic) {
+  return std::make_unique<MatMulKernel>(tactic.name, ctx, cublasLtHeuristicRank(layer, tactic), layer);
 }
 
 }  // namespace kiln::cuda

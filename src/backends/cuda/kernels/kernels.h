@@ -1,84 +1,94 @@
-// Factories of the CUDA kernels, one per layer type, grouped by family file. kernel_table.cpp maps
-// LayerType -> factory and holds the unsupportedReason checks.
+// The CUDA kernel rows: each family file defines, beside its kernels, the supports() and create() of its
+// layer types (and a parameterized row's variants()); kernel_table.cpp lists the rows.
 #pragma once
 
 #include "backends/cuda/cuda_common.h"
+#include "backends/kernel_table.h"
 
 namespace kiln::cuda {
 
-#define KILN_CUDA_FACTORY(Name)                                                                      \
-  std::unique_ptr<Kernel> make##Name##Kernel(const std::shared_ptr<DeviceContext>& ctx, const ir::Layer& layer, \
-                                             const Constants& constants)
+// Creates a row's kernel for `layer`, which the row's supports() accepted. `tactic.name` is the kernel's
+// name(); `tactic.variant` is "" for the row itself, else one of the row's variants (an unknown variant
+// throws kiln::Error kUnsupported naming the layer and the tactic).
+using CreateFunction = std::unique_ptr<Kernel> (*)(const std::shared_ptr<DeviceContext>& ctx, const ir::Layer& layer,
+                                                   const Constants& constants, const TacticChoice& tactic);
+using CudaKernelTable = KernelTable<CreateFunction>;
 
-// gemm_cublaslt.cpp
-KILN_CUDA_FACTORY(MatrixMultiply);
+// The CUDA backend's rows (kernel_table.cpp). Their supports() assume tensorReason(layer) is empty
+// (cuda::unsupportedReason checks it first).
+const CudaKernelTable& kernelTable();
+// Why the CUDA backend has no kernel at all for `type` (NonZero, control flow, ...); nullptr when it has rows.
+const char* noKernelReason(LayerType type);
+
+#define KILN_CUDA_ROW(Name)                                                                                \
+  std::string supports##Name(const ir::Layer& layer);                                                      \
+  std::unique_ptr<Kernel> create##Name(const std::shared_ptr<DeviceContext>& ctx, const ir::Layer& layer, \
+                                       const Constants& constants, const TacticChoice& tactic)
+
+// gemm_cublaslt.cpp (variants: cublasLtHeuristicVariants, cublaslt_gemm.h)
+KILN_CUDA_ROW(MatrixMultiply);
 // conv_cudnn.cpp
-KILN_CUDA_FACTORY(Convolution);
-KILN_CUDA_FACTORY(Deconvolution);
+KILN_CUDA_ROW(Convolution);
+KILN_CUDA_ROW(Deconvolution);
+// Extra candidates of the cuDNN rows: fixed forward / backward-data algorithms (conv_cudnn.cpp).
+std::vector<std::string> convolutionAlgorithmVariants(const ir::Layer& layer, int effort);
+std::vector<std::string> deconvolutionAlgorithmVariants(const ir::Layer& layer, int effort);
 // elementwise.cu
-KILN_CUDA_FACTORY(ElementWise);
-KILN_CUDA_FACTORY(Unary);
-KILN_CUDA_FACTORY(Activation);
-KILN_CUDA_FACTORY(Cast);
-KILN_CUDA_FACTORY(Select);
-KILN_CUDA_FACTORY(Quantize);
-KILN_CUDA_FACTORY(Dequantize);
+KILN_CUDA_ROW(ElementWise);
+KILN_CUDA_ROW(Unary);
+KILN_CUDA_ROW(Activation);
+KILN_CUDA_ROW(Cast);
+KILN_CUDA_ROW(Select);
+KILN_CUDA_ROW(Quantize);
+KILN_CUDA_ROW(Dequantize);
 // reduce.cu
-KILN_CUDA_FACTORY(Reduce);
-KILN_CUDA_FACTORY(ArgMinMax);
-KILN_CUDA_FACTORY(CumSum);
+KILN_CUDA_ROW(Reduce);
+KILN_CUDA_ROW(ArgMinMax);
+KILN_CUDA_ROW(CumSum);
 // softmax.cu
-KILN_CUDA_FACTORY(Softmax);
+KILN_CUDA_ROW(Softmax);
 // normalization.cu
-KILN_CUDA_FACTORY(Normalization);
-KILN_CUDA_FACTORY(LRN);
+KILN_CUDA_ROW(Normalization);
+KILN_CUDA_ROW(LRN);
 // pooling.cu
-KILN_CUDA_FACTORY(Pooling);
+KILN_CUDA_ROW(Pooling);
 // data_movement.cu
-KILN_CUDA_FACTORY(Constant);
-KILN_CUDA_FACTORY(Identity);  // also Reshape
-KILN_CUDA_FACTORY(Transpose);
-KILN_CUDA_FACTORY(Concatenation);
-KILN_CUDA_FACTORY(Slice);
-KILN_CUDA_FACTORY(Split);
-KILN_CUDA_FACTORY(Expand);
-KILN_CUDA_FACTORY(Tile);
-KILN_CUDA_FACTORY(SpaceDepth);
-KILN_CUDA_FACTORY(Padding);
-KILN_CUDA_FACTORY(Shape);
-KILN_CUDA_FACTORY(ConstantOfShape);
-KILN_CUDA_FACTORY(Range);
-KILN_CUDA_FACTORY(Trilu);
+KILN_CUDA_ROW(Constant);
+KILN_CUDA_ROW(Identity);
+KILN_CUDA_ROW(Reshape);
+KILN_CUDA_ROW(Transpose);
+KILN_CUDA_ROW(Concatenation);
+KILN_CUDA_ROW(Slice);
+KILN_CUDA_ROW(Split);
+KILN_CUDA_ROW(Expand);
+KILN_CUDA_ROW(Tile);
+KILN_CUDA_ROW(SpaceDepth);
+KILN_CUDA_ROW(Padding);
+KILN_CUDA_ROW(Shape);
+KILN_CUDA_ROW(ConstantOfShape);
+KILN_CUDA_ROW(Range);
+KILN_CUDA_ROW(Trilu);
 // gather_scatter.cu
-KILN_CUDA_FACTORY(Gather);
-KILN_CUDA_FACTORY(Scatter);
-KILN_CUDA_FACTORY(OneHot);
+KILN_CUDA_ROW(Gather);
+KILN_CUDA_ROW(Scatter);
+KILN_CUDA_ROW(OneHot);
 // resize.cu
-KILN_CUDA_FACTORY(Resize);
+KILN_CUDA_ROW(Resize);
 // topk.cu
-KILN_CUDA_FACTORY(TopK);
+KILN_CUDA_ROW(TopK);
 // einsum.cu
-KILN_CUDA_FACTORY(Einsum);
+KILN_CUDA_ROW(Einsum);
 // linear_algebra.cu
-KILN_CUDA_FACTORY(Determinant);
+KILN_CUDA_ROW(Determinant);
 // sampling.cu
-KILN_CUDA_FACTORY(GridSample);
-KILN_CUDA_FACTORY(RoiAlign);
-// recurrent.cu
-KILN_CUDA_FACTORY(Recurrent);
+KILN_CUDA_ROW(GridSample);
+KILN_CUDA_ROW(RoiAlign);
+// recurrent.cu (variants: cublasLtHeuristicVariants, cublaslt_gemm.h)
+KILN_CUDA_ROW(Recurrent);
 // spectral.cu
-KILN_CUDA_FACTORY(DFT);
-KILN_CUDA_FACTORY(STFT);
+KILN_CUDA_ROW(DFT);
+KILN_CUDA_ROW(STFT);
 
-#undef KILN_CUDA_FACTORY
-
-// Limits of the Einsum kernel, whose per-operand label strides travel by value: operands, and distinct
-// summed labels (the output has at most kMaxRank dims).
-constexpr int kEinsumMaxOperands = 8;
-constexpr int kEinsumMaxSummed = 16;
-
-// The kernel table (kernel_table.cpp): the factory for the layer's type.
-std::unique_ptr<Kernel> createKernelFor(const std::shared_ptr<DeviceContext>& ctx, const ir::Layer& layer,
-                                        const Constants& constants);
+#undef KILN_CUDA_ROW
 
 }  // namespace kiln::cuda

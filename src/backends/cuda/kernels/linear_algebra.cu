@@ -4,6 +4,7 @@
 // the rows below in parallel; det = sign * product of the pivots, 0 at the first zero pivot.
 #include "backends/cuda/kernels/device_utils.cuh"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/kernels/supports.h"
 
 namespace kiln::cuda {
 namespace {
@@ -62,8 +63,8 @@ __global__ void determinantKernel(const T* __restrict__ x, T* __restrict__ y, do
 
 class DeterminantKernel final : public NamedKernel {
  public:
-  explicit DeterminantKernel(const ir::Layer& layer)
-      : NamedKernel(concat("cuda/determinant_", dataTypeName(layer.inputs[0]->type()))), layer_(&layer) {}
+  DeterminantKernel(std::string name, const ir::Layer& layer)
+      : NamedKernel(std::move(name)), layer_(&layer) {}
   size_t workspaceSize(const KernelArgs& args) const override {
     return static_cast<size_t>(args.inputs[0].count()) * sizeof(double);
   }
@@ -93,9 +94,10 @@ class DeterminantKernel final : public NamedKernel {
 
 }  // namespace
 
-std::unique_ptr<Kernel> makeDeterminantKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
-                                              const Constants&) {
-  return std::make_unique<DeterminantKernel>(layer);
+std::string supportsDeterminant(const ir::Layer& layer) { return floatReason(inType(layer, 0)); }
+std::unique_ptr<Kernel> createDeterminant(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                          const Constants&, const TacticChoice& tactic) {
+  return std::make_unique<DeterminantKernel>(tactic.name, layer);
 }
 
 }  // namespace kiln::cuda

@@ -6,6 +6,7 @@
 
 #include "backends/cuda/kernels/device_utils.cuh"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/kernels/supports.h"
 
 namespace kiln::cuda {
 namespace {
@@ -100,8 +101,8 @@ __global__ void batchNormKernel(const T* __restrict__ x, T* __restrict__ y, cons
 
 class NormalizationKernel final : public NamedKernel {
  public:
-  explicit NormalizationKernel(const ir::Layer& layer)
-      : NamedKernel(concat("cuda/normalization_", dataTypeName(layer.inputs[0]->type()))), layer_(&layer),
+  NormalizationKernel(std::string name, const ir::Layer& layer)
+      : NamedKernel(std::move(name)), layer_(&layer),
         p_(layer.as<NormalizationParams>()) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
@@ -201,7 +202,7 @@ __global__ void lrnKernel(const T* __restrict__ x, T* __restrict__ y, int64_t n,
 
 class LRNKernel final : public NamedKernel {
  public:
-  explicit LRNKernel(LRNParams p) : NamedKernel("cuda/lrn"), p_(p) {}
+  LRNKernel(std::string name, LRNParams p) : NamedKernel(std::move(name)), p_(p) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
     int64_t n = x.count();
@@ -221,12 +222,23 @@ class LRNKernel final : public NamedKernel {
 
 }  // namespace
 
-std::unique_ptr<Kernel> makeNormalizationKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
-                                                const Constants&) {
-  return std::make_unique<NormalizationKernel>(layer);
+std::string supportsNormalization(const ir::Layer& layer) {
+  DataType t = inType(layer, 0);
+  if (!isFloat(t)) return typeReason(t, "float32, float16");
+  for (size_t i = 1; i < layer.inputs.size(); ++i)
+    if (layer.inputs[i] && layer.inputs[i]->type() != t) return "parameters of another type than the input";
+  if (layer.outputs.size() > 1) return "no CUDA kernel writes the Mean / InvStdDev statistics outputs yet";
+  return "";
 }
-std::unique_ptr<Kernel> makeLRNKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&) {
-  return std::make_unique<LRNKernel>(layer.as<LRNParams>());
+std::unique_ptr<Kernel> createNormalization(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                            const Constants&, const TacticChoice& tactic) {
+  return std::make_unique<NormalizationKernel>(tactic.name, layer);
+}
+
+std::string supportsLRN(const ir::Layer& layer) { return floatReason(inType(layer, 0)); }
+std::unique_ptr<Kernel> createLRN(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&,
+                                  const TacticChoice& tactic) {
+  return std::make_unique<LRNKernel>(tactic.name, layer.as<LRNParams>());
 }
 
 }  // namespace kiln::cuda

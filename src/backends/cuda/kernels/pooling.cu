@@ -4,6 +4,7 @@
 
 #include "backends/cuda/kernels/device_utils.cuh"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/kernels/supports.h"
 
 namespace kiln::cuda {
 namespace {
@@ -68,8 +69,8 @@ __global__ void poolKernel(const T* __restrict__ x, T* __restrict__ y, int64_t* 
 
 class PoolingKernel final : public NamedKernel {
  public:
-  explicit PoolingKernel(const ir::Layer& layer)
-      : NamedKernel(concat("cuda/pool_", dataTypeName(layer.inputs[0]->type()))), layer_(&layer),
+  PoolingKernel(std::string name, const ir::Layer& layer)
+      : NamedKernel(std::move(name)), layer_(&layer),
         p_(layer.as<PoolingParams>()) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
@@ -128,8 +129,18 @@ class PoolingKernel final : public NamedKernel {
 
 }  // namespace
 
-std::unique_ptr<Kernel> makePoolingKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&) {
-  return std::make_unique<PoolingKernel>(layer);
+std::string supportsPooling(const ir::Layer& layer) {
+  const auto& p = layer.as<PoolingParams>();
+  DataType t = inType(layer, 0);
+  if (!isFloat(t)) return typeReason(t, "float32, float16");
+  int64_t r = inRank(layer);
+  if (r < 3 || r > 5) return "pooling over more than 3 spatial dims";
+  if (layer.outputs.size() > 1 && p.storageOrder != 0) return "column-major max-pool indices";
+  return "";
+}
+std::unique_ptr<Kernel> createPooling(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&,
+                                      const TacticChoice& tactic) {
+  return std::make_unique<PoolingKernel>(tactic.name, layer);
 }
 
 }  // namespace kiln::cuda

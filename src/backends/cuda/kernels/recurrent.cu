@@ -7,11 +7,14 @@
 // for the step GEMMs: once at creation when constant, else into the workspace at each run). Sequence lengths
 // stay on the device: steps at or past an entry's length are masked (state kept, zeros in y); lengths are
 // clamped to [0, seq] (the CPU kernel rejects others). A fixed launch sequence per shape (graph-capturable).
+// Tactics: "cuda.recurrent.cublaslt" and its variants "heur<k>": every GEMM of the layer with cuBLASLt's
+// k-th heuristic algorithm (cublaslt_gemm.h).
 #include <cmath>
 
 #include "backends/cuda/kernels/cublaslt_gemm.h"
 #include "backends/cuda/kernels/device_utils.cuh"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/kernels/supports.h"
 #include "core/half.h"
 
 namespace kiln::cuda {
@@ -219,10 +222,10 @@ struct Workspace {
 
 class RecurrentKernel final : public NamedKernel {
  public:
-  RecurrentKernel(std::shared_ptr<DeviceContext> ctx, const ir::Layer& layer, const Constants& constants)
-      : NamedKernel(concat("cuda/recurrent_", cellName(layer.as<RecurrentParams>().cell), "_",
-                           dataTypeName(layer.inputs[0]->type()))),
-        gemm_(std::move(ctx)), p_(layer.as<RecurrentParams>()), type_(layer.inputs[0]->type()) {
+  // Every GEMM takes the algorithm of rank `heuristicRank` in cuBLASLt's heuristic list (cublaslt_gemm.h).
+  RecurrentKernel(std::string name, std::shared_ptr<DeviceContext> ctx, int heuristicRank, const ir::Layer& layer,
+                  const Constants& constants)
+      : NamedKernel(std::move(name)), gemm_(std::move(ctx), heuristicRank), p_(layer.as<RecurrentParams>()), type_(layer.inputs[0]->type()) {
     KILN_CHECK(type_ == DataType::kFloat32 || type_ == DataType::kFloat16, kUnsupported, layer.describe(),
                ": no CUDA Recurrent kernel for ", dataTypeName(type_));
     // The step GEMMs multiply the fp32 state: a constant fp16 R is converted to fp32 once, here.
@@ -264,9 +267,6 @@ class RecurrentKernel final : public NamedKernel {
   }
 
  private:
-  static const char* cellName(RecurrentCell c) {
-    return c == RecurrentCell::kRNN ? "rnn" : (c == RecurrentCell::kGRU ? "gru" : "lstm");
-  }
   bool lstm() const { return p_.cell == RecurrentCell::kLSTM; }
   bool gruResetFirst() const { return p_.cell == RecurrentCell::kGRU && !p_.linearBeforeReset; }
   bool convertsR() const { return type_ == DataType::kFloat16 && !r32_; }
@@ -434,9 +434,18 @@ class RecurrentKernel final : public NamedKernel {
 
 }  // namespace
 
-std::unique_ptr<Kernel> makeRecurrentKernel(const std::shared_ptr<DeviceContext>& ctx, const ir::Layer& layer,
-                                            const Constants& constants) {
-  return std::make_unique<RecurrentKernel>(ctx, layer, constants);
+std::string supportsRecurrent(const ir::Layer& layer) {
+  DataType t = inType(layer, 0);
+  if (!isFloat(t)) return typeReason(t, "float32, float16");
+  for (size_t i = 1; i < layer.inputs.size(); ++i)
+    if (i != 4 && layer.inputs[i] && inType(layer, i) != t) return "weights or states of another type than x";
+  if (layer.inputs.size() > 4 && layer.inputs[4] && !isIndex(inType(layer, 4)))
+    return typeReason(inType(layer, 4), "int32, int64 sequence lengths");
+  return "";
+}
+std::unique_ptr<Kernel> createRecurrent(const std::shared_ptr<DeviceContext>& ctx, const ir::Layer& layer,
+                                        const Constants& constants, const TacticChoice& tactic) {
+  return std::make_unique<RecurrentKernel>(tactic.name, ctx, cublasLtHeuristicRank(layer, tactic), layer, constants);
 }
 
 }  // namespace kiln::cuda

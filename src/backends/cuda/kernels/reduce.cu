@@ -4,6 +4,7 @@
 
 #include "backends/cuda/kernels/device_utils.cuh"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/kernels/supports.h"
 
 namespace kiln::cuda {
 namespace {
@@ -123,8 +124,8 @@ unsigned warpGrid(int64_t nOut) { return gridFor(nOut * 32, 256); }
 
 class ReduceKernel final : public NamedKernel {
  public:
-  ReduceKernel(const ir::Layer& layer, Constants constants)
-      : NamedKernel(concat("cuda/reduce_", dataTypeName(layer.inputs[0]->type()))), layer_(&layer),
+  ReduceKernel(std::string name, const ir::Layer& layer, Constants constants)
+      : NamedKernel(std::move(name)), layer_(&layer),
         p_(layer.as<ReduceParams>()), constants_(std::move(constants)) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
@@ -190,7 +191,7 @@ __global__ void argKernel(const T* __restrict__ x, int64_t* __restrict__ y, int6
 
 class ArgMinMaxKernel final : public NamedKernel {
  public:
-  ArgMinMaxKernel(const ir::Layer& layer) : NamedKernel("cuda/argminmax"), layer_(&layer), p_(layer.as<ArgMinMaxParams>()) {}
+  ArgMinMaxKernel(std::string name, const ir::Layer& layer) : NamedKernel(std::move(name)), layer_(&layer), p_(layer.as<ArgMinMaxParams>()) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
     int64_t nOut = args.outputs[0].count();
@@ -232,8 +233,8 @@ __global__ void cumsumKernel(const T* __restrict__ x, T* __restrict__ y, int64_t
 
 class CumSumKernel final : public NamedKernel {
  public:
-  CumSumKernel(const ir::Layer& layer, Constants constants)
-      : NamedKernel("cuda/cumsum"), layer_(&layer), p_(layer.as<CumSumParams>()), constants_(std::move(constants)) {}
+  CumSumKernel(std::string name, const ir::Layer& layer, Constants constants)
+      : NamedKernel(std::move(name)), layer_(&layer), p_(layer.as<CumSumParams>()), constants_(std::move(constants)) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
     if (x.count() == 0) return;
@@ -257,10 +258,22 @@ class CumSumKernel final : public NamedKernel {
 
 }  // namespace
 
-#define KILN_FACTORY_ARGS const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants& constants
-std::unique_ptr<Kernel> makeReduceKernel(KILN_FACTORY_ARGS) { return std::make_unique<ReduceKernel>(layer, constants); }
-std::unique_ptr<Kernel> makeArgMinMaxKernel(KILN_FACTORY_ARGS) { return std::make_unique<ArgMinMaxKernel>(layer); }
-std::unique_ptr<Kernel> makeCumSumKernel(KILN_FACTORY_ARGS) { return std::make_unique<CumSumKernel>(layer, constants); }
-#undef KILN_FACTORY_ARGS
+std::string supportsReduce(const ir::Layer& layer) { return numericReason(inType(layer, 0)); }
+std::unique_ptr<Kernel> createReduce(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                     const Constants& constants, const TacticChoice& tactic) {
+  return std::make_unique<ReduceKernel>(tactic.name, layer, constants);
+}
+
+std::string supportsArgMinMax(const ir::Layer& layer) { return numericReason(inType(layer, 0)); }
+std::unique_ptr<Kernel> createArgMinMax(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&,
+                                        const TacticChoice& tactic) {
+  return std::make_unique<ArgMinMaxKernel>(tactic.name, layer);
+}
+
+std::string supportsCumSum(const ir::Layer& layer) { return numericReason(inType(layer, 0)); }
+std::unique_ptr<Kernel> createCumSum(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                     const Constants& constants, const TacticChoice& tactic) {
+  return std::make_unique<CumSumKernel>(tactic.name, layer, constants);
+}
 
 }  // namespace kiln::cuda

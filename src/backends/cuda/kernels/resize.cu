@@ -4,6 +4,7 @@
 
 #include "backends/cuda/kernels/device_utils.cuh"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/kernels/supports.h"
 
 namespace kiln::cuda {
 namespace {
@@ -114,8 +115,8 @@ __global__ void resizeKernel(const T* __restrict__ x, T* __restrict__ y, int64_t
 
 class ResizeKernel final : public NamedKernel {
  public:
-  ResizeKernel(const ir::Layer& layer, Constants constants)
-      : NamedKernel(concat("cuda/resize_", dataTypeName(layer.inputs[0]->type()))), layer_(&layer),
+  ResizeKernel(std::string name, const ir::Layer& layer, Constants constants)
+      : NamedKernel(std::move(name)), layer_(&layer),
         p_(layer.as<ResizeParams>()), constants_(std::move(constants)) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
@@ -178,9 +179,17 @@ class ResizeKernel final : public NamedKernel {
 
 }  // namespace
 
-std::unique_ptr<Kernel> makeResizeKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
-                                         const Constants& constants) {
-  return std::make_unique<ResizeKernel>(layer, constants);
+std::string supportsResize(const ir::Layer& layer) {
+  const auto& p = layer.as<ResizeParams>();
+  DataType t = inType(layer, 0);
+  if (!isFloat(t)) return typeReason(t, "float32, float16");
+  if (p.mode == ResizeMode::kCubic) return "cubic resize";
+  if (p.antialias) return "antialiased resize";
+  return "";
+}
+std::unique_ptr<Kernel> createResize(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                     const Constants& constants, const TacticChoice& tactic) {
+  return std::make_unique<ResizeKernel>(tactic.name, layer, constants);
 }
 
 }  // namespace kiln::cuda

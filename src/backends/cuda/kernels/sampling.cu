@@ -8,6 +8,7 @@
 //     rejects them).
 #include "backends/cuda/kernels/device_utils.cuh"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/kernels/supports.h"
 #include "backends/sampling_geometry.h"
 
 namespace kiln::cuda {
@@ -62,8 +63,8 @@ __global__ void gridSampleKernel(const T* __restrict__ x, const G* __restrict__ 
 
 class GridSampleKernel final : public NamedKernel {
  public:
-  explicit GridSampleKernel(const ir::Layer& layer)
-      : NamedKernel(concat("cuda/grid_sample_", dataTypeName(layer.inputs[0]->type()))), layer_(&layer),
+  GridSampleKernel(std::string name, const ir::Layer& layer)
+      : NamedKernel(std::move(name)), layer_(&layer),
         p_(layer.as<GridSampleParams>()) {}
   void execute(const KernelArgs& args) const override {
     const TensorView &x = args.inputs[0], &grid = args.inputs[1], &y = args.outputs[0];
@@ -175,8 +176,8 @@ __global__ void roiAlignKernel(const T* __restrict__ x, const R* __restrict__ ro
 
 class RoiAlignKernel final : public NamedKernel {
  public:
-  explicit RoiAlignKernel(const ir::Layer& layer)
-      : NamedKernel(concat("cuda/roi_align_", dataTypeName(layer.inputs[0]->type()))), layer_(&layer),
+  RoiAlignKernel(std::string name, const ir::Layer& layer)
+      : NamedKernel(std::move(name)), layer_(&layer),
         p_(layer.as<RoiAlignParams>()) {}
   void execute(const KernelArgs& args) const override {
     const TensorView &x = args.inputs[0], &rois = args.inputs[1], &indices = args.inputs[2], &y = args.outputs[0];
@@ -223,14 +224,25 @@ class RoiAlignKernel final : public NamedKernel {
 
 }  // namespace
 
-std::unique_ptr<Kernel> makeGridSampleKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
-                                             const Constants&) {
-  return std::make_unique<GridSampleKernel>(layer);
+std::string supportsGridSample(const ir::Layer& layer) {
+  DataType t = inType(layer, 0);
+  if (!isFloat(t)) return typeReason(t, "float32, float16");
+  return isFloat(inType(layer, 1)) ? "" : typeReason(inType(layer, 1), "float32, float16 grids");
+}
+std::unique_ptr<Kernel> createGridSample(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                         const Constants&, const TacticChoice& tactic) {
+  return std::make_unique<GridSampleKernel>(tactic.name, layer);
 }
 
-std::unique_ptr<Kernel> makeRoiAlignKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
-                                           const Constants&) {
-  return std::make_unique<RoiAlignKernel>(layer);
+std::string supportsRoiAlign(const ir::Layer& layer) {
+  DataType t = inType(layer, 0);
+  if (!isFloat(t)) return typeReason(t, "float32, float16");
+  if (!isFloat(inType(layer, 1))) return typeReason(inType(layer, 1), "float32, float16 rois");
+  return isIndex(inType(layer, 2)) ? "" : typeReason(inType(layer, 2), "int32, int64 batch indices");
+}
+std::unique_ptr<Kernel> createRoiAlign(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&,
+                                       const TacticChoice& tactic) {
+  return std::make_unique<RoiAlignKernel>(tactic.name, layer);
 }
 
 }  // namespace kiln::cuda

@@ -6,6 +6,7 @@
 
 #include "backends/cuda/kernels/device_utils.cuh"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/kernels/supports.h"
 
 namespace kiln::cuda {
 namespace {
@@ -108,8 +109,8 @@ __global__ void softmaxStridedKernel(const T* __restrict__ x, T* __restrict__ y,
 
 class SoftmaxKernel final : public NamedKernel {
  public:
-  explicit SoftmaxKernel(const ir::Layer& layer)
-      : NamedKernel(concat("cuda/softmax_", dataTypeName(layer.inputs[0]->type()))), layer_(&layer),
+  SoftmaxKernel(std::string name, const ir::Layer& layer)
+      : NamedKernel(std::move(name)), layer_(&layer),
         p_(layer.as<SoftmaxParams>()) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
@@ -158,8 +159,10 @@ class SoftmaxKernel final : public NamedKernel {
 
 }  // namespace
 
-std::unique_ptr<Kernel> makeSoftmaxKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&) {
-  return std::make_unique<SoftmaxKernel>(layer);
+std::string supportsSoftmax(const ir::Layer& layer) { return floatReason(inType(layer, 0)); }
+std::unique_ptr<Kernel> createSoftmax(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&,
+                                      const TacticChoice& tactic) {
+  return std::make_unique<SoftmaxKernel>(tactic.name, layer);
 }
 
 // Whether this build holds an image (SASS, or PTX the driver can compile) of its kernels for the current

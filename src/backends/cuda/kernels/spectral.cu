@@ -8,6 +8,7 @@
 
 #include "backends/cuda/kernels/device_utils.cuh"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/kernels/supports.h"
 
 namespace kiln::cuda {
 namespace {
@@ -85,8 +86,8 @@ bool hasInput(const ir::Layer& layer, size_t index) {
 
 class DFTKernel final : public NamedKernel {
  public:
-  DFTKernel(const ir::Layer& layer, Constants constants)
-      : NamedKernel(concat("cuda/dft_", dataTypeName(layer.inputs[0]->type()))), layer_(&layer),
+  DFTKernel(std::string name, const ir::Layer& layer, Constants constants)
+      : NamedKernel(std::move(name)), layer_(&layer),
         p_(layer.as<DFTParams>()), constants_(std::move(constants)) {}
 
   void execute(const KernelArgs& args) const override {
@@ -124,8 +125,8 @@ class DFTKernel final : public NamedKernel {
 
 class STFTKernel final : public NamedKernel {
  public:
-  STFTKernel(const ir::Layer& layer, Constants constants)
-      : NamedKernel(concat("cuda/stft_", dataTypeName(layer.inputs[0]->type()))), layer_(&layer),
+  STFTKernel(std::string name, const ir::Layer& layer, Constants constants)
+      : NamedKernel(std::move(name)), layer_(&layer),
         constants_(std::move(constants)) {}
 
   void execute(const KernelArgs& args) const override {
@@ -162,14 +163,21 @@ class STFTKernel final : public NamedKernel {
 
 }  // namespace
 
-std::unique_ptr<Kernel> makeDFTKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
-                                      const Constants& constants) {
-  return std::make_unique<DFTKernel>(layer, constants);
+std::string supportsDFT(const ir::Layer& layer) { return floatReason(inType(layer, 0)); }
+std::unique_ptr<Kernel> createDFT(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                  const Constants& constants, const TacticChoice& tactic) {
+  return std::make_unique<DFTKernel>(tactic.name, layer, constants);
 }
 
-std::unique_ptr<Kernel> makeSTFTKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
-                                       const Constants& constants) {
-  return std::make_unique<STFTKernel>(layer, constants);
+std::string supportsSTFT(const ir::Layer& layer) {
+  DataType t = inType(layer, 0);
+  if (!isFloat(t)) return typeReason(t, "float32, float16");
+  if (layer.inputs.size() > 2 && layer.inputs[2] && inType(layer, 2) != t) return "a window of another type than the signal";
+  return "";
+}
+std::unique_ptr<Kernel> createSTFT(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer,
+                                   const Constants& constants, const TacticChoice& tactic) {
+  return std::make_unique<STFTKernel>(tactic.name, layer, constants);
 }
 
 }  // namespace kiln::cuda

@@ -5,6 +5,7 @@
 
 #include "backends/cuda/kernels/device_utils.cuh"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/kernels/supports.h"
 
 namespace kiln::cuda {
 namespace {
@@ -99,7 +100,7 @@ __global__ void topkSelectKernel(const T* __restrict__ x, T* __restrict__ vals, 
 
 class TopKKernel final : public NamedKernel {
  public:
-  explicit TopKKernel(const ir::Layer& layer) : NamedKernel("cuda/topk"), layer_(&layer), p_(layer.as<TopKParams>()) {}
+  TopKKernel(std::string name, const ir::Layer& layer) : NamedKernel(std::move(name)), layer_(&layer), p_(layer.as<TopKParams>()) {}
   void execute(const KernelArgs& args) const override {
     const TensorView& x = args.inputs[0];
     const TensorView& vals = args.outputs[0];
@@ -133,8 +134,10 @@ class TopKKernel final : public NamedKernel {
 
 }  // namespace
 
-std::unique_ptr<Kernel> makeTopKKernel(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&) {
-  return std::make_unique<TopKKernel>(layer);
+std::string supportsTopK(const ir::Layer& layer) { return numericReason(inType(layer, 0)); }
+std::unique_ptr<Kernel> createTopK(const std::shared_ptr<DeviceContext>&, const ir::Layer& layer, const Constants&,
+                                   const TacticChoice& tactic) {
+  return std::make_unique<TopKKernel>(tactic.name, layer);
 }
 
 }  // namespace kiln::cuda
