@@ -3,6 +3,7 @@
 // time spent enqueueing, optionally through a CUDA graph captured once and replayed.
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <iomanip>
 #include <map>
@@ -76,7 +77,7 @@ class LayerTimeProfiler final : public Profiler {
           << e.calls / runs << "\n";
     out << "  " << std::left << std::setw(24) << "total" << std::right << std::setw(12) << total / runs << "\n";
     auto layers = sorted(byLayer_);
-    out << "Slowest layers (ms per run):\n";
+    out << (slowestLayers >= layers.size() ? "Layers, slowest first (ms per run):\n" : "Slowest layers (ms per run):\n");
     for (size_t i = 0; i < layers.size() && i < slowestLayers; ++i)
       out << "  " << std::right << std::setw(10) << layers[i].second.ms / runs << "  " << layers[i].first << "\n";
   }
@@ -313,7 +314,8 @@ int runBenchCommand(const std::vector<std::string>& args, std::ostream& out) {
         << "sync; GPU compute: CUDA events around " << (useGraph ? "the graph launch" : "enqueue")
         << "; enqueue: host time to launch)\n";
   if (built) out << "  build time:     " << summary.buildSeconds * 1000.0 << " ms\n";
-  if (options.has("profile")) profiler.print(out, iterations);
+  // --profile: the 15 slowest layers; --profile=all: every layer.
+  if (options.has("profile")) profiler.print(out, iterations, options.get("profile") == "all" ? SIZE_MAX : 15);
   return 0;
 }
 

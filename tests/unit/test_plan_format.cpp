@@ -108,6 +108,7 @@ std::vector<uint8_t> cudaPlan(const std::string& target) {
   contents.info.target = target;
   for (auto& backend : contents.info.layerBackends)
     if (backend == "cpu") backend = "cuda";
+  for (auto& tactic : contents.info.layerTactics) tactic.clear();  // each layer's preferred CUDA tactic
   return plan::writePlan(*contents.network, contents.info);
 }
 
