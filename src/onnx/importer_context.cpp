@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "backends/cpu/cpu_backend.h"
+#include "backends/host_eval.h"
 #include "core/half.h"
 #include "ir/shape_inference.h"
 #include "onnx/tensor_proto.h"
@@ -145,7 +145,7 @@ void foldShapeValues(GraphState& graph, size_t firstLayer) {
     if (!foldable) continue;
     std::vector<HostTensor> values;
     try {
-      values = cpu::runLayerOnHost(*layer, inputs);
+      values = host::evaluateLayer(*layer, inputs);
     } catch (const Error&) {
       continue;  // left to the builder and run time, which report the error with context
     }

@@ -278,45 +278,40 @@ TEST(CpuMatMul, OneDimensionalIntAndHalfAndEmpty) {
   expectNear(zy, std::vector<float>(6, 0.f), 0);
 }
 
-TEST(CpuMatMul, PreparedConstantWeightsMatchNaive) {
-  // a [batch..., M, K] x constant b [K, N] (or [N, K] with transposeB): the prepared kernel packs b once.
-  struct Case { Dims a; Dims b; bool tB; };
-  std::vector<Case> cases = {{{2, 3, 7, 19}, {19, 45}, false}, {{128, 768}, {768, 70}, false},
-                             {{1, 5, 33}, {17, 33}, true},     {{19}, {19, 3}, false},
-                             {{0, 4, 8}, {8, 5}, false}};
+TEST(CpuMatMul, PackedConstantWeightsMatchNaive) {
+  // a [batch..., M, K] x constant b [K, N] (or [N, K] with transposeB): the kernel packs b once. Transposed
+  // a and batched b are not packed and still run.
+  struct Case { Dims a; Dims b; bool tA, tB; };
+  std::vector<Case> cases = {{{2, 3, 7, 19}, {19, 45}, false, false}, {{128, 768}, {768, 70}, false, false},
+                             {{1, 5, 33}, {17, 33}, false, true},     {{19}, {19, 3}, false, false},
+                             {{0, 4, 8}, {8, 5}, false, false},       {{9, 5}, {9, 4}, true, false},
+                             {{2, 6, 5}, {2, 5, 3}, false, false}};
+  auto backend = backendFor("cpu");
   uint32_t seed = 700;
   for (auto& c : cases) {
     SCOPED_TRACE(dimsToString(c.a) + " x " + dimsToString(c.b));
-    int64_t K = c.a.back(), N = c.tB ? c.b[0] : c.b[1], rows = vol(c.a) / K;
     auto a = randomFloats(vol(c.a), seed++), b = randomFloats(vol(c.b), seed++);
-    std::vector<float> want(rows * N);
-    naiveGemm(false, c.tB, rows, N, K, a.data(), b.data(), want.data(), false, nullptr);
-    MatrixMultiplyParams p;
-    p.transposeB = c.tB;
-    ir::Layer layer("matmul", p);
+    Dims ys = {0, 4, 5};  // the empty batch (the naive loops broadcast 0 against 1)
+    std::vector<float> want;
+    if (vol(c.a) > 0) {
+      Dims as2 = c.a.size() == 1 ? Dims{1, c.a[0]} : c.a;
+      want = naiveMatMul(a, as2, b, c.b, c.tA, c.tB, ys);
+      if (c.a.size() == 1) ys = {ys.back()};
+    }
+    ir::Layer layer("matmul", MatrixMultiplyParams{c.tA, c.tB});
     HostTensor weights = Weights::copyOf(DataType::kFloat32, c.b, b.data());
-    auto prepared = cpu::prepareMatrixMultiply(layer, {nullptr, &weights});
-    ASSERT_TRUE(prepared != nullptr);
-    Dims ys = c.a;
-    ys.back() = N;
-    if (c.a.size() == 1) ys = {N};
+    auto kernel = backend->createKernel(layer, {nullptr, &weights}, "cpu.gemm.packed");
+    EXPECT_EQ(kernel->name(), "cpu.gemm.packed");
     std::vector<float> y(want.size() + 1, 5.f);
-    KernelArgs args{{fv(a, c.a), fv(b, c.b)}, {fv(y, ys)}};
-    prepared->run(layer, args);
+    kernel->execute(KernelArgs{{fv(a, c.a), fv(b, c.b)}, {fv(y, ys)}});
+    EXPECT_EQ(y.back(), 5.f);  // nothing written past the output
     y.pop_back();
-    expectNear(y, want, 1e-4f, "prepared matmul");
+    expectNear(y, want, 1e-4f, "packed matmul");
   }
-  // Not prepared: transposed a, batched or non-constant b.
-  MatrixMultiplyParams tA;
-  tA.transposeA = true;
-  HostTensor b2 = Weights::zeros(DataType::kFloat32, {4, 4}), b3 = Weights::zeros(DataType::kFloat32, {2, 4, 4});
-  EXPECT_TRUE(cpu::prepareMatrixMultiply(ir::Layer("m", tA), {nullptr, &b2}) == nullptr);
-  EXPECT_TRUE(cpu::prepareMatrixMultiply(ir::Layer("m", MatrixMultiplyParams{}), {nullptr, &b3}) == nullptr);
-  EXPECT_TRUE(cpu::prepareMatrixMultiply(ir::Layer("m", MatrixMultiplyParams{}), {nullptr, nullptr}) == nullptr);
 }
 
-TEST(CpuMatMul, BiasIsAddedToEveryRowPreparedOrNot) {
-  // a [2, 3, 7, 19] x b [19, 45] + bias [45]: the prepared kernel (constant b) adds it in the GEMM
+TEST(CpuMatMul, BiasIsAddedToEveryRowPackedOrNot) {
+  // a [2, 3, 7, 19] x b [19, 45] + bias [45]: the packed kernel (constant b) adds it in the GEMM
   // epilogue, the general one after the product; both match the naive product plus bias.
   Dims as{2, 3, 7, 19}, bs{19, 45}, ys{2, 3, 7, 45};
   int64_t K = 19, N = 45, rows = vol(as) / K;
@@ -327,12 +322,11 @@ TEST(CpuMatMul, BiasIsAddedToEveryRowPreparedOrNot) {
     for (int64_t j = 0; j < N; ++j) want[r * N + j] += bias[j];
   ir::Layer layer("matmul", MatrixMultiplyParams{});
   HostTensor weights = Weights::copyOf(DataType::kFloat32, bs, b.data());
-  auto prepared = cpu::prepareMatrixMultiply(layer, {nullptr, &weights, nullptr});
-  ASSERT_TRUE(prepared != nullptr);
+  auto packed = backendFor("cpu")->createKernel(layer, {nullptr, &weights, nullptr}, "cpu.gemm.packed");
   std::vector<float> y1(want.size(), 5.f), y2(want.size(), 5.f);
   KernelArgs args1{{fv(a, as), fv(b, bs), fv(bias, {N})}, {fv(y1, ys)}};
-  prepared->run(layer, args1);
-  expectNear(y1, want, 1e-4f, "prepared matmul with bias");
+  packed->execute(args1);
+  expectNear(y1, want, 1e-4f, "packed matmul with bias");
   KernelArgs args2{{fv(a, as), fv(b, bs), fv(bias, {N})}, {fv(y2, ys)}};
   cpu::runMatrixMultiply(layer, args2);
   expectNear(y2, want, 1e-4f, "matmul with bias");
@@ -419,6 +413,26 @@ std::vector<float> naiveConv(const ConvCase& c, const std::vector<float>& x, con
   return y;
 }
 
+// A network holding one convolution of the case's shapes (x, w and the bias as inputs), so that each
+// tactic's supports() sees the layer's tensors.
+std::unique_ptr<ir::Network> convNetwork(const ConvCase& c, const ConvolutionParams& p, DataType type) {
+  auto net = std::make_unique<ir::Network>();
+  std::vector<ITensor*> inputs = {net->addInput("x", type, c.x), net->addInput("w", type, c.w)};
+  if (c.bias) inputs.push_back(net->addInput("b", type, {c.w[0]}));
+  net->addLayer(p, inputs, 1, "conv");
+  return net;
+}
+
+// Runs `kernel` with the workspace it asks for.
+void executeKernel(const Kernel& kernel, KernelArgs args) {
+  args.workspaceBytes = kernel.workspaceSize(args);
+  std::vector<uint64_t> workspace((args.workspaceBytes + 7) / 8 + 8);
+  args.workspace = workspace.data() + (8 - reinterpret_cast<uintptr_t>(workspace.data()) % 64 / 8) % 8;
+  kernel.execute(args);
+}
+
+// Every CPU tactic of the case's conv against the naive loops: without constants, and with the fused output
+// clamp and constant weights and bias (packed or reordered once).
 void runConvCase(const ConvCase& c, uint32_t seed, bool half = false) {
   auto x = randomFloats(vol(c.x), seed), w = randomFloats(vol(c.w), seed + 1), b = randomFloats(c.w[0], seed + 2);
   if (half) { x = roundHalf(x); w = roundHalf(w); b = roundHalf(b); }
@@ -431,40 +445,43 @@ void runConvCase(const ConvCase& c, uint32_t seed, bool half = false) {
   p.padsEnd = c.padsEnd;
   p.groups = c.groups;
   p.paddingMode = c.mode;
-  ir::Layer layer("conv", p);
-  if (!half) {
-    std::vector<float> y(want.size(), 123.f);
-    KernelArgs args{{fv(x, c.x), fv(w, c.w), c.bias ? fv(b, {c.w[0]}) : none()}, {fv(y, os)}};
-    cpu::runConvolution(layer, args);
-    expectNear(y, want, 1e-4f, "conv");
-    // Again with the fused output clamp, through the prepared kernel (weights packed once) when the conv
-    // uses the GEMM, and through the plain kernel.
-    p.outputMin = -0.25f;
-    p.outputMax = 0.5f;
-    ir::Layer clamped("conv", p);
-    std::vector<float> wantClamped = want;
-    for (float& v : wantClamped) v = std::min(std::max(v, -0.25f), 0.5f);
-    HostTensor weights = Weights::copyOf(DataType::kFloat32, c.w, w.data());
-    auto prepared = cpu::prepareConvolution(clamped, {nullptr, &weights, nullptr});
-    bool depthwise = c.w[1] == 1 && c.w[0] == c.groups;
-    EXPECT_EQ(prepared != nullptr, !depthwise);
-    std::vector<float> y2(want.size(), 123.f);
-    KernelArgs args2{{fv(x, c.x), fv(w, c.w), c.bias ? fv(b, {c.w[0]}) : none()}, {fv(y2, os)}};
-    if (prepared) {
-      prepared->run(clamped, args2);
-      expectNear(y2, wantClamped, 1e-4f, "packed conv with clamp");
-      std::fill(y2.begin(), y2.end(), 123.f);
+  auto backend = backendFor("cpu");
+  bool depthwise = c.w[1] == 1 && c.w[0] == c.groups;
+  auto net = convNetwork(c, p, half ? DataType::kFloat16 : DataType::kFloat32);
+  const ir::Layer& layer = *net->layers().back();
+  ASSERT_EQ(layer.outputs[0]->dims(), os);
+  std::vector<std::string> tactics = backend->tactics(layer, kMaxBuilderEffort);
+  ASSERT_FALSE(tactics.empty());
+  EXPECT_EQ(tactics[0], depthwise ? "cpu.conv.direct_depthwise" : "cpu.conv.gemm_packed");
+  for (const std::string& tactic : tactics) {
+    SCOPED_TRACE(tactic);
+    if (!half) {
+      std::vector<float> y(want.size(), 123.f);
+      KernelArgs args{{fv(x, c.x), fv(w, c.w), c.bias ? fv(b, {c.w[0]}) : none()}, {fv(y, os)}};
+      executeKernel(*backend->createKernel(layer, {}, tactic), args);
+      expectNear(y, want, 1e-4f, "conv");
+      p.outputMin = -0.25f;
+      p.outputMax = 0.5f;
+      auto clampedNet = convNetwork(c, p, DataType::kFloat32);
+      std::vector<float> wantClamped = want;
+      for (float& v : wantClamped) v = std::min(std::max(v, -0.25f), 0.5f);
+      HostTensor weights = Weights::copyOf(DataType::kFloat32, c.w, w.data());
+      HostTensor biasValues = Weights::copyOf(DataType::kFloat32, {c.w[0]}, b.data());
+      auto kernel = backend->createKernel(*clampedNet->layers().back(),
+                                          {nullptr, &weights, c.bias ? &biasValues : nullptr}, tactic);
+      std::vector<float> y2(want.size(), 123.f);
+      KernelArgs args2{{fv(x, c.x), fv(w, c.w), c.bias ? fv(b, {c.w[0]}) : none()}, {fv(y2, os)}};
+      executeKernel(*kernel, args2);
+      expectNear(y2, wantClamped, 1e-4f, "conv with clamp and constant weights");
+    } else {
+      auto hx = toHalf(x), hw = toHalf(w), hb = toHalf(b);
+      std::vector<uint16_t> hy(want.size());
+      KernelArgs args{{viewOf(hx, c.x, DataType::kFloat16), viewOf(hw, c.w, DataType::kFloat16),
+                       c.bias ? viewOf(hb, {c.w[0]}, DataType::kFloat16) : none()},
+                      {viewOf(hy, os, DataType::kFloat16)}};
+      executeKernel(*backend->createKernel(layer, {}, tactic), args);
+      expectNear(fromHalf(hy), want, 4e-3f, "fp16 conv");
     }
-    cpu::runConvolution(clamped, args2);
-    expectNear(y2, wantClamped, 1e-4f, "conv with clamp");
-  } else {
-    auto hx = toHalf(x), hw = toHalf(w), hb = toHalf(b);
-    std::vector<uint16_t> hy(want.size());
-    KernelArgs args{{viewOf(hx, c.x, DataType::kFloat16), viewOf(hw, c.w, DataType::kFloat16),
-                     c.bias ? viewOf(hb, {c.w[0]}, DataType::kFloat16) : none()},
-                    {viewOf(hy, os, DataType::kFloat16)}};
-    cpu::runConvolution(layer, args);
-    expectNear(fromHalf(hy), want, 4e-3f, "fp16 conv");
   }
 }
 
@@ -477,7 +494,7 @@ TEST(CpuConvolution, HandComputed) {
   p.padsEnd = {1, 1};
   ir::Layer layer("conv", p);
   KernelArgs args{{fv(x, {1, 1, 5, 5}), fv(w, {1, 1, 3, 3}), none()}, {fv(y, {1, 1, 5, 5})}};
-  cpu::runConvolution(layer, args);
+  backendFor("cpu")->createKernel(layer, {}, "cpu.conv.gemm_packed")->execute(args);
   expectNear(y, {12, 21, 27, 33, 24, 33, 54, 63, 72, 51, 63, 99, 108, 117, 81, 93, 144, 153, 162, 111, 72, 111,
                  117, 123, 84},
              0);
@@ -516,7 +533,8 @@ TEST(CpuConvolution, RejectsBadGroups) {
   p.groups = 2;
   ir::Layer layer("conv", p);
   KernelArgs args{{fv(x, {1, 3, 4, 4}), fv(w, {4, 3, 3, 3}), none()}, {fv(y, {1, 4, 2, 2})}};
-  EXPECT_THROW(cpu::runConvolution(layer, args), kiln::Error);
+  EXPECT_THROW(backendFor("cpu")->createKernel(layer, {}, "cpu.conv.gemm_packed")->execute(args), kiln::Error);
+  EXPECT_THROW(backendFor("cpu")->createKernel(layer, {}, "cpu.conv.direct_depthwise"), kiln::Error);  // no tensors
 }
 
 // ---------------------------------------------------------------------------------------------

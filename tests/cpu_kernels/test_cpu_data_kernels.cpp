@@ -12,6 +12,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/host_eval.h"
 #include "cpu_kernels/kernel_test_buffers.h"
 #include "core/half.h"
 #include "ir/network.h"
@@ -736,7 +737,7 @@ TEST(CpuBackend, KernelNamesMemoryAndSupport) {
   backend->deallocate(p);
   ir::Layer add("add", ElementWiseParams{ElementWiseOp::kAdd});
   auto kernel = backend->createKernel(add, {});
-  EXPECT_EQ(kernel->name(), "cpu/elementwise");
+  EXPECT_EQ(kernel->name(), "cpu.elementwise");
   Buf a = f32({2}, {1, 2}), b = f32({2}, {3, 4}), o = outBuf(DataType::kFloat32, {2});
   kernel->execute(argsOf({&a, &b}, {&o}));
   EXPECT_EQ(o.get<float>(), (std::vector<float>{4, 6}));
@@ -748,17 +749,17 @@ TEST(CpuBackend, KernelNamesMemoryAndSupport) {
   ir::Layer l("e", ElementWiseParams{ElementWiseOp::kAdd});
   l.inputs = {y, y};
   l.outputs = {out};
-  EXPECT_EQ(unsupportedReason(l), "");
+  EXPECT_EQ(host::unsupportedReason(l), "");
   l.inputs = {x, y};
-  EXPECT_NE(unsupportedReason(l), "");
+  EXPECT_NE(host::unsupportedReason(l), "");
   ir::Layer u("u", UnaryParams{UnaryOp::kExp});
   auto* i = net.addTensor("i", DataType::kInt32, {2});
   u.inputs = {i};
   u.outputs = {i};
-  EXPECT_NE(unsupportedReason(u).find("int32"), std::string::npos);
+  EXPECT_NE(host::unsupportedReason(u).find("int32"), std::string::npos);
 }
 
-TEST(CpuBackend, RunLayerOnHost) {
+TEST(CpuBackend, EvaluateLayerOnHost) {
   Weights a = Weights::copyOf(DataType::kFloat32, {2, 1}, std::vector<float>{1, 2}.data());
   Weights b = Weights::copyOf(DataType::kFloat32, {3}, std::vector<float>{10, 20, 30}.data());
   ir::Network net;
@@ -768,7 +769,7 @@ TEST(CpuBackend, RunLayerOnHost) {
   auto* to = net.addTensor("o", DataType::kFloat32, {2, 3});
   add.inputs = {ta, tb};
   add.outputs = {to};
-  auto outs = runLayerOnHost(add, {&a, &b});
+  auto outs = host::evaluateLayer(add, {&a, &b});
   ASSERT_EQ(outs.size(), 1u);
   EXPECT_EQ(outs[0].shape, (Dims{2, 3}));
   EXPECT_EQ(std::vector<float>(outs[0].as<float>(), outs[0].as<float>() + 6),
@@ -778,7 +779,7 @@ TEST(CpuBackend, RunLayerOnHost) {
   nz.inputs = {ta};
   nz.outputs = {tn};
   Weights z = Weights::copyOf(DataType::kFloat32, {2, 1}, std::vector<float>{0, 5}.data());
-  auto nzOut = runLayerOnHost(nz, {&z});
+  auto nzOut = host::evaluateLayer(nz, {&z});
   ASSERT_EQ(nzOut[0].shape, (Dims{2, 1}));
   EXPECT_EQ(nzOut[0].as<int64_t>()[0], 1);
   EXPECT_EQ(nzOut[0].as<int64_t>()[1], 0);

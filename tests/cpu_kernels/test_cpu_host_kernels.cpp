@@ -1,4 +1,4 @@
-// Tests of the CPU host kernels (control flow, sequences, optionals) through runLayerOnHost: seeded
+// Tests of the CPU host kernels (control flow, sequences, optionals) through host::evaluateLayer: seeded
 // random data on awkward shapes (scan along a middle axis, reversed directions, zero-length scans)
 // against naive references written here.
 #include <gtest/gtest.h>
@@ -8,6 +8,7 @@
 #include <random>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/host_eval.h"
 #include "ir/network.h"
 
 namespace kiln::cpu {
@@ -63,7 +64,7 @@ TEST_P(ScanKernel, MatchesNaiveReference) {
   p.outputAxes = {tc.outputAxis};
   p.outputDirections = {tc.reverseOutput ? 1 : 0};
   auto* layer = static_cast<ir::Layer*>(net.addLayer(p, {initT, xT}, 2));
-  std::vector<HostTensor> outs = runLayerOnHost(*layer, {&init, &x});
+  std::vector<HostTensor> outs = host::evaluateLayer(*layer, {&init, &x});
 
   // Naive reference over flat indices.
   int64_t steps = tc.xShape[tc.inputAxis];
@@ -115,7 +116,7 @@ TEST(SequenceKernel, InsertEraseAtFollowPositions) {
   std::vector<ITensor*> ins;
   for (int i = 0; i < 4; ++i) ins.push_back(net.addInput("t" + std::to_string(i), DataType::kFloat32, {i + 1}));
   auto* construct = static_cast<ir::Layer*>(net.addLayer(SequenceParams{SequenceOp::kConstruct}, {ins[0], ins[1]}, 1));
-  HostTensor seq = runLayerOnHost(*construct, {&values[0], &values[1]})[0];
+  HostTensor seq = host::evaluateLayer(*construct, {&values[0], &values[1]})[0];
   ASSERT_EQ(seq.elements->size(), 2u);
 
   ITensor* posT = net.addInput("pos", DataType::kInt32, {});
@@ -123,25 +124,25 @@ TEST(SequenceKernel, InsertEraseAtFollowPositions) {
       net.addLayer(SequenceParams{SequenceOp::kInsert}, {construct->output(0), ins[2], posT}, 1));
   int32_t pos = -1;  // before the last element
   HostTensor posValue = Weights::copyOf(DataType::kInt32, {}, &pos);
-  seq = runLayerOnHost(*insert, {&seq, &values[2], &posValue})[0];  // t0, t2, t1
+  seq = host::evaluateLayer(*insert, {&seq, &values[2], &posValue})[0];  // t0, t2, t1
   ASSERT_EQ(seq.elements->size(), 3u);
   EXPECT_EQ((*seq.elements)[1].shape, (Dims{3}));
   EXPECT_EQ((*seq.elements)[2].shape, (Dims{2}));
 
   auto* erase = static_cast<ir::Layer*>(net.addLayer(SequenceParams{SequenceOp::kErase}, {insert->output(0), posT}, 1));
-  seq = runLayerOnHost(*erase, {&seq, &posValue})[0];  // t0, t2
+  seq = host::evaluateLayer(*erase, {&seq, &posValue})[0];  // t0, t2
   ASSERT_EQ(seq.elements->size(), 2u);
   auto* at = static_cast<ir::Layer*>(net.addLayer(SequenceParams{SequenceOp::kAt}, {erase->output(0), posT}, 1));
-  HostTensor last = runLayerOnHost(*at, {&seq, &posValue})[0];
+  HostTensor last = host::evaluateLayer(*at, {&seq, &posValue})[0];
   EXPECT_EQ(std::vector<float>(last.as<float>(), last.as<float>() + 3),
             std::vector<float>(values[2].as<float>(), values[2].as<float>() + 3));
 
   pos = 5;  // out of range
   posValue = Weights::copyOf(DataType::kInt32, {}, &pos);
-  EXPECT_THROW(runLayerOnHost(*at, {&seq, &posValue}), Error);
+  EXPECT_THROW(host::evaluateLayer(*at, {&seq, &posValue}), Error);
   // Inserting a tensor of another type is refused.
   HostTensor ints = Weights::copyOf(DataType::kInt32, {}, &pos);
-  EXPECT_THROW(runLayerOnHost(*insert, {&seq, &ints, nullptr}), Error);
+  EXPECT_THROW(host::evaluateLayer(*insert, {&seq, &ints, nullptr}), Error);
 }
 
 std::vector<float> valuesOf(const HostTensor& t) { return {t.as<float>(), t.as<float>() + t.count()}; }
@@ -170,60 +171,60 @@ TEST(SequenceKernel, SplitToSequenceAndConcatBack) {
   // Explicit sizes (with an empty part), then joined back.
   auto* bySizes = static_cast<ir::Layer*>(net.addLayer(split, {xT, splitT}, 1));
   HostTensor sizes = Weights::copyOf(DataType::kInt64, {3}, std::vector<int64_t>{2, 0, 3}.data());
-  HostTensor parts = runLayerOnHost(*bySizes, {&x, &sizes})[0];
+  HostTensor parts = host::evaluateLayer(*bySizes, {&x, &sizes})[0];
   ASSERT_EQ(parts.elements->size(), 3u);
   EXPECT_EQ(valuesOf((*parts.elements)[0]), naiveSlice(x, 0, 2));
   EXPECT_EQ((*parts.elements)[1].shape, (Dims{3, 0, 2}));
   EXPECT_EQ(valuesOf((*parts.elements)[2]), naiveSlice(x, 2, 3));
   auto* join = static_cast<ir::Layer*>(net.addLayer(concat, {bySizes->output(0)}, 1));
-  HostTensor joined = runLayerOnHost(*join, {&parts})[0];
+  HostTensor joined = host::evaluateLayer(*join, {&parts})[0];
   EXPECT_EQ(joined.shape, x.shape);
   EXPECT_EQ(valuesOf(joined), valuesOf(x));
 
   // A scalar chunk size: the last part is smaller.
   auto* byChunk = static_cast<ir::Layer*>(net.addLayer(split, {xT, chunkT}, 1));
   HostTensor chunk = Weights::copyOf(DataType::kInt64, {}, std::vector<int64_t>{2}.data());
-  parts = runLayerOnHost(*byChunk, {&x, &chunk})[0];
+  parts = host::evaluateLayer(*byChunk, {&x, &chunk})[0];
   ASSERT_EQ(parts.elements->size(), 3u);
   EXPECT_EQ(valuesOf((*parts.elements)[2]), naiveSlice(x, 4, 1));
 
   // No split, keepdims = 0: squeezed parts, stacked back on a new axis.
   split.keepDims = false;
   auto* ones = static_cast<ir::Layer*>(net.addLayer(split, {xT}, 1));
-  parts = runLayerOnHost(*ones, {&x})[0];
+  parts = host::evaluateLayer(*ones, {&x})[0];
   ASSERT_EQ(parts.elements->size(), 5u);
   EXPECT_EQ((*parts.elements)[3].shape, (Dims{3, 2}));
   EXPECT_EQ(valuesOf((*parts.elements)[3]), naiveSlice(x, 3, 1));
   concat.newAxis = true;
   auto* stack = static_cast<ir::Layer*>(net.addLayer(concat, {ones->output(0)}, 1));
-  joined = runLayerOnHost(*stack, {&parts})[0];
+  joined = host::evaluateLayer(*stack, {&parts})[0];
   EXPECT_EQ(joined.shape, x.shape);
   EXPECT_EQ(valuesOf(joined), valuesOf(x));
 
   // Sizes that do not add up are refused.
   sizes = Weights::copyOf(DataType::kInt64, {3}, std::vector<int64_t>{2, 2, 2}.data());
-  EXPECT_THROW(runLayerOnHost(*bySizes, {&x, &sizes}), Error);
+  EXPECT_THROW(host::evaluateLayer(*bySizes, {&x, &sizes}), Error);
 }
 
 TEST(OptionalKernel, EmptyAndFull) {
   ir::Network net;
   OptionalParams emptyParams{OptionalOp::kConstruct, DataType::kInt32, ValueKind::kTensor};
   auto* makeEmpty = static_cast<ir::Layer*>(net.addLayer(emptyParams, {}, 1));
-  HostTensor empty = runLayerOnHost(*makeEmpty, {})[0];
+  HostTensor empty = host::evaluateLayer(*makeEmpty, {})[0];
   EXPECT_EQ(empty.kind, ValueKind::kOptionalTensor);
   EXPECT_EQ(empty.type, DataType::kInt32);
   EXPECT_TRUE(empty.elements->empty());
 
   auto* has = static_cast<ir::Layer*>(net.addLayer(OptionalParams{OptionalOp::kHasElement}, {makeEmpty->output(0)}, 1));
-  EXPECT_EQ(runLayerOnHost(*has, {&empty})[0].as<uint8_t>()[0], 0);
+  EXPECT_EQ(host::evaluateLayer(*has, {&empty})[0].as<uint8_t>()[0], 0);
   auto* get = static_cast<ir::Layer*>(net.addLayer(OptionalParams{OptionalOp::kGetElement}, {makeEmpty->output(0)}, 1));
-  EXPECT_THROW(runLayerOnHost(*get, {&empty}), Error);
+  EXPECT_THROW(host::evaluateLayer(*get, {&empty}), Error);
 
   float v = 2.5f;
   HostTensor x = Weights::copyOf(DataType::kFloat32, {}, &v);
   HostTensor full = Weights::container(ValueKind::kOptionalTensor, DataType::kFloat32, {x});
-  EXPECT_EQ(runLayerOnHost(*has, {&full})[0].as<uint8_t>()[0], 1);
-  EXPECT_EQ(runLayerOnHost(*get, {&full})[0].as<float>()[0], 2.5f);
+  EXPECT_EQ(host::evaluateLayer(*has, {&full})[0].as<uint8_t>()[0], 1);
+  EXPECT_EQ(host::evaluateLayer(*get, {&full})[0].as<float>()[0], 2.5f);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/host_eval.h"
 #include "ir/network.h"
 
 using namespace kiln;
@@ -35,7 +36,7 @@ std::vector<float> valuesOf(const HostTensor& t) {
 
 HostTensor run1(const LayerParams& params, const std::vector<const HostTensor*>& inputs) {
   ir::Layer layer("layer", params);
-  return cpu::runLayerOnHost(layer, inputs).at(0);
+  return host::evaluateLayer(layer, inputs).at(0);
 }
 
 // Naive DFT of n complex values (padded/truncated to `length`), k < outCount.

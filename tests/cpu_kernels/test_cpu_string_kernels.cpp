@@ -1,5 +1,5 @@
 // Tests of the CPU kernels on string tensors (StringNormalizer, Cast to and from string, Identity,
-// Reshape and sequence copies) through runLayerOnHost: seeded random words on awkward shapes against naive references.
+// Reshape and sequence copies) through host::evaluateLayer: seeded random words on awkward shapes against naive references.
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/host_eval.h"
 #include "ir/network.h"
 
 namespace kiln::cpu {
@@ -71,7 +72,7 @@ TEST_P(StringNormalizerKernel, MatchesNaiveReference) {
     ir::Network net;
     ITensor* xT = net.addInput("x", DataType::kString, tc.shape);
     auto* layer = static_cast<ir::Layer*>(net.addLayer(p, {xT}));
-    std::vector<HostTensor> outs = runLayerOnHost(*layer, {&x});
+    std::vector<HostTensor> outs = host::evaluateLayer(*layer, {&x});
     ASSERT_EQ(outs.size(), 1u);
 
     std::vector<std::string> expected;
@@ -111,7 +112,7 @@ std::vector<HostTensor> runCast(const HostTensor& x, DataType to) {
   CastParams p;
   p.to = to;
   auto* layer = static_cast<ir::Layer*>(net.addLayer(p, {xT}));
-  return runLayerOnHost(*layer, {&x});
+  return host::evaluateLayer(*layer, {&x});
 }
 
 TEST(CastStrings, FloatPrintsLikeNumpyStr) {
@@ -175,11 +176,11 @@ TEST(StringCopies, IdentityReshapeAndCastToStringCopyElements) {
   ir::Network net;
   ITensor* xT = net.addInput("x", DataType::kString, {3, 4});
   auto* identity = static_cast<ir::Layer*>(net.addLayer(IdentityParams{}, {xT}));
-  EXPECT_EQ(stringsOf(runLayerOnHost(*identity, {&x})[0]), words);
+  EXPECT_EQ(stringsOf(host::evaluateLayer(*identity, {&x})[0]), words);
   std::vector<int64_t> newShape = {2, 6};
   HostTensor shape = Weights::copyOf(DataType::kInt64, {2}, newShape.data());
   auto* reshape = static_cast<ir::Layer*>(net.addReshape(xT, {2, 6})->producer());
-  HostTensor r = runLayerOnHost(*reshape, {&x, &shape})[0];
+  HostTensor r = host::evaluateLayer(*reshape, {&x, &shape})[0];
   EXPECT_EQ(r.shape, (Dims{2, 6}));
   EXPECT_EQ(stringsOf(r), words);
   EXPECT_EQ(stringsOf(runCast(x, DataType::kString)[0]), words);
@@ -199,7 +200,7 @@ TEST(StringCopies, SequenceSplitAndConcatCopyStrings) {
   split.axis = 1;
   split.keepDims = false;
   auto* splitLayer = static_cast<ir::Layer*>(net.addLayer(split, {xT}));
-  HostTensor seq = runLayerOnHost(*splitLayer, {&x})[0];
+  HostTensor seq = host::evaluateLayer(*splitLayer, {&x})[0];
   ASSERT_EQ(seq.elements->size(), 3u);
   for (int64_t k = 0; k < 3; ++k)
     EXPECT_EQ(stringsOf((*seq.elements)[k]), (std::vector<std::string>{words[k], words[3 + k]})) << "column " << k;
@@ -208,7 +209,7 @@ TEST(StringCopies, SequenceSplitAndConcatCopyStrings) {
   concat.axis = 1;
   concat.newAxis = true;
   auto* concatLayer = static_cast<ir::Layer*>(net.addLayer(concat, {splitLayer->output(0)}));
-  HostTensor back = runLayerOnHost(*concatLayer, {&seq})[0];
+  HostTensor back = host::evaluateLayer(*concatLayer, {&seq})[0];
   EXPECT_EQ(back.shape, (Dims{2, 3}));
   EXPECT_EQ(stringsOf(back), words);
 }

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/host_eval.h"
 #include "backends/cpu/kernels/kernels.h"
 #include "cpu_kernels/kernel_test_buffers.h"
 #include "core/error.h"
@@ -258,7 +259,7 @@ std::vector<int64_t> runNms(bool center, Buf& boxes, Buf& scores, Buf* maxCount,
     layer.inputs.push_back(ins[i] ? net.addTensor("t" + std::to_string(i), ins[i]->type, ins[i]->shape) : nullptr);
   }
   layer.outputs = {net.addTensor("selected", DataType::kInt64, {-1, 3})};
-  std::vector<HostTensor> outs = runLayerOnHost(layer, pointers);  // resolves the data-dependent shape
+  std::vector<HostTensor> outs = host::evaluateLayer(layer, pointers);  // resolves the data-dependent shape
   EXPECT_EQ(outs.size(), 1u);
   EXPECT_EQ(outs[0].shape.size(), 2u);
   EXPECT_EQ(outs[0].shape[1], 3);
@@ -441,7 +442,7 @@ UniqueResult runUniqueOnHost(const UniqueParams& p, const Dims& shape, const std
   for (int i = 0; i < 4; ++i)
     layer.outputs.push_back(net.addTensor("o" + std::to_string(i), i ? DataType::kInt64 : DataType::kFloat32, {}));
   HostTensor x = Weights::copyOf(DataType::kFloat32, shape, values.data());
-  std::vector<HostTensor> outs = runLayerOnHost(layer, {&x});
+  std::vector<HostTensor> outs = host::evaluateLayer(layer, {&x});
   EXPECT_EQ(outs.size(), 4u);
   auto ints = [](const HostTensor& t) { return std::vector<int64_t>(t.as<int64_t>(), t.as<int64_t>() + t.count()); };
   return {outs[0].shape, std::vector<float>(outs[0].as<float>(), outs[0].as<float>() + outs[0].count()),

@@ -1,57 +1,61 @@
-// The CPU backend: a kernel function per layer type, listed in one table (kernel_table.cpp), and for a
-// few layer types a prepared kernel holding state made once at kernel creation (packed weights).
+// The CPU backend: host memory, synchronous kernels, and one kernel table (kernel_table.cpp) whose rows
+// {layer type, tactic, supports, create} come from the kernel files (kernels/*.cpp): several rows for a
+// layer type are its tactic candidates, the first supporting one the preferred. The host evaluation of
+// layers (backends/host_eval.h) runs the preferred rows on host values.
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "backends/backend.h"
+#include "backends/host_eval.h"
+#include "backends/kernel_table.h"
 
 namespace kiln::cpu {
 
-// A CPU kernel: runs `layer` on host views. Output views are allocated with inferred shapes.
-using KernelFunction = void (*)(const ir::Layer& layer, const KernelArgs& args);
-
-// The kernel for a layer type, or nullptr when the CPU backend has none.
-KernelFunction kernelFor(LayerType type);
-
-// A kernel on whole host values, for layers whose outputs only running them can shape (control flow)
-// or that hold sequences and optionals. It decides and allocates its outputs.
-using HostKernelFunction = std::vector<HostTensor> (*)(const ir::Layer& layer,
-                                                      const std::vector<const HostTensor*>& inputs);
-// The host kernel for a layer type (If, Loop, Scan, Sequence, Optional, SequenceMap), else nullptr.
-HostKernelFunction hostKernelFor(LayerType type);
-
-// A kernel with state prepared once when the engine creates it (constant weights packed for the
-// GEMM); the engine runs it instead of the layer type's KernelFunction.
-class PreparedKernel {
+// A CPU kernel: one layer with one tactic. execute() runs on host views whose output shapes are inferred
+// and memory allocated (with workspaceSize() bytes of workspace); evaluate() runs on whole host values.
+class CpuKernel : public Kernel {
  public:
-  virtual ~PreparedKernel() = default;
-  virtual void run(const ir::Layer& layer, const KernelArgs& args) const = 0;
-  virtual std::string tactic() const = 0;  // e.g. "f32_packed_weights"
-};
-// Prepares a kernel for `layer` from its constant inputs (constants[i]; nullptr when input i is not a
-// constant). Returns nullptr when there is nothing to prepare (e.g. the weights are not constant).
-using PrepareFunction = std::unique_ptr<PreparedKernel> (*)(const ir::Layer& layer,
-                                                             const std::vector<const HostTensor*>& constants);
-// The prepare function for a layer type, or nullptr when its kernel prepares nothing.
-PrepareFunction prepareFunctionFor(LayerType type);
+  CpuKernel(const ir::Layer& layer, const TacticChoice& tactic) : layer_(layer), tactic_(tactic.name) {}
+  std::string name() const override { return tactic_; }
+  // Infers the output shapes from the inputs (their values too), allocates the outputs and a workspace,
+  // and executes. Layers on whole host values (control flow, sequences, optionals) override it.
+  virtual std::vector<HostTensor> evaluate(const std::vector<const HostTensor*>& inputs) const;
+  const ir::Layer& layer() const { return layer_; }
 
-// Why the CPU backend cannot run `layer` (unsupported dtype/mode), or empty.
-std::string unsupportedReason(const ir::Layer& layer);
+ protected:
+  // For a layer whose output shape depends on its input values (ir::hasDataDependentShape): the size of
+  // its unknown output dims, from the inputs alone (args.outputs is empty). evaluate() calls it.
+  virtual int64_t dataDependentCount(const KernelArgs& args) const;
+
+ private:
+  ir::Layer layer_;  // a copy: params and name stay valid for the kernel's life
+  std::string tactic_;
+};
+
+// A CPU kernel row's create(): the kernel of `tactic` for `layer`; constants[i] is input i's value when
+// it is constant (weights to pack once), else nullptr.
+using CreateFunction = std::unique_ptr<CpuKernel> (*)(const ir::Layer& layer, const Constants& constants,
+                                                      const TacticChoice& tactic);
+using CpuKernelTable = KernelTable<CreateFunction>;
+
+// The CPU backend's rows, every layer type's (kernel_table.cpp).
+const CpuKernelTable& kernelTable();
 
 std::shared_ptr<Backend> makeCpuBackend();
 
-// Runs one layer on host tensors: infers the output shapes (with the inputs' values), allocates the
-// outputs and runs the CPU kernel. Used for constant folding and for shape tensors at run time.
-// Layers with a host kernel (and Identity on a sequence/optional) run that instead.
-std::vector<HostTensor> runLayerOnHost(const ir::Layer& layer, const std::vector<const HostTensor*>& inputs);
-
-// Runs a whole network on host values, layer by layer with runLayerOnHost (the bodies of control-flow
-// layers). inputs[i] binds network input i; returns the outputs in order. `owner` names the layer for
-// messages.
-std::vector<HostTensor> runNetworkOnHost(const ir::Network& network, const std::vector<const HostTensor*>& inputs,
-                                         const ir::Layer& owner);
+// Kept until runtime/execution_context.cpp, tests/unit/test_passes.cpp and tests/cuda switch to
+// backends/host_eval.h; then delete these two.
+inline std::vector<HostTensor> runLayerOnHost(const ir::Layer& layer, const std::vector<const HostTensor*>& inputs) {
+  return host::evaluateLayer(layer, inputs);
+}
+inline std::vector<HostTensor> runNetworkOnHost(const ir::Network& network,
+                                                const std::vector<const HostTensor*>& inputs, const ir::Layer& owner) {
+  return host::evaluateNetwork(network, inputs, owner);
+}
 
 // Number of threads CPU kernels use (default: hardware concurrency; KILN_NUM_THREADS overrides).
 int numThreads();

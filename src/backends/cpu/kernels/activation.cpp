@@ -8,6 +8,7 @@
 #include "backends/cpu/kernels/convert.h"
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -34,6 +35,12 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void geluErfFloat(c
 template <class C> C softplus(C v) { return v > 0 ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v)); }
 
 }  // namespace
+
+std::string supportsActivation(const ir::Layer& layer) {
+  ActivationType type = layer.as<ActivationParams>().type;
+  unsigned classes = type == ActivationType::kRelu || type == ActivationType::kClip ? kNumeric : kFloats;
+  return checkTypes(layer, classes, classes);
+}
 
 void runActivation(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 1);

@@ -5,6 +5,7 @@
 
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -41,6 +42,10 @@ void argMinMax(const ArgMinMaxParams& p, const TensorView& xv, int64_t* out, int
 }
 
 }  // namespace
+
+std::string supportsArgMinMax(const ir::Layer& layer) {
+  return checkTypesPerIndex(layer, {kNumeric}, {kSigned});
+}
 
 void runArgMinMax(const ir::Layer& layer, const KernelArgs& args) {
   const auto& p = layer.as<ArgMinMaxParams>();

@@ -8,6 +8,7 @@
 #include "backends/cpu/kernels/convert.h"
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 
@@ -89,6 +90,10 @@ void castStrings(const ir::Layer& layer, const TensorView& in, const TensorView&
 }
 
 }  // namespace
+
+std::string supportsCast(const ir::Layer& layer) {
+  return checkTypes(layer, kBytes | kStrings, kBytes | kStrings);
+}
 
 void runCast(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 1);

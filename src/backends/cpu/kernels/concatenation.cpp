@@ -1,8 +1,13 @@
 // Concatenation: for each outer index, copies each input's contiguous [axis..] block in turn.
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
+
+std::string supportsConcatenation(const ir::Layer& layer) {
+  return checkTypes(layer, kBytes, kBytes);
+}
 
 void runConcatenation(const ir::Layer& layer, const KernelArgs& args) {
   KILN_CHECK(!args.inputs.empty() && !args.outputs.empty(), kInternal, layer.describe(), ": no inputs");

@@ -1,8 +1,13 @@
 // Constant: copies the layer's weights into the output.
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
+
+std::string supportsConstant(const ir::Layer& layer) {
+  return checkTypes(layer, kBytes | kStrings, kBytes | kStrings);  // strings: copied by element
+}
 
 void runConstant(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 0);

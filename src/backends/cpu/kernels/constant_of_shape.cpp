@@ -1,8 +1,13 @@
 // ConstantOfShape: fills the output with the one value of the params (float 0 when none is given).
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
+
+std::string supportsConstantOfShape(const ir::Layer& layer) {
+  return checkTypes(layer, kBytes, kBytes);
+}
 
 void runConstantOfShape(const ir::Layer& layer, const KernelArgs& args) {
   KILN_CHECK(!args.outputs.empty(), kInternal, layer.describe(), ": no output");

@@ -1,10 +1,11 @@
-// If, Loop, Scan and SequenceMap on host values: each runs its subnetworks with runNetworkOnHost (the
+// If, Loop, Scan and SequenceMap on host values: each runs its subnetworks with host::evaluateNetwork (the
 // CPU kernels, layer by layer), so bodies may change shapes from one iteration to the next.
 #include <algorithm>
 #include <cstring>
 
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/cpu_backend.h"
+#include "backends/host_eval.h"
 #include "backends/cpu/kernels/kernels.h"
 #include "core/error.h"
 #include "ir/shape_inference.h"
@@ -131,7 +132,7 @@ std::vector<HostTensor> scanOnce(const ir::Layer& layer, const ScanParams& p, co
     for (auto& s : states) bodyInputs.push_back(&s);
     for (auto& s : slices) bodyInputs.push_back(&s);
     bodyInputs.insert(bodyInputs.end(), captures.begin(), captures.end());
-    std::vector<HostTensor> outs = runNetworkOnHost(body, bodyInputs, layer);
+    std::vector<HostTensor> outs = host::evaluateNetwork(body, bodyInputs, layer);
     for (int64_t i = 0; i < p.numStates; ++i) states[i] = std::move(outs[i]);
     for (size_t k = 0; k < numScanOutputs; ++k) scanParts[k].push_back(std::move(outs[p.numStates + k]));
   }
@@ -149,6 +150,8 @@ std::vector<HostTensor> scanOnce(const ir::Layer& layer, const ScanParams& p, co
 
 }  // namespace
 
+std::string supportsControlFlow(const ir::Layer&) { return {}; }
+
 KILN_CPU_HOST_KERNEL(If) {
   const auto& p = layer.as<IfParams>();
   const ir::Network& thenNet = networkOf(p.thenBranch, layer);
@@ -160,7 +163,7 @@ KILN_CPU_HOST_KERNEL(If) {
   std::vector<const HostTensor*> captures;
   if (cond) captures.assign(inputs.begin() + 1, inputs.begin() + 1 + static_cast<std::ptrdiff_t>(thenCount));
   else captures.assign(inputs.begin() + 1 + static_cast<std::ptrdiff_t>(thenCount), inputs.end());
-  return runNetworkOnHost(cond ? thenNet : elseNet, captures, layer);
+  return host::evaluateNetwork(cond ? thenNet : elseNet, captures, layer);
 }
 
 KILN_CPU_HOST_KERNEL(Loop) {
@@ -184,7 +187,7 @@ KILN_CPU_HOST_KERNEL(Loop) {
     std::vector<const HostTensor*> bodyInputs{&iterValue, &condValue};
     for (auto& c : carried) bodyInputs.push_back(&c);
     bodyInputs.insert(bodyInputs.end(), captures.begin(), captures.end());
-    std::vector<HostTensor> outs = runNetworkOnHost(body, bodyInputs, layer);
+    std::vector<HostTensor> outs = host::evaluateNetwork(body, bodyInputs, layer);
     cond = readCondition(outs[0], layer, "the body's cond output");
     for (int64_t i = 0; i < p.numCarried; ++i) carried[i] = std::move(outs[1 + i]);
     for (size_t k = 0; k < numScanOutputs; ++k) scanParts[k].push_back(std::move(outs[1 + p.numCarried + k]));
@@ -276,7 +279,7 @@ KILN_CPU_HOST_KERNEL(SequenceMap) {
       bool mapped = static_cast<int64_t>(i) < p.numMapped && in->kind == ValueKind::kSequence;
       bodyInputs.push_back(mapped ? &(*in->elements)[e] : in);
     }
-    std::vector<HostTensor> outs = runNetworkOnHost(body, bodyInputs, layer);
+    std::vector<HostTensor> outs = host::evaluateNetwork(body, bodyInputs, layer);
     for (size_t o = 0; o < outs.size(); ++o) sequences[o].push_back(std::move(outs[o]));
   }
   std::vector<HostTensor> results;

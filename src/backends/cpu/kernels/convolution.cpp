@@ -1,6 +1,7 @@
-// Convolution (1-D/2-D/3-D, groups, dilations, pads): 1x1 stride-1 unpadded convs are one GEMM per
-// group; depthwise convs a direct loop; the rest im2col + GEMM per group. Bias and the fused output
-// clamp (Relu/Clip) run in the GEMM epilogue; constant float32 weights are packed once per kernel.
+// Convolution (1-D/2-D/3-D, groups, dilations, pads), two tactics: "direct_depthwise", a direct loop for
+// depthwise convs only; "gemm_packed", for any conv: 1x1 stride-1 unpadded convs are one GEMM per group,
+// the rest im2col + GEMM per group, with bias and the fused output clamp (Relu/Clip) in the GEMM
+// epilogue and constant float32 weights packed once per kernel.
 #include <algorithm>
 #include <type_traits>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "backends/cpu/kernels/gemm.h"
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -140,14 +142,16 @@ void clampOutput(const ConvolutionParams& p, T* y, int64_t count) {
   });
 }
 
-// The weights of every group packed for the GEMM (prepareConvolution).
+// The weights of every group packed for the GEMM (createConvolutionGemm).
 struct PackedConvWeights {
   std::vector<PackedMatrix> groups;
 };
 
+enum class ConvAlgorithm { kDirectDepthwise, kGemm };
+
 template <class T>
 void conv(const ir::Layer& layer, const ConvolutionParams& p, const TensorView& xv, const TensorView& wv,
-          const TensorView* bv, const TensorView& yv, const PackedConvWeights* packed = nullptr) {
+          const TensorView* bv, const TensorView& yv, ConvAlgorithm algorithm, const PackedConvWeights* packed) {
   const Dims& xs = xv.shape;
   const Dims& ws = wv.shape;
   const Dims& ys = yv.shape;
@@ -166,14 +170,16 @@ void conv(const ir::Layer& layer, const ConvolutionParams& p, const TensorView& 
   T* y = yv.as<T>();
   const int64_t Cg = C / G, Mg = M / G, kSize = g.kSize(), inSize = g.inSize(), outSize = g.outSize();
   const int64_t Kdim = Cg * kSize;
-  if (Kdim == 0) {
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t m = 0; m < M; ++m) std::fill(y + (n * M + m) * outSize, y + (n * M + m + 1) * outSize, bias ? bias[m] : T(0));
+  if (algorithm == ConvAlgorithm::kDirectDepthwise) {
+    KILN_CHECK(Cg == 1 && Mg == 1, kInvalidArgument, layer.describe(), ": weights ", dimsToString(ws), " with ", G,
+               " groups on ", C, " channels are not a depthwise convolution");
+    depthwise(x, w, bias, y, N, C, g);
     clampOutput(p, y, yv.count());
     return;
   }
-  if (Cg == 1 && Mg == 1) {
-    depthwise(x, w, bias, y, N, C, g);
+  if (Kdim == 0) {
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t m = 0; m < M; ++m) std::fill(y + (n * M + m) * outSize, y + (n * M + m + 1) * outSize, bias ? bias[m] : T(0));
     clampOutput(p, y, yv.count());
     return;
   }
@@ -206,57 +212,77 @@ void conv(const ir::Layer& layer, const ConvolutionParams& p, const TensorView& 
   }
 }
 
-class PreparedConvolution final : public PreparedKernel {
+class ConvolutionKernel final : public CpuKernel {
  public:
-  explicit PreparedConvolution(PackedConvWeights weights) : weights_(std::move(weights)) {}
-  void run(const ir::Layer& layer, const KernelArgs& args) const override {
-    KILN_CHECK(args.inputs.size() >= 2 && !args.outputs.empty() && args.inputs[0].type == DataType::kFloat32,
-               kInvalidArgument, layer.describe(), ": the packed-weights convolution expects float32 x and w");
-    conv<float>(layer, layer.as<ConvolutionParams>(), args.inputs[0], args.inputs[1], detail::optionalInput(args, 2),
-                args.outputs[0], &weights_);
+  ConvolutionKernel(const ir::Layer& layer, const TacticChoice& tactic, ConvAlgorithm algorithm,
+                    std::unique_ptr<PackedConvWeights> packed)
+      : CpuKernel(layer, tactic), algorithm_(algorithm), packed_(std::move(packed)) {}
+
+  void execute(const KernelArgs& args) const override {
+    const ir::Layer& l = layer();
+    const auto& p = l.as<ConvolutionParams>();
+    KILN_CHECK(args.inputs.size() >= 2 && !args.outputs.empty(), kInvalidArgument, l.describe(),
+               ": convolution needs x and w");
+    DataType type = args.inputs[0].type;
+    KILN_CHECK(args.inputs[1].type == type, kInvalidArgument, l.describe(), ": x and w types differ");
+    KILN_CHECK(!packed_ || type == DataType::kFloat32, kInvalidArgument, l.describe(),
+               ": the packed-weights convolution expects float32 x and w");
+    auto run = [&](const KernelArgs& a, auto tag) {
+      using T = typename decltype(tag)::type;
+      conv<T>(l, p, a.inputs[0], a.inputs[1], detail::optionalInput(a, 2), a.outputs[0], algorithm_, packed_.get());
+    };
+    switch (type) {
+      case DataType::kFloat32: run(args, TypeTag<float>{}); break;
+      case DataType::kFloat64: run(args, TypeTag<double>{}); break;
+      case DataType::kFloat16:
+      case DataType::kBFloat16:
+        detail::runInFloat(args, {0, 1, 2}, {0}, [&](const KernelArgs& fa) { run(fa, TypeTag<float>{}); });
+        break;
+      default: unsupportedType(type, l);
+    }
   }
-  std::string tactic() const override { return "f32_packed_weights"; }
 
  private:
-  PackedConvWeights weights_;
+  ConvAlgorithm algorithm_;
+  std::unique_ptr<PackedConvWeights> packed_;  // nullptr: the weights are packed on every call (or not float32)
 };
 
 }  // namespace
 
-std::unique_ptr<PreparedKernel> prepareConvolution(const ir::Layer& layer,
-                                                   const std::vector<const HostTensor*>& constants) {
-  const HostTensor* w = constants.size() > 1 ? constants[1] : nullptr;
-  if (w == nullptr || w->type != DataType::kFloat32 || w->shape.size() < 3) return nullptr;
-  const auto& p = layer.as<ConvolutionParams>();
-  const int64_t M = w->shape[0], G = p.groups, perGroupK = volume(w->shape) / std::max<int64_t>(M, 1);
-  if (G < 1 || M <= 0 || M % G != 0 || perGroupK <= 0) return nullptr;  // run() reports bad shapes
-  const int64_t Mg = M / G;
-  if (Mg == 1 && w->shape[1] == 1) return nullptr;  // depthwise: a direct loop, no GEMM
-  PackedConvWeights packed;
-  for (int64_t gi = 0; gi < G; ++gi)
-    packed.groups.push_back(PackedMatrix::packA(false, Mg, perGroupK, w->as<float>() + gi * Mg * perGroupK, perGroupK));
-  return std::make_unique<PreparedConvolution>(std::move(packed));
+std::string supportsConvolutionDirectDepthwise(const ir::Layer& layer) {
+  std::string why = checkTypes(layer, kFloats, kFloats);
+  if (!why.empty()) return why;
+  const Dims& w = layer.inputs.size() > 1 && layer.inputs[1] ? layer.inputs[1]->dims() : Dims{};
+  const int64_t groups = layer.as<ConvolutionParams>().groups;
+  if (w.size() < 3 || w[0] != groups || w[1] != 1)
+    return concat("not a depthwise convolution (weights ", dimsToString(w), ", ", groups,
+                  " groups: needs one input and one output channel per group)");
+  return {};
 }
 
-void runConvolution(const ir::Layer& layer, const KernelArgs& args) {
+std::unique_ptr<CpuKernel> createConvolutionDirectDepthwise(const ir::Layer& layer, const Constants&,
+                                                            const TacticChoice& tactic) {
+  return std::make_unique<ConvolutionKernel>(layer, tactic, ConvAlgorithm::kDirectDepthwise, nullptr);
+}
+
+std::string supportsConvolutionGemm(const ir::Layer& layer) { return checkTypes(layer, kFloats, kFloats); }
+
+std::unique_ptr<CpuKernel> createConvolutionGemm(const ir::Layer& layer, const Constants& constants,
+                                                 const TacticChoice& tactic) {
+  const HostTensor* w = constants.size() > 1 ? constants[1] : nullptr;
   const auto& p = layer.as<ConvolutionParams>();
-  KILN_CHECK(args.inputs.size() >= 2 && !args.outputs.empty(), kInvalidArgument, layer.describe(),
-             ": convolution needs x and w");
-  DataType type = args.inputs[0].type;
-  KILN_CHECK(args.inputs[1].type == type, kInvalidArgument, layer.describe(), ": x and w types differ");
-  auto run = [&](const KernelArgs& a, auto tag) {
-    using T = typename decltype(tag)::type;
-    conv<T>(layer, p, a.inputs[0], a.inputs[1], detail::optionalInput(a, 2), a.outputs[0]);
-  };
-  switch (type) {
-    case DataType::kFloat32: run(args, TypeTag<float>{}); break;
-    case DataType::kFloat64: run(args, TypeTag<double>{}); break;
-    case DataType::kFloat16:
-    case DataType::kBFloat16:
-      detail::runInFloat(args, {0, 1, 2}, {0}, [&](const KernelArgs& fa) { run(fa, TypeTag<float>{}); });
-      break;
-    default: unsupportedType(type, layer);
+  std::unique_ptr<PackedConvWeights> packed;
+  if (w != nullptr && w->type == DataType::kFloat32 && w->shape.size() >= 3) {
+    const int64_t M = w->shape[0], G = p.groups, perGroupK = volume(w->shape) / std::max<int64_t>(M, 1);
+    if (G >= 1 && M > 0 && M % G == 0 && perGroupK > 0) {  // else execute() reports the bad shapes
+      const int64_t Mg = M / G;
+      packed = std::make_unique<PackedConvWeights>();
+      for (int64_t gi = 0; gi < G; ++gi)
+        packed->groups.push_back(
+            PackedMatrix::packA(false, Mg, perGroupK, w->as<float>() + gi * Mg * perGroupK, perGroupK));
+    }
   }
+  return std::make_unique<ConvolutionKernel>(layer, tactic, ConvAlgorithm::kGemm, std::move(packed));
 }
 
 }  // namespace kiln::cpu

@@ -5,6 +5,7 @@
 
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -40,6 +41,10 @@ void cumsum(const CumSumParams& p, const TensorView& xv, const TensorView& yv, i
 }
 
 }  // namespace
+
+std::string supportsCumSum(const ir::Layer& layer) {
+  return checkTypes(layer, kNumeric, kNumeric);
+}
 
 void runCumSum(const ir::Layer& layer, const KernelArgs& args) {
   const auto& p = layer.as<CumSumParams>();

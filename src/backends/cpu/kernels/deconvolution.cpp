@@ -6,6 +6,7 @@
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/gemm.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -97,6 +98,10 @@ void deconv(const ir::Layer& layer, const DeconvolutionParams& p, const TensorVi
 }
 
 }  // namespace
+
+std::string supportsDeconvolution(const ir::Layer& layer) {
+  return checkTypes(layer, kFloats, kFloats);
+}
 
 void runDeconvolution(const ir::Layer& layer, const KernelArgs& args) {
   const auto& p = layer.as<DeconvolutionParams>();

@@ -2,8 +2,13 @@
 #include "backends/cpu/kernels/convert.h"
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
+
+std::string supportsDequantize(const ir::Layer& layer) {
+  return checkTypesPerIndex(layer, {kIntegers | kFP8, kFloats, kIntegers | kFP8}, {kFloats});
+}
 
 void runDequantize(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 2);

@@ -4,8 +4,13 @@
 
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
+
+std::string supportsDeterminant(const ir::Layer& layer) {
+  return checkTypes(layer, kFloats, kFloats);
+}
 
 void runDeterminant(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 1);

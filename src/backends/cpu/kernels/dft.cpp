@@ -5,6 +5,7 @@
 
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -102,6 +103,10 @@ int64_t scalarInput(const KernelArgs& args, size_t i, const ir::Layer& layer, co
 
 }  // namespace
 
+std::string supportsDFT(const ir::Layer& layer) {
+  return checkTypes(layer, kNumeric, kNumeric);
+}
+
 void runDFT(const ir::Layer& layer, const KernelArgs& args) {
   const auto& p = layer.as<DFTParams>();
   KILN_CHECK(!args.inputs.empty() && !args.outputs.empty(), kInvalidArgument, layer.describe(), ": DFT needs x");
@@ -126,6 +131,10 @@ void runDFT(const ir::Layer& layer, const KernelArgs& args) {
       break;
     default: unsupportedType(xv.type, layer);
   }
+}
+
+std::string supportsSTFT(const ir::Layer& layer) {
+  return checkTypes(layer, kNumeric, kNumeric);
 }
 
 void runSTFT(const ir::Layer& layer, const KernelArgs& args) {

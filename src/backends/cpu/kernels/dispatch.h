@@ -34,13 +34,19 @@ template <class T> struct TypeTag { using type = T; };
 // The type used for arithmetic on T: float for the half types, T otherwise.
 template <class T> using ComputeType = std::conditional_t<std::is_same_v<T, Half> || std::is_same_v<T, BHalf>, float, T>;
 
+// Classes of element types: what dispatchType instantiates, and what a kernel row supports
+// (type_support.h).
 enum TypeSet : unsigned {
   kFloats = 1,     // float32, float16, bfloat16, float64
   kSigned = 2,     // int8, int16, int32, int64
   kUnsigned = 4,   // uint8, uint16, uint32, uint64
   kBoolType = 8,   // bool (as uint8_t-backed bool)
+  kFP8 = 16,       // float8 e4m3 (quantized storage; never dispatched)
+  kStrings = 32,   // string: std::string objects, copied element by element (never dispatched)
+  kIntegers = kSigned | kUnsigned,
   kNumeric = kFloats | kSigned | kUnsigned,
   kAll = kNumeric | kBoolType,
+  kBytes = kAll | kFP8,  // layers that only move elements
 };
 
 [[noreturn]] inline void unsupportedType(DataType type, const ir::Layer& layer) {

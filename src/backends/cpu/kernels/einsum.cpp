@@ -10,6 +10,7 @@
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/gemm.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 #include "ir/einsum.h"
 
 namespace kiln::cpu {
@@ -154,6 +155,10 @@ void einsumDirect(const ir::EinsumLabels& p, const std::vector<TensorView>& ops,
 }
 
 }  // namespace
+
+std::string supportsEinsum(const ir::Layer& layer) {
+  return checkTypes(layer, kNumeric, kNumeric);
+}
 
 void runEinsum(const ir::Layer& layer, const KernelArgs& args) {
   const auto& params = layer.as<EinsumParams>();

@@ -9,6 +9,7 @@
 #include "backends/cpu/kernels/convert.h"
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -102,6 +103,21 @@ Group groupOf(ElementWiseOp op) {
 }
 
 }  // namespace
+
+std::string supportsElementWise(const ir::Layer& layer) {
+  switch (layer.as<ElementWiseParams>().op) {
+    case ElementWiseOp::kAnd: case ElementWiseOp::kOr: case ElementWiseOp::kXor:
+      return checkTypes(layer, kBoolType, kBoolType);
+    case ElementWiseOp::kEqual: case ElementWiseOp::kLess: case ElementWiseOp::kGreater:
+    case ElementWiseOp::kLessOrEqual: case ElementWiseOp::kGreaterOrEqual:
+      return checkTypes(layer, kAll, kBoolType);
+    case ElementWiseOp::kBitShiftLeft: case ElementWiseOp::kBitShiftRight:
+      return checkTypes(layer, kIntegers, kIntegers);
+    case ElementWiseOp::kBitwiseAnd: case ElementWiseOp::kBitwiseOr: case ElementWiseOp::kBitwiseXor:
+      return checkTypes(layer, kIntegers | kBoolType, kIntegers | kBoolType);
+    default: return checkTypes(layer, kNumeric, kNumeric);
+  }
+}
 
 void runElementWise(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 2);

@@ -1,8 +1,13 @@
 // Expand: a strided copy with stride 0 on the broadcast dims.
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
+
+std::string supportsExpand(const ir::Layer& layer) {
+  return checkTypes(layer, kBytes, kBytes);
+}
 
 void runExpand(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 1);

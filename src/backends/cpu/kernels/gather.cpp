@@ -2,6 +2,7 @@
 // indices count from the end, out-of-range indices are an error.
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -106,6 +107,10 @@ void gatherND(const ir::Layer& layer, const KernelArgs& args, int64_t batchDims)
 }
 
 }  // namespace
+
+std::string supportsGather(const ir::Layer& layer) {
+  return checkTypesPerIndex(layer, {kBytes, kIntegers}, {kBytes});  // input 1: indices
+}
 
 void runGather(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 2);

@@ -121,15 +121,16 @@ void kernelPortable(int64_t K, const float* __restrict A, const float* __restric
 struct KernelInfo {
   MicroKernel fn;
   int mr, nr;
+  const char* instructionSet;
 };
 
 KernelInfo selectKernel() {
-  if (std::getenv("KILN_GEMM_PORTABLE")) return {kernelPortable, 6, 16};
+  if (std::getenv("KILN_GEMM_PORTABLE")) return {kernelPortable, 6, 16, "portable"};
 #if defined(__x86_64__) || defined(__i386__)
-  if (!std::getenv("KILN_GEMM_NO_AVX512") && __builtin_cpu_supports("avx512f")) return {kernelAvx512, 8, 32};
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {kernelAvx2, 6, 16};
+  if (!std::getenv("KILN_GEMM_NO_AVX512") && __builtin_cpu_supports("avx512f")) return {kernelAvx512, 8, 32, "avx512"};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {kernelAvx2, 6, 16, "avx2"};
 #endif
-  return {kernelPortable, 6, 16};
+  return {kernelPortable, 6, 16, "portable"};
 }
 
 const KernelInfo& kernelInfo() {
@@ -273,6 +274,8 @@ void gemv(bool transB, int64_t N, int64_t K, const float* x, int64_t incx, const
 }
 
 }  // namespace
+
+const char* gemmInstructionSet() { return kernelInfo().instructionSet; }
 
 PackedMatrix::PackedMatrix(bool transposed, int64_t outer, int64_t depth, const float* X, int64_t ld, bool isA)
     : outer_(outer), depth_(depth) {

@@ -16,6 +16,10 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
            int64_t ldb, float* C, int64_t ldc, bool accumulate = false, const float* rowBias = nullptr,
            bool parallel = true);
 
+// The instruction set of the float32 micro-kernel on this machine: "avx512", "avx2" or "portable"
+// (KILN_GEMM_NO_AVX512 / KILN_GEMM_PORTABLE force the lesser ones).
+const char* gemmInstructionSet();
+
 // An operand packed once into the micro-kernel's panel layout (constant weights), so that sgemm skips
 // packing it on every call. Rows of op(A) or columns of op(B) in panels of the kernel's MR/NR, K in
 // blocks of the GEMM's KC.

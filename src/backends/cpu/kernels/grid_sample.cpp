@@ -6,6 +6,7 @@
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 #include "backends/sampling_geometry.h"
 
 namespace kiln::cpu {
@@ -25,6 +26,10 @@ std::vector<double> readDoubles(const TensorView& v, const ir::Layer& layer) {
 }
 
 }  // namespace
+
+std::string supportsGridSample(const ir::Layer& layer) {
+  return checkTypes(layer, kFloats, kFloats);
+}
 
 void runGridSample(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 2);

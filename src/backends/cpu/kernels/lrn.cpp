@@ -6,6 +6,7 @@
 
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -41,6 +42,10 @@ void lrn(const LRNParams& p, const CT* x, CT* y, int64_t N, int64_t C, int64_t s
 }
 
 }  // namespace
+
+std::string supportsLRN(const ir::Layer& layer) {
+  return checkTypes(layer, kFloats, kFloats);
+}
 
 void runLRN(const ir::Layer& layer, const KernelArgs& args) {
   const auto& p = layer.as<LRNParams>();

@@ -7,6 +7,7 @@
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/gemm.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -128,51 +129,61 @@ void matmulProduct(const ir::Layer& layer, const MatrixMultiplyParams& p, const 
   }
 }
 
-// A constant 2-D float32 right operand (weights) packed once: the batch of `a` folds into M and every
-// call is one GEMM that skips packing B.
-class PreparedMatrixMultiply final : public PreparedKernel {
+// The kernel: a constant 2-D float32 right operand (weights) is packed once, so the batch of `a` folds
+// into M and every call is one GEMM that skips packing B; other operands run runMatrixMultiply.
+class MatrixMultiplyKernel final : public CpuKernel {
  public:
-  explicit PreparedMatrixMultiply(PackedMatrix b) : b_(std::move(b)) {}
-  void run(const ir::Layer& layer, const KernelArgs& args) const override {
-    KILN_CHECK(args.inputs.size() >= 2 && !args.outputs.empty(), kInvalidArgument, layer.describe(),
+  MatrixMultiplyKernel(const ir::Layer& layer, const TacticChoice& tactic, std::unique_ptr<PackedMatrix> b)
+      : CpuKernel(layer, tactic), b_(std::move(b)) {}
+  void execute(const KernelArgs& args) const override {
+    if (b_) runPacked(args);
+    else runMatrixMultiply(layer(), args);
+  }
+
+ private:
+  void runPacked(const KernelArgs& args) const {
+    KILN_CHECK(args.inputs.size() >= 2 && !args.outputs.empty(), kInvalidArgument, layer().describe(),
                ": MatMul needs 2 inputs");
     const TensorView& a = args.inputs[0];
     const TensorView& y = args.outputs[0];
-    const int64_t K = b_.depth(), N = b_.outer();
+    const int64_t K = b_->depth(), N = b_->outer();
     KILN_CHECK(a.type == DataType::kFloat32 && !a.shape.empty() && a.shape.back() == K, kInvalidArgument,
-               layer.describe(), ": MatMul expects float32 [..., ", K, "] for its left operand, got ",
+               layer().describe(), ": MatMul expects float32 [..., ", K, "] for its left operand, got ",
                dimsToString(a.shape));
     const int64_t rows = a.count() / K;
-    KILN_CHECK(y.count() == rows * N, kInvalidArgument, layer.describe(), ": MatMul output shape ",
+    KILN_CHECK(y.count() == rows * N, kInvalidArgument, layer().describe(), ": MatMul output shape ",
                dimsToString(y.shape), " does not match the operands");
     if (rows == 0) return;
     GemmEpilogue epilogue;
     if (args.inputs.size() > 2 && args.inputs[2].data) {
       const TensorView& bias = args.inputs[2];
-      KILN_CHECK(bias.type == DataType::kFloat32 && bias.count() == N, kInvalidArgument, layer.describe(),
+      KILN_CHECK(bias.type == DataType::kFloat32 && bias.count() == N, kInvalidArgument, layer().describe(),
                  ": MatMul bias ", dimsToString(bias.shape), " must be float32 [", N, "]");
       epilogue.colBias = bias.as<const float>();
     }
-    sgemm(false, false, rows, N, K, {a.as<const float>(), K}, {nullptr, 0, &b_}, y.as<float>(), N, false, epilogue,
+    sgemm(false, false, rows, N, K, {a.as<const float>(), K}, {nullptr, 0, b_.get()}, y.as<float>(), N, false, epilogue,
           true);
   }
-  std::string tactic() const override { return "f32_packed_weights"; }
 
- private:
-  PackedMatrix b_;
+  std::unique_ptr<PackedMatrix> b_;  // nullptr: b is not a constant 2-D float32 matrix (or a is transposed)
 };
 
 }  // namespace
 
-std::unique_ptr<PreparedKernel> prepareMatrixMultiply(const ir::Layer& layer,
-                                                      const std::vector<const HostTensor*>& constants) {
+std::string supportsMatrixMultiply(const ir::Layer& layer) { return checkTypes(layer, kNumeric, kNumeric); }
+
+std::unique_ptr<CpuKernel> createMatrixMultiply(const ir::Layer& layer, const Constants& constants,
+                                                const TacticChoice& tactic) {
   const HostTensor* b = constants.size() > 1 ? constants[1] : nullptr;
   const auto& p = layer.as<MatrixMultiplyParams>();
-  if (b == nullptr || b->type != DataType::kFloat32 || b->shape.size() != 2 || p.transposeA) return nullptr;
-  const int64_t K = p.transposeB ? b->shape[1] : b->shape[0];
-  const int64_t N = p.transposeB ? b->shape[0] : b->shape[1];
-  if (K <= 0 || N <= 0) return nullptr;
-  return std::make_unique<PreparedMatrixMultiply>(PackedMatrix::packB(p.transposeB, K, N, b->as<float>(), b->shape[1]));
+  std::unique_ptr<PackedMatrix> packed;
+  if (b != nullptr && b->type == DataType::kFloat32 && b->shape.size() == 2 && !p.transposeA) {
+    const int64_t K = p.transposeB ? b->shape[1] : b->shape[0];
+    const int64_t N = p.transposeB ? b->shape[0] : b->shape[1];
+    if (K > 0 && N > 0)
+      packed = std::make_unique<PackedMatrix>(PackedMatrix::packB(p.transposeB, K, N, b->as<float>(), b->shape[1]));
+  }
+  return std::make_unique<MatrixMultiplyKernel>(layer, tactic, std::move(packed));
 }
 
 void runMatrixMultiply(const ir::Layer& layer, const KernelArgs& args) {

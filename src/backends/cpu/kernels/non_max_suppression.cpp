@@ -9,6 +9,7 @@
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -97,6 +98,10 @@ std::vector<std::array<int64_t, 3>> selectBoxes(const ir::Layer& layer, const Ke
 
 int64_t countSelectedBoxes(const ir::Layer& layer, const KernelArgs& args) {
   return static_cast<int64_t>(selectBoxes(layer, args).size());
+}
+
+std::string supportsNonMaxSuppression(const ir::Layer& layer) {
+  return checkTypesPerIndex(layer, {kFloats, kFloats, kIntegers, kFloats}, {kSigned});  // input 2: max boxes per class
 }
 
 void runNonMaxSuppression(const ir::Layer& layer, const KernelArgs& args) {

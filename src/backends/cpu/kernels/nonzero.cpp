@@ -1,10 +1,13 @@
 // NonZero: the indices of non-zero elements as int64 [rank, n], in row-major order.
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 
-int64_t countNonZero(const ir::Layer& layer, const TensorView& in) {
+int64_t countNonZero(const ir::Layer& layer, const KernelArgs& args) {
+  checkInputs(layer, args, 1, 0);
+  const TensorView& in = args.inputs[0];
   int64_t count = 0;
   if (in.count() <= 0) return 0;
   if (in.type == DataType::kFP8E4M3) {
@@ -19,13 +22,17 @@ int64_t countNonZero(const ir::Layer& layer, const TensorView& in) {
   return count;
 }
 
+std::string supportsNonZero(const ir::Layer& layer) {
+  return checkTypes(layer, kBytes, kBytes);
+}
+
 void runNonZero(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 1);
   const TensorView& in = args.inputs[0];
   const TensorView& out = args.outputs[0];
   KILN_CHECK(out.type == DataType::kInt64, kInternal, layer.describe(), ": output must be int64");
   const int64_t rank = static_cast<int64_t>(in.shape.size()), total = in.count();
-  const int64_t n = countNonZero(layer, in);
+  const int64_t n = countNonZero(layer, args);
   const int64_t rows = std::max<int64_t>(rank, out.shape.empty() ? 0 : out.shape[0]);
   KILN_CHECK(out.shape.size() == 2 && out.shape[1] == n && (out.shape[0] == rank || (rank == 0 && out.shape[0] <= 1)),
              kInternal, layer.describe(), ": output shape ", dimsToString(out.shape), ", expected [", rank, ",", n, "]");

@@ -6,6 +6,7 @@
 
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -199,6 +200,10 @@ void normalize(const ir::Layer& layer, const NormalizationParams& p, const Kerne
 }
 
 }  // namespace
+
+std::string supportsNormalization(const ir::Layer& layer) {
+  return checkTypes(layer, kFloats, kFloats);
+}
 
 void runNormalization(const ir::Layer& layer, const KernelArgs& args) {
   const auto& p = layer.as<NormalizationParams>();

@@ -2,6 +2,7 @@
 #include "backends/cpu/kernels/convert.h"
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -16,6 +17,10 @@ std::vector<int64_t> readAsInts(const TensorView& v, const ir::Layer& layer) {
 }
 
 }  // namespace
+
+std::string supportsOneHot(const ir::Layer& layer) {
+  return checkTypesPerIndex(layer, {kNumeric, kNumeric, kBytes}, {kBytes});  // indices, depth, values
+}
 
 void runOneHot(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 3);

@@ -2,8 +2,13 @@
 // then a row loop over the output; negative pads crop.
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
+
+std::string supportsPadding(const ir::Layer& layer) {
+  return checkTypes(layer, kBytes, kBytes);  // input 2, the constant value, is data
+}
 
 void runPadding(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 2);

@@ -8,6 +8,7 @@
 
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -214,6 +215,10 @@ void avgLpPool(const PoolGeom& g, const PoolingParams& p, const T* x, T* y, int6
 }
 
 }  // namespace
+
+std::string supportsPooling(const ir::Layer& layer) {
+  return checkTypesPerIndex(layer, {kNumeric}, {kNumeric, kSigned});  // output 1: max indices
+}
 
 void runPooling(const ir::Layer& layer, const KernelArgs& args) {
   const auto& p = layer.as<PoolingParams>();

@@ -6,8 +6,13 @@
 #include "backends/cpu/kernels/convert.h"
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
+
+std::string supportsQuantize(const ir::Layer& layer) {
+  return checkTypesPerIndex(layer, {kFloats | kSigned, kFloats, kIntegers | kFP8}, {kIntegers | kFP8});
+}
 
 void runQuantize(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 2);

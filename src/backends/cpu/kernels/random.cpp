@@ -9,6 +9,7 @@
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/convert.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -30,6 +31,10 @@ void fillWith(const TensorView& out, const ir::Layer& layer, F&& draw) {
 }
 
 }  // namespace
+
+std::string supportsRandom(const ir::Layer& layer) {
+  return checkTypes(layer, kAll, kAll);  // *Like ops read only the shape; Bernoulli may draw bools
+}
 
 void runRandom(const ir::Layer& layer, const KernelArgs& args) {
   const auto& p = layer.as<RandomParams>();

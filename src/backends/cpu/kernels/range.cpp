@@ -3,8 +3,13 @@
 
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
+
+std::string supportsRange(const ir::Layer& layer) {
+  return checkTypes(layer, kNumeric, kNumeric, /*shapeInputs=*/kNumeric);  // float ranges too
+}
 
 void runRange(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 3);

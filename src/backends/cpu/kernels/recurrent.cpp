@@ -10,6 +10,7 @@
 #include "backends/cpu/kernels/gemm.h"
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -267,6 +268,10 @@ void recurrent(const ir::Layer& layer, const KernelArgs& args) {
 }
 
 }  // namespace
+
+std::string supportsRecurrent(const ir::Layer& layer) {
+  return checkTypesPerIndex(layer, {kFloats, kFloats, kFloats, kFloats, kIntegers, kFloats}, {kFloats});  // input 4: sequence lengths
+}
 
 void runRecurrent(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 3);

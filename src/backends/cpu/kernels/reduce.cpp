@@ -8,6 +8,7 @@
 
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -174,6 +175,10 @@ void reduce(const ir::Layer& layer, ReduceOp op, const TensorView& xv, const Ten
 }
 
 }  // namespace
+
+std::string supportsReduce(const ir::Layer& layer) {
+  return checkTypes(layer, kNumeric, kNumeric);
+}
 
 void runReduce(const ir::Layer& layer, const KernelArgs& args) {
   const auto& p = layer.as<ReduceParams>();

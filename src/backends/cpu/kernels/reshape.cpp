@@ -1,8 +1,13 @@
 // Reshape (shape tensor, flatten, squeeze, unsqueeze): a row-major copy; the output shape is already set.
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
+
+std::string supportsReshape(const ir::Layer& layer) {
+  return checkTypes(layer, kBytes | kStrings, kBytes | kStrings);  // strings: copied by element
+}
 
 void runReshape(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 1);

@@ -8,6 +8,7 @@
 
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -223,6 +224,10 @@ void resizeTyped(const ir::Layer& layer, const ResizeParams& p, const TensorView
 }
 
 }  // namespace
+
+std::string supportsResize(const ir::Layer& layer) {
+  return checkTypes(layer, kNumeric, kNumeric, /*shapeInputs=*/kFloats | kIntegers);  // roi, scales, sizes
+}
 
 void runResize(const ir::Layer& layer, const KernelArgs& args) {
   const auto& p = layer.as<ResizeParams>();

@@ -7,11 +7,16 @@
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 #include "backends/sampling_geometry.h"
 
 namespace kiln::cpu {
 
 using sampling::bilinearSample;
+
+std::string supportsRoiAlign(const ir::Layer& layer) {
+  return checkTypesPerIndex(layer, {kFloats, kFloats, kIntegers}, {kFloats});  // input 2: batch indices
+}
 
 void runRoiAlign(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 3);

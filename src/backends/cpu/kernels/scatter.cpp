@@ -2,6 +2,7 @@
 // reduction (none, add, mul, max, min). Negative indices count from the end; out of range is an error.
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -36,6 +37,11 @@ inline void apply(T& dst, T v, ScatterReduction r) {
 }
 
 }  // namespace
+
+std::string supportsScatter(const ir::Layer& layer) {
+  unsigned data = layer.as<ScatterParams>().reduction == ScatterReduction::kNone ? kAll : kNumeric;
+  return checkTypesPerIndex(layer, {data, kIntegers, data}, {data});  // input 1: indices
+}
 
 void runScatter(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 3);

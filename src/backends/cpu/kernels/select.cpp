@@ -1,8 +1,13 @@
 // Select (Where): cond ? x : y with numpy broadcasting of the three inputs.
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
+
+std::string supportsSelect(const ir::Layer& layer) {
+  return checkTypesPerIndex(layer, {kBoolType, kBytes}, {kBytes});
+}
 
 void runSelect(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 3);

@@ -120,6 +120,8 @@ HostTensor concatFromSequence(const ir::Layer& layer, const SequenceParams& p, c
 
 }  // namespace
 
+std::string supportsContainers(const ir::Layer&) { return {}; }
+
 KILN_CPU_HOST_KERNEL(Sequence) {
   const auto& p = layer.as<SequenceParams>();
   switch (p.op) {

@@ -1,8 +1,13 @@
 // Shape: writes the input's dims [start, end) (clamped as ONNX) as int64.
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
+
+std::string supportsShape(const ir::Layer& layer) {
+  return checkTypesPerIndex(layer, {kBytes}, {kSigned});
+}
 
 void runShape(const ir::Layer& layer, const KernelArgs& args) {
   KILN_CHECK(!args.inputs.empty() && !args.outputs.empty(), kInternal, layer.describe(), ": no input");

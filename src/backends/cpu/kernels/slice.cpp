@@ -1,8 +1,13 @@
 // Slice (ONNX): per-axis start/step after clamping, then one strided copy (negative steps read backwards).
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
+
+std::string supportsSlice(const ir::Layer& layer) {
+  return checkTypes(layer, kBytes, kBytes);
+}
 
 void runSlice(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 3);

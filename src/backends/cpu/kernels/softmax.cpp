@@ -7,6 +7,7 @@
 
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -141,6 +142,10 @@ void softmaxCompute(SoftmaxType type, const CT* x, CT* y, int64_t outer, int64_t
 }
 
 }  // namespace
+
+std::string supportsSoftmax(const ir::Layer& layer) {
+  return checkTypes(layer, kFloats, kFloats);
+}
 
 void runSoftmax(const ir::Layer& layer, const KernelArgs& args) {
   const auto& p = layer.as<SoftmaxParams>();

@@ -1,8 +1,13 @@
 // DepthToSpace (DCR/CRD) and SpaceToDepth: a 6-d reshape of NCHW and a permutation, as one strided copy.
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
+
+std::string supportsSpaceDepth(const ir::Layer& layer) {
+  return checkTypes(layer, kBytes, kBytes);
+}
 
 void runSpaceDepth(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 1);

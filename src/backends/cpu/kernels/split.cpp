@@ -1,8 +1,13 @@
 // Split: each output takes its [offset, offset + size) range of the axis; sizes come from the outputs.
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
+
+std::string supportsSplit(const ir::Layer& layer) {
+  return checkTypes(layer, kBytes, kBytes);
+}
 
 void runSplit(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 1);

@@ -7,6 +7,7 @@
 
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 
@@ -41,8 +42,13 @@ std::vector<const std::string*> keptStrings(const ir::Layer& layer, const Tensor
 }  // namespace
 
 // The output's data-dependent dim: the kept elements, or 1 (one "") when all are dropped.
-int64_t countNormalizedStrings(const ir::Layer& layer, const TensorView& in) {
-  return std::max<int64_t>(1, static_cast<int64_t>(keptStrings(layer, in).size()));
+int64_t countNormalizedStrings(const ir::Layer& layer, const KernelArgs& args) {
+  checkInputs(layer, args, 1, 0);
+  return std::max<int64_t>(1, static_cast<int64_t>(keptStrings(layer, args.inputs[0]).size()));
+}
+
+std::string supportsStringNormalizer(const ir::Layer& layer) {
+  return checkTypes(layer, kStrings, kStrings);
 }
 
 void runStringNormalizer(const ir::Layer& layer, const KernelArgs& args) {

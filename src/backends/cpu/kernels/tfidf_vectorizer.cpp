@@ -5,8 +5,13 @@
 
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
+
+std::string supportsTfIdfVectorizer(const ir::Layer& layer) {
+  return checkTypes(layer, kNumeric, kNumeric);
+}
 
 void runTfIdfVectorizer(const ir::Layer& layer, const KernelArgs& args) {
   const auto& p = layer.as<TfIdfVectorizerParams>();

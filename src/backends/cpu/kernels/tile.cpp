@@ -1,8 +1,13 @@
 // Tile: the output viewed as [r0, d0, r1, d1, ...] is a strided copy of the input with stride 0 on r_i.
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
+
+std::string supportsTile(const ir::Layer& layer) {
+  return checkTypes(layer, kBytes, kBytes);
+}
 
 void runTile(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 1);

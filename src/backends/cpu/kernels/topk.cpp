@@ -7,6 +7,7 @@
 
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -51,6 +52,10 @@ void topk(const TopKParams& p, const TensorView& xv, const TensorView& vv, int64
 }
 
 }  // namespace
+
+std::string supportsTopK(const ir::Layer& layer) {
+  return checkTypesPerIndex(layer, {kNumeric, kIntegers}, {kNumeric, kSigned});  // k; values, indices
+}
 
 void runTopK(const ir::Layer& layer, const KernelArgs& args) {
   const auto& p = layer.as<TopKParams>();

@@ -1,8 +1,13 @@
 // Transpose: a strided copy of the input with permuted strides (tiled when it swaps the two inner dims).
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
+
+std::string supportsTranspose(const ir::Layer& layer) {
+  return checkTypes(layer, kBytes, kBytes);
+}
 
 void runTranspose(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 1);

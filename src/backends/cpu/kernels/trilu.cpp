@@ -1,8 +1,13 @@
 // Trilu: keeps the upper (j - i >= k) or lower (j - i <= k) triangle of each trailing matrix.
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
+
+std::string supportsTrilu(const ir::Layer& layer) {
+  return checkTypes(layer, kBytes, kBytes);
+}
 
 void runTrilu(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 1);

@@ -5,6 +5,7 @@
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -24,6 +25,17 @@ bool outputsBool(UnaryOp op) {
 }
 
 }  // namespace
+
+std::string supportsUnary(const ir::Layer& layer) {
+  switch (layer.as<UnaryParams>().op) {
+    case UnaryOp::kAbs: case UnaryOp::kNeg: case UnaryOp::kSign: return checkTypes(layer, kNumeric, kNumeric);
+    case UnaryOp::kNot: return checkTypes(layer, kBoolType, kBoolType);
+    case UnaryOp::kBitwiseNot: return checkTypes(layer, kIntegers, kIntegers);
+    case UnaryOp::kIsNaN: case UnaryOp::kIsInf: case UnaryOp::kIsInfPositive: case UnaryOp::kIsInfNegative:
+      return checkTypes(layer, kFloats, kBoolType);
+    default: return checkTypes(layer, kFloats, kFloats);
+  }
+}
 
 void runUnary(const ir::Layer& layer, const KernelArgs& args) {
   checkInputs(layer, args, 1);

@@ -8,6 +8,7 @@
 
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -72,8 +73,13 @@ std::vector<std::vector<int64_t>> groupSlices(const ir::Layer& layer, const Tens
 
 }  // namespace
 
-int64_t countUnique(const ir::Layer& layer, const TensorView& in) {
-  return static_cast<int64_t>(groupSlices(layer, in).size());
+int64_t countUnique(const ir::Layer& layer, const KernelArgs& args) {
+  checkInputs(layer, args, 1, 0);
+  return static_cast<int64_t>(groupSlices(layer, args.inputs[0]).size());
+}
+
+std::string supportsUnique(const ir::Layer& layer) {
+  return checkTypesPerIndex(layer, {kAll}, {kAll, kSigned});  // outputs 1-3: indices and counts
 }
 
 void runUnique(const ir::Layer& layer, const KernelArgs& args) {

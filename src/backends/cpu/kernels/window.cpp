@@ -6,6 +6,7 @@
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/convert.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "backends/cpu/kernels/type_support.h"
 
 namespace kiln::cpu {
 namespace {
@@ -29,6 +30,10 @@ double scalarOf(const TensorView& v, const ir::Layer& layer, const char* what) {
 
 }  // namespace
 
+std::string supportsWindow(const ir::Layer& layer) {
+  return checkTypes(layer, kNumeric, kNumeric, /*shapeInputs=*/kNumeric);  // scalarOf reads any number
+}
+
 void runWindow(const ir::Layer& layer, const KernelArgs& args) {
   const auto& p = layer.as<WindowParams>();
   KILN_CHECK(!args.inputs.empty() && !args.outputs.empty(), kInvalidArgument, layer.describe(), ": needs a size");
@@ -47,6 +52,10 @@ void runWindow(const ir::Layer& layer, const KernelArgs& args) {
       w[n] = a0 - a1 * std::cos(angle) + a2 * std::cos(2.0 * angle);
     }
   writeAs(w, args.outputs[0], layer);
+}
+
+std::string supportsMelWeightMatrix(const ir::Layer& layer) {
+  return checkTypes(layer, kNumeric, kNumeric, /*shapeInputs=*/kNumeric);  // scalarOf reads any number
 }
 
 void runMelWeightMatrix(const ir::Layer& layer, const KernelArgs& args) {
