@@ -26,7 +26,7 @@ std::vector<TensorDesc> inferOutputs(const Layer& layer, const std::vector<const
 bool isShapeInput(const Layer& layer, int index);
 
 // True for control flow, sequence and optional layers (trait kRunsOnHostValues), and any layer reading or
-// producing a sequence or an optional: they run only through cpu::runLayerOnHost (the context's host,
+// producing a sequence or an optional: they run only through host::evaluateLayer (the context's host,
 // layer-by-layer mode).
 bool runsOnHostValues(const Layer& layer);
 

@@ -9,7 +9,7 @@
 #include <chrono>
 #include <cstring>
 
-#include "backends/cpu/cpu_backend.h"
+#include "backends/host_eval.h"
 #include "core/error.h"
 #include "ir/shape_inference.h"
 #include "runtime/engine_impl.h"
@@ -159,9 +159,9 @@ void ContextImpl::reshape(bool bindingsOnHost) {
       std::vector<HostTensor> outs;
       if (layer.type() == LayerType::kShape) {
         HostTensor shapeOnly = Weights::shapeOnly(inDescs[0]->type, inDescs[0]->shape);  // only the shape is read
-        outs = cpu::runLayerOnHost(layer, {&shapeOnly});
+        outs = host::evaluateLayer(layer, {&shapeOnly});
       } else {
-        outs = cpu::runLayerOnHost(layer, inValues);
+        outs = host::evaluateLayer(layer, inValues);
       }
       for (size_t o = 0; o < outs.size(); ++o) {
         int t = engine.indexOf(layer.outputs[o]);
@@ -478,7 +478,7 @@ void ContextImpl::runDataDependent() {
     if (layer.type() == LayerType::kConstant || engine.hostLayer[li]) continue;
     std::vector<const HostTensor*> inputs;
     for (auto* in : layer.inputs) inputs.push_back(in ? known[engine.indexOf(in)] : nullptr);
-    std::vector<HostTensor> outs = cpu::runLayerOnHost(layer, inputs);
+    std::vector<HostTensor> outs = host::evaluateLayer(layer, inputs);
     for (size_t o = 0; o < outs.size(); ++o) {
       int t = engine.indexOf(layer.outputs[o]);
       lazyValues[t] = std::move(outs[o]);

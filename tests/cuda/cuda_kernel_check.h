@@ -1,4 +1,4 @@
-// The CUDA kernel test harness: builds one layer, runs the CPU reference (cpu::runLayerOnHost) and the
+// The CUDA kernel test harness: builds one layer, runs the CPU reference (host::evaluateLayer) and the
 // CUDA kernel of a tactic (the preferred one, or a named one) on seeded random data, and compares every
 // output with per-layer tolerances. Outputs are poisoned before each run. Each tests/cuda/test_cuda_*.cpp family file uses it; tests skip when no GPU
 // is present (but always compile).
@@ -12,7 +12,7 @@
 #include <cstring>
 #include <random>
 
-#include "backends/cpu/cpu_backend.h"
+#include "backends/host_eval.h"
 #include "backends/cuda/cuda_backend.h"
 #include "core/half.h"
 #include "ir/network.h"
@@ -123,7 +123,7 @@ inline void checkTactic(const std::string& tactic, const LayerParams& params, co
     refInputs.push_back(ins[i].omitted ? nullptr : &hosts[i]);
     constants.push_back(!ins[i].omitted && ins[i].constant ? &hosts[i] : nullptr);
   }
-  std::vector<HostTensor> ref = cpu::runLayerOnHost(*layer, refInputs);
+  std::vector<HostTensor> ref = host::evaluateLayer(*layer, refInputs);
   ASSERT_EQ(static_cast<int>(ref.size()), numOutputs);
 
   auto kernel = backend->createKernel(*layer, constants, tactic);

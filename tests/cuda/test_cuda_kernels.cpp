@@ -1,4 +1,4 @@
-// CUDA kernels against the CPU reference (cpu::runLayerOnHost): seeded random data, awkward shapes
+// CUDA kernels against the CPU reference (host::evaluateLayer): seeded random data, awkward shapes
 // (odd, prime, tails, broadcasts, empty), fp32 and fp16, per-layer tolerances. Outputs are poisoned
 // before each run. Skips when no GPU is present (but always compiles).
 #include "cuda/cuda_kernel_check.h"

@@ -1,5 +1,5 @@
 // CUDA Einsum, Determinant, GridSample and RoiAlign kernels against the CPU reference
-// (cpu::runLayerOnHost): seeded random data, every mode and attribute, awkward shapes (odd, prime,
+// (host::evaluateLayer): seeded random data, every mode and attribute, awkward shapes (odd, prime,
 // size 1, batch, empty), fp32 and fp16. Skips when no GPU is present (but always compiles).
 #include "cuda/cuda_kernel_check.h"
 

@@ -6,7 +6,7 @@
 #include <random>
 #include <unordered_map>
 
-#include "backends/cpu/cpu_backend.h"
+#include "backends/host_eval.h"
 #include <unordered_set>
 
 #include "backends/backend.h"
@@ -50,7 +50,7 @@ std::vector<float> evaluate(const ir::Network& net, const Weights& input) {
   for (auto& layer : net.layers()) {
     std::vector<const HostTensor*> inputs;
     for (auto* in : layer->inputs) inputs.push_back(in ? &values.at(in) : nullptr);
-    auto outputs = cpu::runLayerOnHost(*layer, inputs);
+    auto outputs = host::evaluateLayer(*layer, inputs);
     for (size_t i = 0; i < outputs.size(); ++i) values[layer->outputs[i]] = outputs[i];
   }
   const HostTensor& out = values.at(net.outputs()[0]);

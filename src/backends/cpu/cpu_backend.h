@@ -47,16 +47,6 @@ const CpuKernelTable& kernelTable();
 
 std::shared_ptr<Backend> makeCpuBackend();
 
-// Kept until runtime/execution_context.cpp, tests/unit/test_passes.cpp and tests/cuda switch to
-// backends/host_eval.h; then delete these two.
-inline std::vector<HostTensor> runLayerOnHost(const ir::Layer& layer, const std::vector<const HostTensor*>& inputs) {
-  return host::evaluateLayer(layer, inputs);
-}
-inline std::vector<HostTensor> runNetworkOnHost(const ir::Network& network,
-                                                const std::vector<const HostTensor*>& inputs, const ir::Layer& owner) {
-  return host::evaluateNetwork(network, inputs, owner);
-}
-
 // Number of threads CPU kernels use (default: hardware concurrency; KILN_NUM_THREADS overrides).
 int numThreads();
 void setNumThreads(int n);
