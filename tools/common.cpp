@@ -29,7 +29,10 @@ std::set<std::string> builderOptionNames(std::set<std::string> own) {
 namespace {
 // "[tactics] layer 12/53 conv1: cuda.conv.cudnn.winograd" rewritten in place on a terminal.
 void printTacticProgress(int layer, int count, const std::string& name, const std::string& tactic) {
-  std::fprintf(stderr, "\r[tactics] layer %d/%d %s: timing %s\x1b[K", layer + 1, count, name.c_str(), tactic.c_str());
+  // One terminal line: \r rewrites it only while it does not wrap.
+  std::string line = concat("[tactics] layer ", layer + 1, "/", count, " ", name, ": timing ", tactic);
+  if (line.size() > 100) line = line.substr(0, 97) + "...";
+  std::fprintf(stderr, "\r%s\x1b[K", line.c_str());
   std::fflush(stderr);
 }
 }  // namespace

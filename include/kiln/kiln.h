@@ -151,7 +151,7 @@ struct BuilderConfig {
   // build the file is written with every timing it had plus the new ones. Empty: no file.
   std::string timingCache;
   // Called while tactics are timed, for progress on a terminal: layer index (0-based) and count of the
-  // layers being tuned, the layer's name and the tactic being timed. Empty: silent.
+  // layers being tuned, the layer's name and the tactics being timed (space-separated). Empty: silent.
   std::function<void(int layer, int layerCount, const std::string& layerName, const std::string& tactic)> progress;
 };
 

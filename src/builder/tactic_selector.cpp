@@ -21,18 +21,21 @@ uint64_t fnv1a64(const std::vector<uint8_t>& bytes) {
 
 std::string describeDesc(const TensorDesc& d) { return concat(dataTypeName(d.type), dimsToString(d.shape)); }
 
-// Measurements per candidate and warm-up runs, by effort (index 1..5).
+// Measurements per candidate, by effort (index 1..5).
 int measurementsFor(int effort) {
   static const int counts[] = {0, 3, 5, 7, 11, 15};
   return counts[std::clamp(effort, 1, kMaxBuilderEffort)];
 }
-constexpr int kWarmupRuns = 2;
-// Each measurement repeats the kernel until it covers about this long, so short GPU kernels are not
-// lost in the timer's resolution.
-constexpr double kMeasurementMs = 0.25;
-constexpr int kMaxRepeats = 64;
+// Before measuring, the candidates run in turn for at least this long: a GPU idling between layers
+// (kernel creation, allocations) drops its clocks, and short bursts would then time the clock ramp
+// instead of the kernel (seen on the H200: isolated times 2-3x the in-network times, choices reversed).
+constexpr double kWarmupMs = 10.0;
+constexpr int kMaxWarmupRounds = 200;
+// Each measurement repeats a kernel until it covers about this long, so short GPU kernels are not lost
+// in the timer's resolution.
+constexpr double kMeasurementMs = 1.0;
+constexpr int kMaxRepeats = 256;
 
-// Backend memory freed at scope exit.
 class Allocations {
  public:
   explicit Allocations(const Backend& backend) : backend_(backend) {}
@@ -69,16 +72,19 @@ std::vector<uint8_t> randomBytes(DataType type, int64_t count, std::mt19937& gen
   return bytes;
 }
 
-// Times one tactic on one layer at the settled shapes: the median over measurements of the time per
-// run. Throws kiln::Error when the tactic cannot run there.
-double timeTactic(const EngineImpl& engine, size_t li, const std::string& tactic, const SettledShapes& shapes,
-                  int effort) {
+// Times the candidate `tactics` of one layer at the settled shapes, on one set of buffers: after a warm-up
+// they are measured in interleaved rounds (A B C A B C ...), so drift in clocks or load hits every
+// candidate alike; each gets the median of its measurements (time per run). A candidate that cannot be
+// created or run gets no timing; `failures` says why. Throws kiln::Error when the layer itself cannot be
+// set up for timing (e.g. a shape input known only at run time).
+std::vector<TimingCache::Timing> timeCandidates(const EngineImpl& engine, size_t li,
+                                                const std::vector<std::string>& tactics, const SettledShapes& shapes,
+                                                int effort, std::vector<std::string>& failures) {
   const ir::Layer& layer = *engine.network().layers()[li];
   const Backend& backend = *engine.layerBackend[li];
   bool onHost = backend.isHostMemory();
   Constants constants;
   for (auto* in : layer.inputs) constants.push_back(in ? engine.constantValue[engine.indexOf(in)] : nullptr);
-  std::unique_ptr<Kernel> kernel = backend.createKernel(layer, constants, tactic);
 
   Allocations memory(backend);
   std::mt19937 generator(1234);
@@ -119,26 +125,68 @@ double timeTactic(const EngineImpl& engine, size_t li, const std::string& tactic
     size_t bytes = static_cast<size_t>(volume(desc.shape)) * dataTypeSize(desc.type);
     args.outputs.push_back({memory.allocate(bytes), desc.type, desc.shape});
   }
-  args.workspaceBytes = kernel->workspaceSize(args);
-  args.workspace = args.workspaceBytes ? memory.allocate(args.workspaceBytes) : nullptr;
-  backend.synchronize(nullptr);
 
-  std::unique_ptr<StreamTimer> timer = backend.createTimer();
-  auto measure = [&](int repeats) {
-    timer->start(nullptr);
-    for (int r = 0; r < repeats; ++r) kernel->execute(args);
-    timer->stop(nullptr);
-    backend.synchronize(nullptr);
-    return timer->elapsedMs() / repeats;
+  // Every candidate's kernel and workspace first, so no host work separates the measurements.
+  struct Candidate {
+    std::unique_ptr<Kernel> kernel;
+    KernelArgs args;
+    int repeats = 1;
+    std::vector<double> times;
   };
-  for (int r = 0; r < kWarmupRuns; ++r) kernel->execute(args);
-  backend.synchronize(nullptr);
-  double first = measure(1);
-  int repeats = std::clamp(static_cast<int>(std::ceil(kMeasurementMs / std::max(first, 1e-4))), 1, kMaxRepeats);
-  std::vector<double> times;
-  for (int m = 0; m < measurementsFor(effort); ++m) times.push_back(measure(repeats));
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  std::vector<Candidate> candidates(tactics.size());
+  failures.assign(tactics.size(), "");
+  auto fails = [&](size_t c, const std::string& why) {
+    failures[c] = why;
+    candidates[c].kernel.reset();
+  };
+  for (size_t c = 0; c < tactics.size(); ++c) {
+    try {
+      candidates[c].kernel = backend.createKernel(layer, constants, tactics[c]);
+      candidates[c].args = args;
+      KernelArgs& a = candidates[c].args;
+      a.workspaceBytes = candidates[c].kernel->workspaceSize(a);
+      a.workspace = a.workspaceBytes ? memory.allocate(a.workspaceBytes) : nullptr;
+    } catch (const Error& e) {
+      fails(c, e.what());
+    }
+  }
+  std::unique_ptr<StreamTimer> timer = backend.createTimer();
+  // One timed stretch of `repeats` runs of candidate c; nullopt when it throws.
+  auto measure = [&](size_t c, int repeats) -> std::optional<double> {
+    try {
+      timer->start(nullptr);
+      for (int r = 0; r < repeats; ++r) candidates[c].kernel->execute(candidates[c].args);
+      timer->stop(nullptr);
+      backend.synchronize(nullptr);
+      return timer->elapsedMs() / repeats;
+    } catch (const Error& e) {
+      backend.synchronize(nullptr);
+      fails(c, e.what());
+      return std::nullopt;
+    }
+  };
+  double warmedMs = 0;
+  for (int round = 0; round < kMaxWarmupRounds && warmedMs < kWarmupMs; ++round)
+    for (size_t c = 0; c < candidates.size(); ++c)
+      if (candidates[c].kernel)
+        if (std::optional<double> ms = measure(c, 1)) {
+          warmedMs += *ms;
+          double wanted = std::ceil(kMeasurementMs / std::max(*ms, 1e-4));
+          candidates[c].repeats = std::clamp(static_cast<int>(wanted), 1, kMaxRepeats);
+        }
+  for (int m = 0; m < measurementsFor(effort); ++m)
+    for (size_t c = 0; c < candidates.size(); ++c)
+      if (candidates[c].kernel)
+        if (std::optional<double> ms = measure(c, candidates[c].repeats)) candidates[c].times.push_back(*ms);
+
+  std::vector<TimingCache::Timing> timings(tactics.size());
+  for (size_t c = 0; c < candidates.size(); ++c) {
+    std::vector<double>& times = candidates[c].times;
+    if (!candidates[c].kernel || times.empty()) continue;
+    std::sort(times.begin(), times.end());
+    timings[c] = times[times.size() / 2];
+  }
+  return timings;
 }
 
 bool shapesSettled(const ir::Layer& layer, const EngineImpl& engine, const SettledShapes& shapes) {
@@ -233,26 +281,39 @@ TacticSelection selectTactics(const EngineImpl& engine, const std::map<std::stri
       continue;
     }
     std::string key = layerSignature(engine, li, shapes);
-    std::vector<TimingCache::Timing> timings;
-    bool timedHere = false;
-    for (const std::string& tactic : candidates[li]) {
-      if (const TimingCache::Timing* cached = options.cache->find(key, tactic)) {
-        timings.push_back(*cached);
-        continue;
+    std::vector<TimingCache::Timing> timings(candidates[li].size());
+    std::vector<std::string> toTime;
+    for (size_t c = 0; c < candidates[li].size(); ++c) {
+      if (const TimingCache::Timing* cached = options.cache->find(key, candidates[li][c])) timings[c] = *cached;
+      else toTime.push_back(candidates[li][c]);
+    }
+    bool timedHere = !toTime.empty();
+    if (timedHere) {
+      if (options.progress) {
+        std::string names;
+        for (const std::string& t : toTime) names += (names.empty() ? "" : " ") + t;
+        options.progress(position, tunable, layer.name(), names);
       }
-      if (options.progress) options.progress(position, tunable, layer.name(), tactic);
-      TimingCache::Timing timing;
+      std::vector<TimingCache::Timing> measured;
+      std::vector<std::string> failures;
       try {
-        timing = timeTactic(engine, li, tactic, shapes, options.effort);
-        if (options.logger)
-          options.logger->log(Severity::kVerbose, concat(layer.describe(), ": ", tactic, " ", *timing, " ms"));
+        measured = timeCandidates(engine, li, toTime, shapes, options.effort, failures);
       } catch (const Error& e) {
         if (options.logger)
-          options.logger->log(Severity::kVerbose, concat(layer.describe(), ": tactic ", tactic, " skipped: ", e.what()));
+          options.logger->log(Severity::kInfo, concat(layer.describe(), ": not timed (", e.what(), "); tactic ",
+                                                      selection.tactics[li]));
+        continue;
       }
-      options.cache->record(key, tactic, timing);
-      timings.push_back(timing);
-      timedHere = true;
+      for (size_t k = 0, c = 0; c < candidates[li].size(); ++c) {
+        if (k >= toTime.size() || candidates[li][c] != toTime[k]) continue;
+        timings[c] = measured[k];
+        options.cache->record(key, toTime[k], measured[k]);
+        if (options.logger)
+          options.logger->log(Severity::kVerbose,
+                              measured[k] ? concat(layer.describe(), ": ", toTime[k], " ", *measured[k], " ms")
+                                          : concat(layer.describe(), ": tactic ", toTime[k], " skipped: ", failures[k]));
+        ++k;
+      }
     }
     int best = chooseFastest(timings);
     if (best < 0) {
