@@ -5,6 +5,7 @@
 // whenever the context's shapes change, and executed with bound tensor views.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,6 +53,15 @@ class StreamTimer {
   virtual double elapsedMs() const = 0;
 };
 
+// Work captured once and replayed as a unit (a CUDA graph on the GPU), so tactic timing measures the
+// device's time without the host's launch overhead between kernels (which a CUDA-graph run has not).
+class RecordedWork {
+ public:
+  virtual ~RecordedWork() = default;
+  // Replays the work once and returns its device time in milliseconds (waits for it).
+  virtual double replayMs() = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -88,6 +98,12 @@ class Backend {
   virtual bool isCapturing(void* /*stream*/) const { return false; }
   // A timer for work on this backend's streams (default: the host wall clock).
   virtual std::unique_ptr<StreamTimer> createTimer() const;
+  // Records what `enqueue(stream)` enqueues on a stream of this backend, for replay. nullptr when the
+  // backend runs work as it is enqueued (the CPU, whose timer measures the work itself). Throws
+  // kiln::Error when the work cannot be recorded.
+  virtual std::unique_ptr<RecordedWork> record(const std::function<void(void* stream)>& enqueue) const {
+    return nullptr;
+  }
 };
 
 // The backend for a device string ("cpu", "cuda", "cuda:1", or a registered name). Throws kiln::Error

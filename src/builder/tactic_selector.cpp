@@ -129,6 +129,7 @@ std::vector<TimingCache::Timing> timeCandidates(const EngineImpl& engine, size_t
   // Every candidate's kernel and workspace first, so no host work separates the measurements.
   struct Candidate {
     std::unique_ptr<Kernel> kernel;
+    std::unique_ptr<RecordedWork> recorded;
     KernelArgs args;
     int repeats = 1;
     std::vector<double> times;
@@ -137,6 +138,7 @@ std::vector<TimingCache::Timing> timeCandidates(const EngineImpl& engine, size_t
   failures.assign(tactics.size(), "");
   auto fails = [&](size_t c, const std::string& why) {
     failures[c] = why;
+    candidates[c].recorded.reset();
     candidates[c].kernel.reset();
   };
   for (size_t c = 0; c < tactics.size(); ++c) {
@@ -174,10 +176,34 @@ std::vector<TimingCache::Timing> timeCandidates(const EngineImpl& engine, size_t
           double wanted = std::ceil(kMeasurementMs / std::max(*ms, 1e-4));
           candidates[c].repeats = std::clamp(static_cast<int>(wanted), 1, kMaxRepeats);
         }
+  // Where the backend records work (CUDA graphs), each candidate's repeated runs become one recorded
+  // unit, so its measurements are device time as in a graph-launched network, without the host's
+  // launch overhead (which would otherwise favour kernels that are cheap to launch, not fast to run).
+  for (size_t c = 0; c < candidates.size(); ++c) {
+    if (!candidates[c].kernel) continue;
+    try {
+      candidates[c].recorded = backend.record([&](void* stream) {
+        KernelArgs a = candidates[c].args;
+        a.stream = stream;
+        for (int r = 0; r < candidates[c].repeats; ++r) candidates[c].kernel->execute(a);
+      });
+    } catch (const Error& e) {
+      fails(c, concat("cannot be recorded for replay: ", e.what()));
+    }
+  }
   for (int m = 0; m < measurementsFor(effort); ++m)
-    for (size_t c = 0; c < candidates.size(); ++c)
-      if (candidates[c].kernel)
-        if (std::optional<double> ms = measure(c, candidates[c].repeats)) candidates[c].times.push_back(*ms);
+    for (size_t c = 0; c < candidates.size(); ++c) {
+      if (!candidates[c].kernel) continue;
+      if (candidates[c].recorded) {
+        try {
+          candidates[c].times.push_back(candidates[c].recorded->replayMs() / candidates[c].repeats);
+        } catch (const Error& e) {
+          fails(c, e.what());
+        }
+      } else if (std::optional<double> ms = measure(c, candidates[c].repeats)) {
+        candidates[c].times.push_back(*ms);
+      }
+    }
 
   std::vector<TimingCache::Timing> timings(tactics.size());
   for (size_t c = 0; c < candidates.size(); ++c) {

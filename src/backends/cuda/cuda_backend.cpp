@@ -207,6 +207,53 @@ class EventTimer final : public StreamTimer {
   cudaEvent_t start_ = nullptr, stop_ = nullptr;
 };
 
+// A CUDA graph of captured work with its own stream and events; replayMs() times one launch.
+class GraphWork final : public RecordedWork {
+ public:
+  GraphWork(std::shared_ptr<DeviceContext> ctx, const std::function<void(void*)>& enqueue) : ctx_(std::move(ctx)) {
+    ctx_->makeCurrent();
+    KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    KILN_CUDA_CHECK(cudaEventCreate(&start_));
+    KILN_CUDA_CHECK(cudaEventCreate(&stop_));
+    KILN_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    try {
+      enqueue(stream_);
+    } catch (...) {
+      cudaGraph_t broken = nullptr;
+      cudaStreamEndCapture(stream_, &broken);
+      if (broken) cudaGraphDestroy(broken);
+      cudaGetLastError();
+      throw;
+    }
+    KILN_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph_));
+    KILN_CUDA_CHECK(cudaGraphInstantiate(&exec_, graph_, 0));
+  }
+  ~GraphWork() override {
+    if (exec_) cudaGraphExecDestroy(exec_);
+    if (graph_) cudaGraphDestroy(graph_);
+    cudaEventDestroy(start_);
+    cudaEventDestroy(stop_);
+    cudaStreamDestroy(stream_);
+  }
+  double replayMs() override {
+    ctx_->makeCurrent();
+    KILN_CUDA_CHECK(cudaEventRecord(start_, stream_));
+    KILN_CUDA_CHECK(cudaGraphLaunch(exec_, stream_));
+    KILN_CUDA_CHECK(cudaEventRecord(stop_, stream_));
+    KILN_CUDA_CHECK(cudaEventSynchronize(stop_));
+    float ms = 0;
+    KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+    return ms;
+  }
+
+ private:
+  std::shared_ptr<DeviceContext> ctx_;
+  cudaStream_t stream_ = nullptr;
+  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+  cudaGraph_t graph_ = nullptr;
+  cudaGraphExec_t exec_ = nullptr;
+};
+
 // What tactic timings on `device` depend on: the device (name, compute capability, SM count, which a MIG
 // slice changes) and the cuBLASLt and cuDNN versions, whose kernels and heuristics change between releases.
 std::string timingSignature(int device) {
@@ -284,6 +331,9 @@ class CudaBackend final : public Backend {
     else KILN_CUDA_CHECK(cudaDeviceSynchronize());
   }
   std::unique_ptr<StreamTimer> createTimer() const override { return std::make_unique<EventTimer>(ctx_); }
+  std::unique_ptr<RecordedWork> record(const std::function<void(void* stream)>& enqueue) const override {
+    return std::make_unique<GraphWork>(ctx_, enqueue);
+  }
 
  private:
   std::shared_ptr<DeviceContext> ctx_;
