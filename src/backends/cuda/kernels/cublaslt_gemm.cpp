@@ -132,6 +132,7 @@ static_assert((1 << kMaxBuilderEffort) == LtGemmRunner::kMaxHeuristicRank,
 }  // namespace
 
 std::vector<std::string> cublasLtHeuristicVariants(const ir::Layer&, int effort) {
+  if (effort < kFirstCublasLtVariantEffort) return {};
   const int count = 1 << std::clamp(effort, 1, kMaxBuilderEffort);
   std::vector<std::string> variants;
   for (int rank = 1; rank <= count; ++rank) variants.push_back(concat(kRankPrefix, rank));

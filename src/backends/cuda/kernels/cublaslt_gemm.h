@@ -65,8 +65,13 @@ class LtGemmRunner {
   mutable std::map<Key, std::unique_ptr<Plan>> plans_;
 };
 
-// The variants of a cuBLASLt row at builder effort 1..kMaxBuilderEffort: "heur1" .. "heur<2^effort>" (2, 4, 8,
-// 16, 32 candidates besides the row's own rank 0). The list cannot depend on the run-time problem: a rank beyond
+// The builder effort from which cuBLASLt rows have variants. Below it a GEMM keeps the heuristic's first
+// algorithm: timed alone (its weights hot in L2, as they are not in a network that streams its weights),
+// other ranks won and then ran 3-8% slower in BERT-base on the H200 (2026-12-03), so the default effort
+// does not time them.
+constexpr int kFirstCublasLtVariantEffort = 4;
+// The variants of a cuBLASLt row at builder effort kFirstCublasLtVariantEffort..kMaxBuilderEffort: "heur1" ..
+// "heur<2^effort>" (16, 32 candidates besides the row's own rank 0); none below. The list cannot depend on the run-time problem: a rank beyond
 // what the heuristic returns for a shape runs its last algorithm, so such variants time like that one.
 std::vector<std::string> cublasLtHeuristicVariants(const ir::Layer& layer, int effort);
 // The heuristic rank a tactic of such a row names: 0 for the row itself, k for "heur<k>". Throws kiln::Error
