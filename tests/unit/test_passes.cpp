@@ -6,14 +6,15 @@
 #include <random>
 #include <unordered_map>
 
-#include "backends/host_eval.h"
 #include <unordered_set>
 
 #include "backends/backend.h"
+#include "backends/host_eval.h"
 #include "builder/pass_manager.h"
 #include "core/half.h"
 #include "ir/network.h"
 #include "test_helpers.h"
+#include "unit/cpu_wrapping_backend.h"
 
 using namespace kiln;
 using kiln::testing::floats;
@@ -421,30 +422,15 @@ TEST(Passes, PassManagerRejectsUnknownPassAndHonoursDisabled) {
 namespace {
 
 // The CPU backend, except that it has no float16 Softmax (stands for a device kernel missing in fp16).
-class NoHalfSoftmaxBackend final : public Backend {
+class NoHalfSoftmaxBackend final : public kiln::testing::CpuWrappingBackend {
  public:
-  std::string name() const override { return "test"; }
   std::string unsupportedReason(const ir::Layer& layer) const override {
     if (layer.type() == LayerType::kSoftmax && layer.inputs[0]->type() != DataType::kFloat32) return "fp32 only";
     return cpu_->unsupportedReason(layer);
   }
-  std::string deviceSignature() const override { return "test"; }
   std::vector<std::string> tactics(const ir::Layer& l, int effort) const override {
     return unsupportedReason(l).empty() ? cpu_->tactics(l, effort) : std::vector<std::string>{};
   }
-  std::unique_ptr<Kernel> createKernel(const ir::Layer& l, const Constants& c, const std::string& t) const override {
-    return cpu_->createKernel(l, c, t);
-  }
-  bool isHostMemory() const override { return true; }
-  void* allocate(size_t bytes) const override { return cpu_->allocate(bytes); }
-  void deallocate(void* p) const override { cpu_->deallocate(p); }
-  void copyFromHost(void* d, const void* s, size_t n, void* st) const override { cpu_->copyFromHost(d, s, n, st); }
-  void copyToHost(void* d, const void* s, size_t n, void* st) const override { cpu_->copyToHost(d, s, n, st); }
-  void copy(void* d, const void* s, size_t n, void* st) const override { cpu_->copy(d, s, n, st); }
-  void synchronize(void* st) const override { cpu_->synchronize(st); }
-
- private:
-  std::shared_ptr<Backend> cpu_ = backendFor("cpu");
 };
 
 bool reduceToHalf(ir::Network& net, const Backend& device, int* casts = nullptr) {

@@ -16,6 +16,7 @@
 #include "builder/tactic_selector.h"
 #include "builder/timing_cache.h"
 #include "plan/plan_format.h"
+#include "unit/cpu_wrapping_backend.h"
 #include "unit/test_helpers.h"
 
 namespace kiln {
@@ -41,11 +42,10 @@ class FakeSoftmaxKernel final : public Kernel {
 };
 
 // The CPU backend, except that Softmax has two tactics, the slow one preferred.
-class FakeTacticBackend final : public Backend {
+class FakeTacticBackend final : public kiln::testing::CpuWrappingBackend {
  public:
   std::string name() const override { return "fake"; }
   std::string deviceSignature() const override { return "fake device"; }
-  std::string unsupportedReason(const ir::Layer& layer) const override { return cpu_->unsupportedReason(layer); }
   std::vector<std::string> tactics(const ir::Layer& layer, int effort) const override {
     if (layer.type() != LayerType::kSoftmax) return cpu_->tactics(layer, effort);
     if (effort == 0) return {"fake.softmax.slow"};
@@ -57,19 +57,9 @@ class FakeTacticBackend final : public Backend {
     KILN_CHECK(tactic.empty() || tactic == "fake.softmax.slow" || tactic == "fake.softmax.fast", kUnsupported,
                layer.describe(), ": no tactic '", tactic, "'");
     bool slow = tactic != "fake.softmax.fast";
-    return std::make_unique<FakeSoftmaxKernel>(cpu_->createKernel(layer, constants),
+    return std::make_unique<FakeSoftmaxKernel>(cpu_->createKernel(layer, constants, ""),
                                                slow ? "fake.softmax.slow" : "fake.softmax.fast", slow);
   }
-  bool isHostMemory() const override { return true; }
-  void* allocate(size_t bytes) const override { return cpu_->allocate(bytes); }
-  void deallocate(void* p) const override { cpu_->deallocate(p); }
-  void copyFromHost(void* d, const void* s, size_t n, void* st) const override { cpu_->copyFromHost(d, s, n, st); }
-  void copyToHost(void* d, const void* s, size_t n, void* st) const override { cpu_->copyToHost(d, s, n, st); }
-  void copy(void* d, const void* s, size_t n, void* st) const override { cpu_->copy(d, s, n, st); }
-  void synchronize(void* st) const override { cpu_->synchronize(st); }
-
- private:
-  std::shared_ptr<Backend> cpu_ = backendFor("cpu");
 };
 
 class TacticsTest : public ::testing::Test {
