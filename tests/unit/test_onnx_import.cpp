@@ -981,3 +981,42 @@ TEST(OnnxImportRandom, DrawsOnEveryExecutionUnlessSeeded) {
   auto unseeded = drawTwice(false);
   EXPECT_NE(unseeded[0], unseeded[1]);
 }
+
+// ---- reliability: import size, the ONNX checker's rules, external data confinement ---------------
+
+namespace {
+
+// A chain of `length` nodes: x -> Relu -> Add(c) -> Relu -> ... -> y, every node unnamed (so the
+// importer derives each layer name), with one initializer.
+ModelBuilder longChain(int length) {
+  ModelBuilder mb;
+  mb.input("x", {1, 4});
+  mb.init("c", floats({4}, {0.5f, -0.5f, 1.f, 0.f}));
+  std::string previous = "x";
+  for (int i = 0; i < length; ++i) {
+    std::string next = i + 1 == length ? "y" : "v" + std::to_string(i);
+    if (i % 2 == 0) mb.node("Relu", {previous}, {next}, "");
+    else mb.node("Add", {previous, "c"}, {next}, "");
+    mb.g().mutable_node(i)->clear_name();
+    previous = next;
+  }
+  mb.output("y");
+  return mb;
+}
+
+}  // namespace
+
+TEST(OnnxImportReliability, TwentyThousandNodeChainImportsAndBuilds) {
+  const int kLength = 20000;
+  ModelBuilder mb = longChain(kLength);
+  std::string data = mb.bytes();
+  Builder builder;
+  auto net = builder.createNetwork();
+  OnnxParser(*net).parse(data.data(), data.size());
+  EXPECT_EQ(net->numLayers(), kLength + 1);  // the nodes and the initializer's Constant
+  BuilderConfig config;
+  config.builderEffort = 0;
+  std::vector<uint8_t> plan = builder.buildSerializedNetwork(*net, config);
+  auto engine = Runtime().deserializeEngine(plan.data(), plan.size());
+  EXPECT_EQ(engine->tensorShape("y"), (Dims{1, 4}));
+}
