@@ -339,6 +339,7 @@ std::unique_ptr<ir::Network> Reader::network() {
   for (uint64_t n = r.count(8); n > 0; --n) {
     ir::Tensor* t = tensorAt(r.pod<int64_t>());
     KILN_CHECK(t != nullptr, kInvalidPlan, "plan is corrupted: null network output");
+    KILN_CHECK(!t->isOutput, kInvalidPlan, "plan is invalid: network output '", t->name(), "' is listed twice");
     net.markOutput(t);
   }
   --depth_;
@@ -452,11 +453,8 @@ void validateNetwork(const ir::Network& net) {
     validateLayer(*layer, available);
     for (const ir::Tensor* out : layer->outputs) available.insert(out);
   }
-  std::unordered_set<const ir::Tensor*> outputs;
-  for (const ir::Tensor* out : net.outputs()) {
+  for (const ir::Tensor* out : net.outputs())
     if (!available.count(out)) invalid(concat("network output '", out->name(), "' is not produced by any layer"));
-    if (!outputs.insert(out).second) invalid(concat("network output '", out->name(), "' is listed twice"));
-  }
   // I/O tensors are bound by name: distinct tensors need distinct names.
   std::unordered_map<std::string, const ir::Tensor*> ioNames;
   for (const auto* list : {&net.inputs(), &net.outputs()})
