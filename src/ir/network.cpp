@@ -255,12 +255,14 @@ void Network::removeUnusedTensors() {
 }
 
 void Network::moveLayerBefore(Layer* layer, Layer* before) {
-  auto from = std::find_if(layers_.begin(), layers_.end(), [&](auto& l) { return l.get() == layer; });
-  KILN_CHECK(from != layers_.end(), kInternal, "moveLayerBefore: layer not in network");
-  std::unique_ptr<Layer> owned = std::move(*from);
-  layers_.erase(from);
-  auto to = std::find_if(layers_.begin(), layers_.end(), [&](auto& l) { return l.get() == before; });
-  layers_.insert(to, std::move(owned));
+  // Searched from the end: `layer` was just added and `before` is usually recent (constant folding at
+  // import), so moving costs the distance between them, not the network's size.
+  auto from = std::find_if(layers_.rbegin(), layers_.rend(), [&](auto& l) { return l.get() == layer; });
+  KILN_CHECK(from != layers_.rend(), kInternal, "moveLayerBefore: layer not in network");
+  auto to = std::find_if(from, layers_.rend(), [&](auto& l) { return l.get() == before; });
+  KILN_CHECK(to != layers_.rend(), kInternal, "moveLayerBefore: `before` is not before the layer");
+  // Rotate [before, ..., layer] to [layer, before, ...].
+  std::rotate(to.base() - 1, from.base() - 1, from.base());
 }
 
 void Network::replaceByConstants(Layer* layer, const std::vector<Weights>& values,

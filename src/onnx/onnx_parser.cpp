@@ -140,6 +140,8 @@ void importNodes(const onnx::GraphProto& graph, GraphState& state) {
       KILN_CHECK(node.output(o).empty() || state.values.count(node.output(o)), kInternal, describeNode(node),
                  ": the importer did not produce output '", node.output(o), "'");
   }
+  state.network->removeLayers(state.folded);
+  state.folded.clear();
 }
 
 Subgraph ImporterContext::subgraph(const std::string& name, const std::vector<TensorDesc>& inputHints) {

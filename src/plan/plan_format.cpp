@@ -68,7 +68,7 @@ class Writer {
     // Offsets are relative to the weights section, which itself starts aligned.
     size_t offset = (weights_.size() + kWeightsAlignment - 1) / kWeightsAlignment * kWeightsAlignment;
     weights_.resize(offset);
-    if (w.type == DataType::kString) {  // length-prefixed elements: std::string objects are not bytes
+    if (w.type == DataType::kString && w.bytes) {  // length-prefixed elements: std::string objects are not bytes
       for (int64_t i = 0; i < w.count(); ++i) {
         const std::string& s = w.as<std::string>()[i];
         uint64_t length = s.size();
@@ -108,7 +108,6 @@ struct EnumLast;
   }
 KILN_ENUM_LAST(DataType, kString);
 KILN_ENUM_LAST(ValueKind, kOptionalSequence);
-KILN_ENUM_LAST(LayerType, kStringNormalizer);
 KILN_ENUM_LAST(ElementWiseOp, kPRelu);
 KILN_ENUM_LAST(UnaryOp, kBitwiseNot);
 KILN_ENUM_LAST(ActivationType, kCelu);
@@ -139,6 +138,10 @@ KILN_ENUM_LAST(SequenceOp, kConcat);
 KILN_ENUM_LAST(OptionalOp, kHasElement);
 KILN_ENUM_LAST(StringCaseChange, kUpper);
 #undef KILN_ENUM_LAST
+template <>
+struct EnumLast<LayerType> {
+  static constexpr LayerType value = static_cast<LayerType>(static_cast<int>(LayerType::kCount) - 1);
+};
 
 class Reader {
  public:

@@ -1023,6 +1023,40 @@ TEST(OnnxImportReliability, TwentyThousandNodeChainImportsAndBuilds) {
   EXPECT_EQ(engine->tensorShape("y"), (Dims{1, 4}));
 }
 
+TEST(OnnxImportReliability, LongShapeChainFoldsAndBuilds) {
+  // 5,000 times x -> Shape -> Gather(0) -> Concat(-1) -> Reshape: the importer folds every shape
+  // computation into a constant as it goes (removing the folded layers once, not node by node).
+  const int kRepeats = 5000;
+  ModelBuilder mb;
+  mb.input("x", {2, 6});
+  mb.init("zero", ints({0}));
+  mb.init("minus_one", ints({-1}));
+  std::string previous = "x";
+  for (int i = 0; i < kRepeats; ++i) {
+    std::string n = std::to_string(i);
+    mb.node("Shape", {previous}, {"shape" + n});
+    attrInt(mb.node("Gather", {"shape" + n, "zero"}, {"rows" + n}), "axis", 0);
+    attrInt(mb.node("Concat", {"rows" + n, "minus_one"}, {"target" + n}), "axis", 0);
+    mb.node("Reshape", {previous, "target" + n}, {"reshaped" + n});
+    previous = "reshaped" + n;
+  }
+  mb.node("Identity", {previous}, {"y"});
+  mb.output("y");
+  std::unique_ptr<ir::Network> net = import(mb);
+  int reshapes = 0, shapes = 0;
+  for (const auto& layer : net->layers()) {
+    reshapes += layer->type() == LayerType::kReshape;
+    shapes += layer->type() == LayerType::kShape || layer->type() == LayerType::kGather;
+  }
+  EXPECT_EQ(reshapes, kRepeats);
+  EXPECT_EQ(shapes, 0);
+  EXPECT_EQ(net->tensor("y")->dims(), (Dims{2, 6}));
+  BuilderConfig config;
+  config.builderEffort = 0;
+  std::vector<uint8_t> plan = Builder().buildSerializedNetwork(*net, config);
+  EXPECT_EQ(Runtime().deserializeEngine(plan.data(), plan.size())->tensorShape("y"), (Dims{2, 6}));
+}
+
 TEST(OnnxImportReliability, DuplicateAttributesAreRefused) {
   ModelBuilder mb;
   mb.input("x", {2});
