@@ -8,7 +8,32 @@
 
 namespace kiln::ir {
 
+int64_t checkedVolume(const Dims& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n)) return -1;
+  return n;
+}
+
+int64_t checkedByteSize(DataType type, const Dims& shape) {
+  int64_t n = checkedVolume(shape), bytes = 0;
+  if (n < 0 || __builtin_mul_overflow(n, static_cast<int64_t>(dataTypeSize(type)), &bytes)) return -1;
+  return bytes;
+}
+
 ILayer* Tensor::producer() const { return producerLayer; }
+
+void Tensor::setName(const std::string& name) {
+  if (network_) Network::unindexName(network_->tensorsByName_, this, name_);
+  name_ = name;
+  if (network_) Network::indexName(network_->tensorsByName_, this, name_);
+}
+
+void Layer::setName(std::string name) {
+  if (network_) Network::unindexName(network_->layersByName_, this, name_);
+  name_ = std::move(name);
+  if (network_) Network::indexName(network_->layersByName_, this, name_);
+}
 
 std::string Layer::describe() const {
   std::string s = concat("layer '", name_, "' (", layerTypeName(type()), ")");
@@ -29,9 +54,26 @@ Tensor* asTensor(ITensor* tensor) {
   return ir;
 }
 
+template <class T>
+void Network::indexName(NameIndex<T>& index, T* item, const std::string& name) {
+  index[name].push_back(item);
+}
+
+template <class T>
+void Network::unindexName(NameIndex<T>& index, T* item, const std::string& name) {
+  auto it = index.find(name);
+  if (it == index.end()) return;
+  std::vector<T*>& items = it->second;
+  items.erase(std::remove(items.begin(), items.end(), item), items.end());
+  if (items.empty()) index.erase(it);
+}
+
 Tensor* Network::addTensor(std::string name, DataType type, Dims dims) {
   tensors_.push_back(std::make_unique<Tensor>(std::move(name), type, std::move(dims)));
-  return tensors_.back().get();
+  Tensor* t = tensors_.back().get();
+  t->network_ = this;
+  indexName(tensorsByName_, t, t->name());
+  return t;
 }
 
 ITensor* Network::addInput(const std::string& name, DataType type, const Dims& dims,
@@ -70,6 +112,8 @@ std::string Network::uniqueName(const std::string& prefix) {
 Layer* Network::addLayerRaw(LayerParams params, std::vector<Tensor*> inputs, int numOutputs, std::string name) {
   if (name.empty()) name = uniqueName(layerTypeName(layerTypeOf(params)));
   auto layer = std::make_unique<Layer>(name, std::move(params));
+  layer->network_ = this;
+  indexName(layersByName_, layer.get(), layer->name());
   layer->inputs = std::move(inputs);
   for (int i = 0; i < numOutputs; ++i) {
     std::string tensorName = numOutputs == 1 ? name + "_output" : concat(name, "_output_", i);
@@ -106,17 +150,52 @@ static void inferLayer(Layer& layer) {
   }
 }
 
+namespace {
+
+// Checks that every tensor Weights in a layer's params holds the bytes its type and shape need. Weights
+// without bytes are absent, which only a Constant's may not be (ConstantOfShape's value defaults to 0).
+struct WeightsSizeCheck {
+  const Layer& layer;
+
+  void operator()(const Weights& w) const {
+    if (w.kind != ValueKind::kTensor || (!w.bytes && layer.type() != LayerType::kConstant)) return;
+    std::string where = layer.describe();
+    KILN_CHECK(static_cast<int>(w.type) <= static_cast<int>(DataType::kString), kInvalidArgument, where,
+               ": weights have an unknown data type ", static_cast<int>(w.type));
+    int64_t expected = checkedByteSize(w.type, w.shape);
+    KILN_CHECK(expected >= 0, kInvalidArgument, where, ": weights need a known shape whose size fits in 64 bits, got ",
+               dimsToString(w.shape));
+    size_t held = w.bytes ? w.bytes->size() : 0;
+    KILN_CHECK(static_cast<uint64_t>(expected) == held, kInvalidArgument, where, ": weights of type ",
+               dataTypeName(w.type), " and shape ", dimsToString(w.shape), " need ", expected, " bytes, got ", held);
+  }
+  template <class T>
+  void operator()(const T&) const {}
+  template <class A, class B, class... Rest>
+  void operator()(const A& a, const B& b, const Rest&... rest) const {
+    (*this)(a);
+    (*this)(b);
+    ((*this)(rest), ...);
+  }
+};
+
+}  // namespace
+
 ILayer* Network::addLayer(const LayerParams& params, const std::vector<ITensor*>& inputs, int numOutputs,
                           const std::string& name) {
   KILN_CHECK(name.empty() || findLayer(name) == nullptr, kInvalidArgument, "network already has a layer named '",
              name, "'");
+  KILN_CHECK(numOutputs >= 0, kInvalidArgument, "layer '", name, "': negative number of outputs ", numOutputs);
   std::vector<Tensor*> irInputs;
   for (ITensor* t : inputs) irInputs.push_back(asTensor(t));
   Layer* layer = addLayerRaw(params, std::move(irInputs), numOutputs, name);
   try {
+    WeightsSizeCheck check{*layer};
+    std::visit([&](auto& p) { p.visit(check); }, layer->mutableParams());
     inferLayer(*layer);
   } catch (...) {
     for (Tensor* out : layer->outputs) out->producerLayer = nullptr;
+    unindexName(layersByName_, layer, layer->name());
     layers_.pop_back();
     removeUnusedTensors();
     throw;
@@ -131,15 +210,13 @@ void Network::inferShapes() {
 ITensor* Network::findTensor(const std::string& name) const { return tensor(name); }
 
 Tensor* Network::tensor(const std::string& name) const {
-  for (auto& t : tensors_)
-    if (t->name() == name) return t.get();
-  return nullptr;
+  auto it = tensorsByName_.find(name);
+  return it == tensorsByName_.end() ? nullptr : it->second.front();
 }
 
 Layer* Network::findLayer(const std::string& name) const {
-  for (auto& l : layers_)
-    if (l->name() == name) return l.get();
-  return nullptr;
+  auto it = layersByName_.find(name);
+  return it == layersByName_.end() ? nullptr : it->second.front();
 }
 
 void Network::replaceAllUses(Tensor* from, Tensor* to) {
@@ -158,6 +235,7 @@ void Network::removeLayers(const std::vector<Layer*>& doomed) {
   std::unordered_set<Layer*> set(doomed.begin(), doomed.end());
   for (auto& t : tensors_)
     if (set.count(t->producerLayer)) t->producerLayer = nullptr;
+  for (Layer* l : doomed) unindexName(layersByName_, l, l->name());
   layers_.erase(std::remove_if(layers_.begin(), layers_.end(), [&](auto& l) { return set.count(l.get()) > 0; }),
                 layers_.end());
   removeUnusedTensors();
@@ -170,17 +248,21 @@ void Network::removeUnusedTensors() {
     used.insert(l->inputs.begin(), l->inputs.end());
     used.insert(l->outputs.begin(), l->outputs.end());
   }
+  for (auto& t : tensors_)
+    if (!used.count(t.get())) unindexName(tensorsByName_, t.get(), t->name());
   tensors_.erase(std::remove_if(tensors_.begin(), tensors_.end(), [&](auto& t) { return !used.count(t.get()); }),
                  tensors_.end());
 }
 
 void Network::moveLayerBefore(Layer* layer, Layer* before) {
-  auto from = std::find_if(layers_.begin(), layers_.end(), [&](auto& l) { return l.get() == layer; });
-  KILN_CHECK(from != layers_.end(), kInternal, "moveLayerBefore: layer not in network");
-  std::unique_ptr<Layer> owned = std::move(*from);
-  layers_.erase(from);
-  auto to = std::find_if(layers_.begin(), layers_.end(), [&](auto& l) { return l.get() == before; });
-  layers_.insert(to, std::move(owned));
+  // Searched from the end: `layer` was just added and `before` is usually recent (constant folding at
+  // import), so moving costs the distance between them, not the network's size.
+  auto from = std::find_if(layers_.rbegin(), layers_.rend(), [&](auto& l) { return l.get() == layer; });
+  KILN_CHECK(from != layers_.rend(), kInternal, "moveLayerBefore: layer not in network");
+  auto to = std::find_if(from, layers_.rend(), [&](auto& l) { return l.get() == before; });
+  KILN_CHECK(to != layers_.rend(), kInternal, "moveLayerBefore: `before` is not before the layer");
+  // Rotate [before, ..., layer] to [layer, before, ...].
+  std::rotate(to.base() - 1, from.base() - 1, from.base());
 }
 
 void Network::replaceByConstants(Layer* layer, const std::vector<Weights>& values,

@@ -12,12 +12,21 @@
 namespace kiln::ir {
 
 class Layer;
+class Network;
+
+// The element count of `shape` when every dim is known and the count fits in int64; -1 otherwise.
+// For sizes read from files and callers, where a wrapped product must not pass for a small one.
+int64_t checkedVolume(const Dims& shape);
+// The bytes a tensor of `type` and `shape` holds (sizeof(std::string) per string), or -1 when the shape
+// is unknown or the size does not fit in int64.
+int64_t checkedByteSize(DataType type, const Dims& shape);
 
 class Tensor final : public ITensor {
  public:
   Tensor(std::string name, DataType type, Dims dims) : name_(std::move(name)), type_(type), dims_(std::move(dims)) {}
   const std::string& name() const override { return name_; }
-  void setName(const std::string& name) override { name_ = name; }
+  // Renames; the owning network's name index follows.
+  void setName(const std::string& name) override;
   DataType type() const override { return type_; }
   const Dims& dims() const override { return dims_; }
   bool isNetworkInput() const override { return isInput; }
@@ -35,6 +44,8 @@ class Tensor final : public ITensor {
   std::vector<std::string> dimNames;  // inputs only: optional names of dynamic dims
 
  private:
+  friend class Network;
+  Network* network_ = nullptr;  // the network indexing this tensor by name
   std::string name_;
   DataType type_;
   Dims dims_;
@@ -52,7 +63,8 @@ class Layer final : public ILayer {
   ITensor* output(int index) const override { return outputs.at(index); }
 
   LayerParams& mutableParams() { return params_; }
-  void setName(std::string name) { name_ = std::move(name); }
+  // Renames; the owning network's name index follows.
+  void setName(std::string name);
   template <class P> const P& as() const { return std::get<P>(params_); }
   template <class P> P& as() { return std::get<P>(params_); }
   // "Conv_3 (Convolution)" for messages; adds the ONNX origin when known.
@@ -63,12 +75,20 @@ class Layer final : public ILayer {
   std::string origin;            // e.g. "ONNX node 'conv1' (Conv)"; empty for hand-built layers
 
  private:
+  friend class Network;
+  Network* network_ = nullptr;  // the network indexing this layer by name
   std::string name_;
   LayerParams params_;
 };
 
+// Name lookups (tensor, findLayer, uniqueName) go through hash indexes kept up to date by every change
+// (adding, removing, renaming), so importing or building a network is linear in its size.
 class Network final : public NetworkDefinition {
  public:
+  Network() = default;
+  Network(const Network&) = delete;
+  Network& operator=(const Network&) = delete;
+
   ITensor* addInput(const std::string& name, DataType type, const Dims& dims,
                     const std::vector<std::string>& dimNames = {}) override;
   void markOutput(ITensor* tensor) override;
@@ -85,9 +105,10 @@ class Network final : public NetworkDefinition {
   ITensor* findTensor(const std::string& name) const override;
 
   // Internal API used by the importer, passes, plan and runtime.
-  // Adds a layer without inferring shapes (the plan reader restores them).
+  // Adds a layer without inferring shapes or checking weights (passes; the plan reader checks them itself).
   Layer* addLayerRaw(LayerParams params, std::vector<Tensor*> inputs, int numOutputs, std::string name);
   Tensor* addTensor(std::string name, DataType type, Dims dims);
+  // The first layer/tensor added under `name` (names are unique in networks made through the public API).
   Layer* findLayer(const std::string& name) const;
   Tensor* tensor(const std::string& name) const;
   const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
@@ -117,10 +138,22 @@ class Network final : public NetworkDefinition {
   void inferShapes();
 
  private:
+  friend class Tensor;
+  friend class Layer;
+  // Name index: every tensor/layer of the network under its current name, in the order they got it.
+  template <class T>
+  using NameIndex = std::unordered_map<std::string, std::vector<T*>>;
+  template <class T>
+  static void indexName(NameIndex<T>& index, T* item, const std::string& name);
+  template <class T>
+  static void unindexName(NameIndex<T>& index, T* item, const std::string& name);
+
   std::vector<std::unique_ptr<Tensor>> tensors_;
   std::vector<std::unique_ptr<Layer>> layers_;  // topological order
   std::vector<Tensor*> inputs_;
   std::vector<Tensor*> outputs_;
+  NameIndex<Tensor> tensorsByName_;
+  NameIndex<Layer> layersByName_;
   int64_t nameCounter_ = 0;
 };
 

@@ -120,7 +120,6 @@ void foldShapeValues(GraphState& graph, size_t firstLayer) {
   ir::Network& net = *graph.network;
   std::vector<ir::Layer*> layers;
   for (size_t i = firstLayer; i < net.layers().size(); ++i) layers.push_back(net.layers()[i].get());
-  std::vector<ir::Layer*> folded;
   for (ir::Layer* layer : layers) {
     if (layer->type() == LayerType::kConstant || layer->inputs.empty() || layer->outputs.empty()) continue;
     if (ir::producesRunTimeValues(*layer)) continue;
@@ -150,9 +149,8 @@ void foldShapeValues(GraphState& graph, size_t firstLayer) {
       continue;  // left to the builder and run time, which report the error with context
     }
     net.replaceByConstants(layer, values, [&] { return uniqueLayerName(graph, layer->name() + "_value"); });
-    folded.push_back(layer);
+    graph.folded.push_back(layer);
   }
-  if (!folded.empty()) net.removeLayers(folded);
 }
 
 void bindValue(GraphState& graph, const std::string& onnxName, ir::Tensor* tensor) {

@@ -61,6 +61,9 @@ struct GraphState {
   // network inputs created for them (see lookupValue).
   GraphState* outer = nullptr;
   std::vector<ir::Tensor*> captures;
+  // Layers foldShapeValues replaced by constants (left without outputs), removed in one pass when the
+  // graph's nodes are imported: removing them node by node would make import quadratic.
+  std::vector<ir::Layer*> folded;
 };
 
 // The tensor of an ONNX value name, or nullptr. A name defined only in an enclosing graph is captured:
@@ -136,7 +139,8 @@ bool isFloatType(DataType type);
 // Evaluates the shape computations among the layers from index `firstLayer` on: a layer whose inputs are
 // all constants (a Shape layer: whose input has static dims) and whose outputs are small integer or bool
 // tensors becomes a Constant. Later layers then see the values in shape inference, as TensorRT evaluates
-// shape tensors at build time (e.g. Shape -> Size -> Sub -> ConstantOfShape -> Reshape).
+// shape tensors at build time (e.g. Shape -> Size -> Sub -> ConstantOfShape -> Reshape). The folded layers
+// are left without outputs and listed in graph.folded; importNodes removes them at its end.
 void foldShapeValues(GraphState& graph, size_t firstLayer);
 
 // Binds a tensor to an ONNX name in the graph, renaming clashing tensors.

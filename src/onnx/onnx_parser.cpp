@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unordered_set>
 
 #include <onnx/onnx.pb.h>
 
@@ -66,12 +67,6 @@ void importInitializers(const onnx::GraphProto& graph, GraphState& state) {
   }
 }
 
-bool isInitializer(const onnx::GraphProto& graph, const std::string& name) {
-  for (const auto& init : graph.initializer())
-    if (init.name() == name) return true;
-  return false;
-}
-
 // Marks the graph outputs; a value listed twice gets an Identity so each output is its own tensor.
 void markGraphOutputs(const onnx::GraphProto& graph, GraphState& state, Logger* logger) {
   for (const auto& vi : graph.output()) {
@@ -92,18 +87,21 @@ void markGraphOutputs(const onnx::GraphProto& graph, GraphState& state, Logger* 
   }
 }
 
-void importGraph(const onnx::ModelProto& model, ir::Network& network, const std::string& baseDir, Logger& logger) {
+void importGraph(const onnx::ModelProto& model, int64_t opset, ir::Network& network, const std::string& baseDir,
+                 Logger& logger) {
   const onnx::GraphProto& graph = model.graph();
   GraphState state;
   state.network = &network;
   state.baseDir = baseDir;
-  state.opset = opsetVersions(model).at("");
+  state.opset = opset;
   for (const auto& layer : network.layers()) state.layerNames.insert(layer->name());
   for (const auto& t : network.tensors()) state.values[t->name()] = t.get();  // a pre-filled network
 
   // Graph inputs that are not initializers are network inputs.
+  std::unordered_set<std::string> initializers;
+  for (const auto& init : graph.initializer()) initializers.insert(init.name());
   for (const auto& vi : graph.input()) {
-    if (isInitializer(graph, vi.name())) continue;
+    if (initializers.count(vi.name())) continue;
     std::string what = concat("graph input '", vi.name(), "'");
     bool hasShape = false;
     std::vector<std::string> names;
@@ -142,6 +140,8 @@ void importNodes(const onnx::GraphProto& graph, GraphState& state) {
       KILN_CHECK(node.output(o).empty() || state.values.count(node.output(o)), kInternal, describeNode(node),
                  ": the importer did not produce output '", node.output(o), "'");
   }
+  state.network->removeLayers(state.folded);
+  state.folded.clear();
 }
 
 Subgraph ImporterContext::subgraph(const std::string& name, const std::vector<TensorDesc>& inputHints) {
@@ -197,11 +197,14 @@ void parseModel(const void* data, size_t size, const std::string& baseDir, const
     KILN_CHECK(size > 0 && model.ParseFromArray(data, static_cast<int>(size)), kInvalidModel,
                "not a valid ONNX model (truncated or corrupt protobuf, ", size, " bytes)");
     KILN_CHECK(model.has_graph(), kInvalidModel, "the model has no graph");
-    int64_t opset = opsetVersions(model).at("");
+    checkWellFormed(model);
+    // Without a default-domain import (allowed when no node uses it), no default-domain op is imported.
+    std::map<std::string, int64_t> opsets = opsetVersions(model);
+    int64_t opset = opsets.count("") ? opsets.at("") : 0;
     logger.log(Severity::kInfo, concat(label, ": IR version ", model.ir_version(), ", opset ", opset, ", producer '",
                                        model.producer_name(), "', ", model.graph().node_size(), " nodes"));
     checkSupported(model);
-    importGraph(model, ir::asNetwork(network), baseDir, logger);
+    importGraph(model, opset, ir::asNetwork(network), baseDir, logger);
   } catch (const Error& e) {
     throw Error(e.code(), concat(label, ": ", e.what()));
   }

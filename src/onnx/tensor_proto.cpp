@@ -9,6 +9,7 @@
 #include <onnx/onnx.pb.h>
 
 #include "core/error.h"
+#include "ir/network.h"
 
 namespace kiln::onnx_import {
 
@@ -94,7 +95,9 @@ std::string tensorLabel(const TP& proto) {
   return proto.name().empty() ? std::string("unnamed tensor") : concat("tensor '", proto.name(), "'");
 }
 
-// Resolves an external data location against baseDir, rejecting absolute paths and '..'.
+// The file an external data location names: relative to baseDir, without '..', and, with every symbolic
+// link resolved, a regular file inside baseDir (itself resolved). Checked before the file is opened, so a
+// model folder unpacked from an archive cannot make Kiln read other files, or block on a FIFO.
 std::filesystem::path resolveExternal(const std::string& location, const std::string& baseDir,
                                       const std::string& label) {
   namespace fs = std::filesystem;
@@ -105,11 +108,29 @@ std::filesystem::path resolveExternal(const std::string& location, const std::st
   for (const auto& part : rel)
     KILN_CHECK(part != "..", kInvalidModel, label, ": external data location '", location,
                "' must not leave the model directory ('..')");
-  return fs::path(baseDir.empty() ? "." : baseDir) / rel;
+  std::error_code error;
+  fs::path folder = fs::canonical(baseDir.empty() ? "." : baseDir, error);
+  KILN_CHECK(!error, kIOError, label, ": cannot resolve the model folder '", baseDir, "' of external data location '",
+             location, "': ", error.message());
+  fs::path path = fs::weakly_canonical(folder / rel, error);
+  KILN_CHECK(!error, kIOError, label, ": cannot resolve external data location '", location, "' in '",
+             folder.string(), "': ", error.message());
+  fs::path inside = path.lexically_relative(folder);
+  KILN_CHECK(!inside.empty() && *inside.begin() != "..", kInvalidModel, label, ": external data location '",
+             location, "' resolves to '", path.string(), "' (through a symbolic link), outside the model folder '",
+             folder.string(), "'");
+  fs::file_status status = fs::status(path, error);
+  KILN_CHECK(fs::exists(status), kIOError, label, ": cannot open external data file '", path.string(),
+             "' (location '", location, "'): it does not exist");
+  KILN_CHECK(fs::is_regular_file(status), kInvalidModel, label, ": external data location '", location,
+             "' is not a regular file ('", path.string(), "' is a ",
+             fs::is_directory(status) ? "directory" : fs::is_fifo(status) ? "FIFO" : "special file", ")");
+  return path;
 }
 
-void readExternal(const TP& proto, const std::string& baseDir, const std::string& label, size_t expected,
-                  uint8_t* dst) {
+// Reads `expected` bytes of external data (checked against the file before anything is allocated).
+std::vector<uint8_t> readExternal(const TP& proto, const std::string& baseDir, const std::string& label,
+                                  size_t expected) {
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& kv : proto.external_data()) {
@@ -125,18 +146,21 @@ void readExternal(const TP& proto, const std::string& baseDir, const std::string
   std::filesystem::path path = resolveExternal(location, baseDir, label);
   KILN_CHECK(offset >= 0, kInvalidModel, label, ": negative external data offset ", offset);
   if (length >= 0)
-    KILN_CHECK(static_cast<size_t>(length) == expected, kInvalidModel, label, ": external data length ", length,
+    KILN_CHECK(static_cast<uint64_t>(length) == expected, kInvalidModel, label, ": external data length ", length,
                " does not match the ", expected, " bytes its type and shape need (file '", path.string(), "')");
   std::ifstream in(path, std::ios::binary);
   KILN_CHECK(in.good(), kIOError, label, ": cannot open external data file '", path.string(), "'");
   in.seekg(0, std::ios::end);
-  auto fileSize = static_cast<int64_t>(in.tellg());
-  KILN_CHECK(offset + static_cast<int64_t>(expected) <= fileSize, kInvalidModel, label, ": external data file '",
-             path.string(), "' has ", fileSize, " bytes, too few for ", expected, " bytes at offset ", offset);
+  auto fileSize = static_cast<uint64_t>(in.tellg());
+  KILN_CHECK(static_cast<uint64_t>(offset) <= fileSize && expected <= fileSize - static_cast<uint64_t>(offset),
+             kInvalidModel, label, ": external data file '", path.string(), "' has ", fileSize, " bytes, too few for ",
+             expected, " bytes at offset ", offset);
+  std::vector<uint8_t> bytes(expected);
   in.seekg(offset);
-  if (expected) in.read(reinterpret_cast<char*>(dst), static_cast<std::streamsize>(expected));
+  if (expected) in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(expected));
   KILN_CHECK(in.good() || expected == 0, kIOError, label, ": failed reading external data file '", path.string(),
              "'");
+  return bytes;
 }
 
 template <class Dst, class Src>
@@ -157,7 +181,9 @@ HostTensor tensorFromProto(const TP& proto, const std::string& baseDir) {
   KILN_CHECK(!proto.has_segment(), kUnsupported, label, ": segmented tensors are not supported");
   Dims shape(proto.dims().begin(), proto.dims().end());
   for (int64_t d : shape) KILN_CHECK(d >= 0, kInvalidModel, label, " has a negative dimension in ", dimsToString(shape));
-  int64_t count = volume(shape);
+  int64_t count = ir::checkedVolume(shape), byteSize = ir::checkedByteSize(type, shape);
+  KILN_CHECK(count >= 0 && byteSize >= 0, kInvalidModel, label, " of shape ", dimsToString(shape),
+             " has more elements than 64 bits can count");
   if (type == DataType::kString) {  // string_data only: raw_data and external data cannot hold strings
     KILN_CHECK(proto.data_location() != TP::EXTERNAL && !proto.has_raw_data(), kInvalidModel, label,
                ": string tensors keep their values in string_data");
@@ -166,65 +192,63 @@ HostTensor tensorFromProto(const TP& proto, const std::string& baseDir) {
     return Weights::strings(shape, {proto.string_data().begin(), proto.string_data().end()});
   }
   size_t elem = dataTypeSize(type);
-  size_t bytes = static_cast<size_t>(count) * elem;
+  size_t bytes = static_cast<size_t>(byteSize);
   HostTensor t;
   t.type = type;
   t.shape = shape;
-  auto buffer = std::make_shared<std::vector<uint8_t>>(bytes);
-  uint8_t* dst = buffer->data();
+  // Every path checks that the proto holds the data before the buffer is allocated.
+  if (proto.data_location() == TP::EXTERNAL) {
+    t.bytes = std::make_shared<std::vector<uint8_t>>(readExternal(proto, baseDir, label, bytes));
+    return t;
+  }
+  if (proto.has_raw_data()) {
+    KILN_CHECK(proto.raw_data().size() == bytes, kInvalidModel, label, " of type ", dataTypeName(type), " and shape ",
+               dimsToString(shape), " has ", proto.raw_data().size(), " bytes of raw_data, expected ", bytes);
+    t.bytes = std::make_shared<std::vector<uint8_t>>(proto.raw_data().begin(), proto.raw_data().end());
+    return t;
+  }
   auto checkCount = [&](int n, const char* field) {
     KILN_CHECK(static_cast<int64_t>(n) == count, kInvalidModel, label, " of shape ", dimsToString(shape), " has ", n,
                " values in ", field, ", expected ", count);
   };
-  if (proto.data_location() == TP::EXTERNAL) {
-    readExternal(proto, baseDir, label, bytes, dst);
-  } else if (proto.has_raw_data()) {
-    KILN_CHECK(proto.raw_data().size() == bytes, kInvalidModel, label, " of type ", dataTypeName(type), " and shape ",
-               dimsToString(shape), " has ", proto.raw_data().size(), " bytes of raw_data, expected ", bytes);
-    if (bytes) std::memcpy(dst, proto.raw_data().data(), bytes);
-  } else {
-    switch (type) {
-      case DataType::kFloat32:
-        checkCount(proto.float_data_size(), "float_data");
-        if (bytes) std::memcpy(dst, proto.float_data().data(), bytes);
-        break;
-      case DataType::kFloat64:
-        checkCount(proto.double_data_size(), "double_data");
-        if (bytes) std::memcpy(dst, proto.double_data().data(), bytes);
-        break;
-      case DataType::kInt64:
-        checkCount(proto.int64_data_size(), "int64_data");
-        if (bytes) std::memcpy(dst, proto.int64_data().data(), bytes);
-        break;
-      case DataType::kUInt32:
-        checkCount(proto.uint64_data_size(), "uint64_data");
-        convertInto<uint32_t>(dst, proto.uint64_data().data(), bytes / elem);
-        break;
-      case DataType::kUInt64:
-        checkCount(proto.uint64_data_size(), "uint64_data");
-        if (bytes) std::memcpy(dst, proto.uint64_data().data(), bytes);
-        break;
-      case DataType::kInt32:
-        checkCount(proto.int32_data_size(), "int32_data");
-        if (bytes) std::memcpy(dst, proto.int32_data().data(), bytes);
-        break;
-      case DataType::kInt16: checkCount(proto.int32_data_size(), "int32_data");
-        convertInto<int16_t>(dst, proto.int32_data().data(), bytes / elem); break;
-      case DataType::kUInt16: case DataType::kFloat16: case DataType::kBFloat16:
-        checkCount(proto.int32_data_size(), "int32_data");
-        convertInto<uint16_t>(dst, proto.int32_data().data(), bytes / elem); break;
-      case DataType::kInt8: checkCount(proto.int32_data_size(), "int32_data");
-        convertInto<int8_t>(dst, proto.int32_data().data(), bytes / elem); break;
-      case DataType::kUInt8: case DataType::kFP8E4M3:
-        checkCount(proto.int32_data_size(), "int32_data");
-        convertInto<uint8_t>(dst, proto.int32_data().data(), bytes / elem); break;
-      case DataType::kBool: {
-        checkCount(proto.int32_data_size(), "int32_data");
-        for (int i = 0; i < proto.int32_data_size(); ++i) dst[i] = proto.int32_data(i) != 0 ? 1 : 0;
-        break;
-      }
-      case DataType::kString: break;  // read above
-    }
+  switch (type) {
+    case DataType::kFloat32: checkCount(proto.float_data_size(), "float_data"); break;
+    case DataType::kFloat64: checkCount(proto.double_data_size(), "double_data"); break;
+    case DataType::kInt64: checkCount(proto.int64_data_size(), "int64_data"); break;
+    case DataType::kUInt32: case DataType::kUInt64: checkCount(proto.uint64_data_size(), "uint64_data"); break;
+    default: checkCount(proto.int32_data_size(), "int32_data"); break;  // the narrower integer, float16/8 and bool types
+  }
+  auto buffer = std::make_shared<std::vector<uint8_t>>(bytes);
+  uint8_t* dst = buffer->data();
+  switch (type) {
+    case DataType::kFloat32:
+      if (bytes) std::memcpy(dst, proto.float_data().data(), bytes);
+      break;
+    case DataType::kFloat64:
+      if (bytes) std::memcpy(dst, proto.double_data().data(), bytes);
+      break;
+    case DataType::kInt64:
+      if (bytes) std::memcpy(dst, proto.int64_data().data(), bytes);
+      break;
+    case DataType::kUInt32: convertInto<uint32_t>(dst, proto.uint64_data().data(), bytes / elem); break;
+    case DataType::kUInt64:
+      if (bytes) std::memcpy(dst, proto.uint64_data().data(), bytes);
+      break;
+    case DataType::kInt32:
+      if (bytes) std::memcpy(dst, proto.int32_data().data(), bytes);
+      break;
+    case DataType::kInt16: convertInto<int16_t>(dst, proto.int32_data().data(), bytes / elem); break;
+    case DataType::kUInt16: case DataType::kFloat16: case DataType::kBFloat16:
+      convertInto<uint16_t>(dst, proto.int32_data().data(), bytes / elem);
+      break;
+    case DataType::kInt8: convertInto<int8_t>(dst, proto.int32_data().data(), bytes / elem); break;
+    case DataType::kUInt8: case DataType::kFP8E4M3:
+      convertInto<uint8_t>(dst, proto.int32_data().data(), bytes / elem);
+      break;
+    case DataType::kBool:
+      for (int i = 0; i < proto.int32_data_size(); ++i) dst[i] = proto.int32_data(i) != 0 ? 1 : 0;
+      break;
+    case DataType::kString: break;  // read above
   }
   t.bytes = std::move(buffer);
   return t;
@@ -297,27 +321,30 @@ void sequenceToProto(const HostTensor& value, const std::string& name, onnx::Seq
 
 }  // namespace
 
+std::pair<std::string, HostTensor> parseTensorFile(const std::string& data, ValueKind kind, const std::string& baseDir) {
+  if (kind == ValueKind::kSequence) {
+    onnx::SequenceProto proto;
+    KILN_CHECK(proto.ParseFromString(data), kInvalidModel, "not a valid ONNX SequenceProto (truncated or corrupt)");
+    return {proto.name(), sequenceFromProto(proto, baseDir)};
+  }
+  if (kind == ValueKind::kOptionalTensor || kind == ValueKind::kOptionalSequence) {
+    onnx::OptionalProto proto;
+    KILN_CHECK(proto.ParseFromString(data), kInvalidModel, "not a valid ONNX OptionalProto (truncated or corrupt)");
+    HostTensor value = optionalFromProto(proto, kind, baseDir);
+    KILN_CHECK(value.kind == kind, kInvalidModel, "holds an ", valueKindName(value.kind), ", expected an ",
+               valueKindName(kind));
+    return {proto.name(), value};
+  }
+  TP proto;
+  KILN_CHECK(proto.ParseFromString(data), kInvalidModel, "not a valid ONNX TensorProto (truncated or corrupt)");
+  return {proto.name(), tensorFromProto(proto, baseDir)};
+}
+
 std::pair<std::string, HostTensor> readTensorFile(const std::string& path, ValueKind kind) {
   std::string data = readFileBytes(path, "tensor file");
   std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
   try {
-    if (kind == ValueKind::kSequence) {
-      onnx::SequenceProto proto;
-      KILN_CHECK(proto.ParseFromString(data), kInvalidModel, "not a valid ONNX SequenceProto (truncated or corrupt)");
-      return {proto.name(), sequenceFromProto(proto, dir)};
-    }
-    if (kind == ValueKind::kOptionalTensor || kind == ValueKind::kOptionalSequence) {
-      onnx::OptionalProto proto;
-      KILN_CHECK(proto.ParseFromString(data), kInvalidModel, "not a valid ONNX OptionalProto (truncated or corrupt)");
-      HostTensor value = optionalFromProto(proto, kind, dir);
-      KILN_CHECK(value.kind == kind, kInvalidModel, "holds an ", valueKindName(value.kind), ", expected an ",
-                 valueKindName(kind));
-      return {proto.name(), value};
-    }
-    TP proto;
-    KILN_CHECK(proto.ParseFromString(data), kInvalidModel, "not a valid ONNX TensorProto (truncated or corrupt)");
-    return {proto.name(), tensorFromProto(proto, dir)};
+    return parseTensorFile(data, kind, dir.empty() ? "." : dir);
   } catch (const Error& e) {
     throw Error(e.code(), concat("tensor file '", path, "': ", e.what()));
   }

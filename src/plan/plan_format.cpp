@@ -1,9 +1,12 @@
 #include "plan/plan_format.h"
 
 #include <cstring>
+#include <exception>
 #include <type_traits>
+#include <unordered_set>
 
 #include "core/error.h"
+#include "ir/shape_inference.h"
 
 namespace kiln::plan {
 namespace {
@@ -65,7 +68,7 @@ class Writer {
     // Offsets are relative to the weights section, which itself starts aligned.
     size_t offset = (weights_.size() + kWeightsAlignment - 1) / kWeightsAlignment * kWeightsAlignment;
     weights_.resize(offset);
-    if (w.type == DataType::kString) {  // length-prefixed elements: std::string objects are not bytes
+    if (w.type == DataType::kString && w.bytes) {  // length-prefixed elements: std::string objects are not bytes
       for (int64_t i = 0; i < w.count(); ++i) {
         const std::string& s = w.as<std::string>()[i];
         uint64_t length = s.size();
@@ -92,6 +95,53 @@ class Writer {
 };
 
 // ---- reading ----
+
+// The last value of each enum a plan holds: a byte above it is refused, so no switch over the enum meets a
+// value it does not know. Enums are append-only (kiln/layers.h): a new value moves its row here; a new
+// enum type in a params struct needs a row (the reader does not compile without one).
+template <class E>
+struct EnumLast;
+#define KILN_ENUM_LAST(E, last) \
+  template <>                   \
+  struct EnumLast<E> {          \
+    static constexpr E value = E::last; \
+  }
+KILN_ENUM_LAST(DataType, kString);
+KILN_ENUM_LAST(ValueKind, kOptionalSequence);
+KILN_ENUM_LAST(ElementWiseOp, kPRelu);
+KILN_ENUM_LAST(UnaryOp, kBitwiseNot);
+KILN_ENUM_LAST(ActivationType, kCelu);
+KILN_ENUM_LAST(PaddingMode, kValid);
+KILN_ENUM_LAST(PoolingType, kLp);
+KILN_ENUM_LAST(ReduceOp, kSumSquare);
+KILN_ENUM_LAST(SoftmaxType, kHardmax);
+KILN_ENUM_LAST(NormalizationType, kRMS);
+KILN_ENUM_LAST(ReshapeMode, kUnsqueeze);
+KILN_ENUM_LAST(GatherMode, kND);
+KILN_ENUM_LAST(ScatterMode, kND);
+KILN_ENUM_LAST(ScatterReduction, kMin);
+KILN_ENUM_LAST(PadMode, kWrap);
+KILN_ENUM_LAST(ResizeMode, kCubic);
+KILN_ENUM_LAST(ResizeCoordinateTransform, kTfHalfPixelForNn);
+KILN_ENUM_LAST(ResizeNearestRounding, kCeil);
+KILN_ENUM_LAST(ResizeAspectPolicy, kNotSmaller);
+KILN_ENUM_LAST(GridSampleMode, kCubic);
+KILN_ENUM_LAST(GridSamplePadding, kReflection);
+KILN_ENUM_LAST(RoiAlignMode, kMax);
+KILN_ENUM_LAST(TfIdfMode, kTFIDF);
+KILN_ENUM_LAST(WindowType, kBlackman);
+KILN_ENUM_LAST(RandomDistribution, kMultinomial);
+KILN_ENUM_LAST(RecurrentCell, kLSTM);
+KILN_ENUM_LAST(RecurrentDirection, kBidirectional);
+KILN_ENUM_LAST(RecurrentActivation, kSoftplus);
+KILN_ENUM_LAST(SequenceOp, kConcat);
+KILN_ENUM_LAST(OptionalOp, kHasElement);
+KILN_ENUM_LAST(StringCaseChange, kUpper);
+#undef KILN_ENUM_LAST
+template <>
+struct EnumLast<LayerType> {
+  static constexpr LayerType value = static_cast<LayerType>(static_cast<int>(LayerType::kCount) - 1);
+};
 
 class Reader {
  public:
@@ -131,7 +181,13 @@ class Reader {
     for (auto& s : v) (*this)(s);
   }
   template <class E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
-  void operator()(E& e) { e = static_cast<E>(pod<uint8_t>()); }
+  void operator()(E& e) {
+    static_assert(std::is_same_v<std::underlying_type_t<E>, uint8_t>, "plans store enums as one byte");
+    auto value = pod<uint8_t>();
+    KILN_CHECK(value <= static_cast<uint8_t>(EnumLast<E>::value), kInvalidPlan, "plan is corrupted: enum value ",
+               static_cast<int>(value), " at byte ", pos_ - 1, " is out of range");
+    e = static_cast<E>(value);
+  }
   template <class T, std::enable_if_t<std::is_enum_v<T> || std::is_same_v<T, float>, int> = 0>
   void operator()(std::vector<T>& v) {
     v.resize(count(std::is_enum_v<T> ? 1 : sizeof(T)));
@@ -139,37 +195,47 @@ class Reader {
   }
   void operator()(Subnetwork& net) { net = network(); }
   std::unique_ptr<ir::Network> network();
+  // Weights: type, shape, then their place in the weights section. Zero bytes for a shape that needs some
+  // are absent weights (null bytes: ConstantOfShape's default value); a Constant's must be present
+  // (checked with the network).
   void operator()(Weights& w) {
-    (*this)(w.type);
-    KILN_CHECK(static_cast<int>(w.type) <= static_cast<int>(DataType::kString), kInvalidPlan,
-               "plan is corrupted: unknown data type ", static_cast<int>(w.type));
-    (*this)(w.shape);
+    (*this)(w.type, w.shape);
     auto offset = pod<uint64_t>(), size = pod<uint64_t>();
     KILN_CHECK(offset <= weightsSize_ && size <= weightsSize_ - offset, kInvalidPlan,
                "plan is truncated or corrupted: weights at ", offset, "+", size, " lie outside the weights section (",
                weightsSize_, " bytes)");
-    int64_t n = volume(w.shape);
-    KILN_CHECK(n >= 0, kInvalidPlan, "plan is corrupted: weights of shape ", dimsToString(w.shape));
+    int64_t n = ir::checkedVolume(w.shape);
+    KILN_CHECK(n >= 0, kInvalidPlan, "plan is corrupted: weights of shape ", dimsToString(w.shape),
+               " (unknown or too many elements)");
+    const uint8_t* at = weights_ + offset;
+    if (size == 0 && n > 0) return;  // absent
     if (w.type == DataType::kString) {
-      std::vector<std::string> values(static_cast<size_t>(n));
-      uint64_t at = 0;
-      for (std::string& v : values) {
-        uint64_t length = 0;
-        KILN_CHECK(size - at >= sizeof length, kInvalidPlan, "plan is corrupted: string weights end early");
-        std::memcpy(&length, weights_ + offset + at, sizeof length);
-        at += sizeof length;
-        KILN_CHECK(length <= size - at, kInvalidPlan, "plan is corrupted: a string of ", length,
-                   " bytes runs past its weights");
-        v.assign(reinterpret_cast<const char*>(weights_ + offset + at), length);
-        at += length;
-      }
-      KILN_CHECK(at == size, kInvalidPlan, "plan is corrupted: string weights hold ", size - at, " extra bytes");
-      w = Weights::strings(w.shape, values);
+      w = Weights::strings(w.shape, readStrings(at, size, n));
       return;
     }
-    KILN_CHECK(static_cast<uint64_t>(n) * dataTypeSize(w.type) == size, kInvalidPlan,
-               "plan is corrupted: weights of shape ", dimsToString(w.shape), " hold ", size, " bytes");
-    w.bytes = std::make_shared<const std::vector<uint8_t>>(weights_ + offset, weights_ + offset + size);
+    KILN_CHECK(static_cast<uint64_t>(ir::checkedByteSize(w.type, w.shape)) == size, kInvalidPlan,
+               "plan is corrupted: weights of type ", dataTypeName(w.type), " and shape ", dimsToString(w.shape),
+               " hold ", size, " bytes");
+    w.bytes = std::make_shared<const std::vector<uint8_t>>(at, at + size);
+  }
+  // `n` string elements, each a u64 length and the bytes, filling exactly `size` bytes at `at`.
+  static std::vector<std::string> readStrings(const uint8_t* at, uint64_t size, int64_t n) {
+    KILN_CHECK(static_cast<uint64_t>(n) <= size / sizeof(uint64_t), kInvalidPlan, "plan is corrupted: ", n,
+               " strings cannot fit in ", size, " bytes of weights");
+    std::vector<std::string> values(static_cast<size_t>(n));
+    uint64_t used = 0;
+    for (std::string& v : values) {
+      uint64_t length = 0;
+      KILN_CHECK(size - used >= sizeof length, kInvalidPlan, "plan is corrupted: string weights end early");
+      std::memcpy(&length, at + used, sizeof length);
+      used += sizeof length;
+      KILN_CHECK(length <= size - used, kInvalidPlan, "plan is corrupted: a string of ", length,
+                 " bytes runs past its weights");
+      v.assign(reinterpret_cast<const char*>(at + used), length);
+      used += length;
+    }
+    KILN_CHECK(used == size, kInvalidPlan, "plan is corrupted: string weights hold ", size - used, " extra bytes");
+    return values;
   }
   template <class A, class B, class... Rest>
   void operator()(A& a, B& b, Rest&... rest) {
@@ -238,10 +304,6 @@ std::unique_ptr<ir::Network> Reader::network() {
     Dims dims;
     std::vector<std::string> dimNames;
     r(name, type, kind, dims, dimNames);
-    KILN_CHECK(static_cast<int>(type) <= static_cast<int>(DataType::kString), kInvalidPlan,
-               "plan is corrupted: tensor '", name, "' has unknown data type ", static_cast<int>(type));
-    KILN_CHECK(static_cast<int>(kind) <= static_cast<int>(ValueKind::kOptionalSequence), kInvalidPlan,
-               "plan is corrupted: tensor '", name, "' has unknown value kind ", static_cast<int>(kind));
     t = net.addTensor(name, type, dims);
     t->kind = kind;
     t->dimNames = dimNames;
@@ -255,7 +317,9 @@ std::unique_ptr<ir::Network> Reader::network() {
   for (uint64_t n = r.count(8); n > 0; --n) {
     std::string name, origin;
     r(name, origin);
-    LayerParams params = defaultParams(r.pod<uint8_t>());
+    LayerType type;
+    r(type);
+    LayerParams params = defaultParams(static_cast<size_t>(type));
     std::visit([&](auto& p) { p.visit(r); }, params);
     std::vector<ir::Tensor*> inputs(r.count(8));
     for (auto& t : inputs) t = tensorAt(r.pod<int64_t>());
@@ -278,10 +342,171 @@ std::unique_ptr<ir::Network> Reader::network() {
   for (uint64_t n = r.count(8); n > 0; --n) {
     ir::Tensor* t = tensorAt(r.pod<int64_t>());
     KILN_CHECK(t != nullptr, kInvalidPlan, "plan is corrupted: null network output");
+    KILN_CHECK(!t->isOutput, kInvalidPlan, "plan is invalid: network output '", t->name(), "' is listed twice");
     net.markOutput(t);
   }
   --depth_;
   return owned;
+}
+
+// ---- validation: a plan that loads can run ----
+//
+// The reader restores what the writer wrote without judging it; these checks make sure the network is one
+// the builder could have written: tensors in range, every layer input produced before it is read, layer
+// arities, types and shapes as the layer's shape rule infers them (which checks its params against its
+// inputs), Constant weights present, subnetworks valid in turn, a complete profile and per-layer lists.
+
+[[noreturn]] void invalid(const std::string& message) { fail(ErrorCode::kInvalidPlan, "plan is invalid: " + message); }
+
+std::string describeDesc(const TensorDesc& d) {
+  std::string s = concat(dataTypeName(d.type), " ", dimsToString(d.shape));
+  if (d.kind != ValueKind::kTensor) s = concat(valueKindName(d.kind), " of ", s);
+  return s;
+}
+
+// The subnetworks held by a layer's params.
+struct SubnetworkList {
+  std::vector<const ir::Network*> networks;
+  void operator()(const Subnetwork& net) {
+    if (!net) invalid("a control-flow layer has no subnetwork");
+    networks.push_back(&ir::asNetwork(*net));
+  }
+  template <class T>
+  void operator()(const T&) {}
+  template <class A, class B, class... Rest>
+  void operator()(const A& a, const B& b, const Rest&... rest) {
+    (*this)(a);
+    (*this)(b);
+    ((*this)(rest), ...);
+  }
+};
+
+void validateNetwork(const ir::Network& net);
+
+void validateLayer(const ir::Layer& layer, const std::unordered_set<const ir::Tensor*>& available) {
+  std::string where = layer.describe();
+  for (size_t i = 0; i < layer.inputs.size(); ++i) {
+    const ir::Tensor* in = layer.inputs[i];
+    if (in && !available.count(in))
+      invalid(concat(where, " reads tensor '", in->name(), "' (input ", i,
+                     ") before any layer produces it, or it is never produced"));
+  }
+  if (layer.type() == LayerType::kConstant) {
+    if (!layer.inputs.empty() || layer.outputs.size() != 1)
+      invalid(concat(where, " has ", layer.inputs.size(), " inputs and ", layer.outputs.size(),
+                     " outputs; a Constant has none and one"));
+    const Weights& w = layer.as<ConstantParams>().weights;
+    if (w.kind != ValueKind::kTensor || (!w.bytes && ir::checkedVolume(w.shape) != 0))
+      invalid(concat(where, " has no weight bytes for its shape ", dimsToString(w.shape)));
+  }
+  SubnetworkList subnetworks;
+  std::visit([&](auto& p) { const_cast<std::decay_t<decltype(p)>&>(p).visit(subnetworks); }, layer.params());
+  for (const ir::Network* sub : subnetworks.networks) {
+    try {
+      validateNetwork(*sub);
+    } catch (const Error& e) {
+      fail(ErrorCode::kInvalidPlan, concat(e.what(), " (in a subnetwork of ", where, ")"));
+    }
+  }
+  // The shape rule checks the params against the inputs; its result must be what the plan stored.
+  std::vector<TensorDesc> descs(layer.inputs.size());
+  std::vector<const TensorDesc*> inputs(layer.inputs.size(), nullptr);
+  ir::InputValues values(layer.inputs.size(), nullptr);
+  for (size_t i = 0; i < layer.inputs.size(); ++i) {
+    const ir::Tensor* t = layer.inputs[i];
+    if (!t) continue;
+    descs[i] = {t->type(), t->dims(), t->kind};
+    inputs[i] = &descs[i];
+    if (t->producerLayer && t->producerLayer->type() == LayerType::kConstant)
+      values[i] = &t->producerLayer->as<ConstantParams>().weights;
+  }
+  std::vector<TensorDesc> inferred;
+  try {
+    inferred = ir::inferOutputs(layer, inputs, values);
+  } catch (const Error& e) {
+    invalid(e.what());
+  } catch (const std::exception& e) {
+    invalid(concat(where, ": ", e.what()));
+  }
+  if (inferred.size() != layer.outputs.size())
+    invalid(concat(where, " has ", layer.outputs.size(), " outputs, its inputs give ", inferred.size()));
+  for (size_t o = 0; o < inferred.size(); ++o) {
+    const ir::Tensor* out = layer.outputs[o];
+    TensorDesc stored{out->type(), out->dims(), out->kind};
+    if (!(stored == inferred[o]))
+      invalid(concat(where, ": output ", o, " '", out->name(), "' is stored as ", describeDesc(stored),
+                     " but its inputs give ", describeDesc(inferred[o])));
+  }
+}
+
+void validateNetwork(const ir::Network& net) {
+  for (const auto& t : net.tensors()) {
+    for (int64_t d : t->dims())
+      if (d < -1) invalid(concat("tensor '", t->name(), "' has dimension ", d, " in ", dimsToString(t->dims())));
+    if (t->dimNames.size() > t->dims().size())
+      invalid(concat("tensor '", t->name(), "' has ", t->dimNames.size(), " dimension names for rank ",
+                     t->dims().size()));
+  }
+  std::unordered_set<const ir::Tensor*> available;
+  for (const ir::Tensor* in : net.inputs()) {
+    if (in->producerLayer) invalid(concat("network input '", in->name(), "' is also a layer output"));
+    if (!available.insert(in).second) invalid(concat("network input '", in->name(), "' is listed twice"));
+  }
+  for (const auto& layer : net.layers()) {
+    validateLayer(*layer, available);
+    for (const ir::Tensor* out : layer->outputs) available.insert(out);
+  }
+  for (const ir::Tensor* out : net.outputs())
+    if (!available.count(out)) invalid(concat("network output '", out->name(), "' is not produced by any layer"));
+  // I/O tensors are bound by name: distinct tensors need distinct names.
+  std::unordered_map<std::string, const ir::Tensor*> ioNames;
+  for (const auto* list : {&net.inputs(), &net.outputs()})
+    for (const ir::Tensor* t : *list)
+      if (!ioNames.emplace(t->name(), t).second && ioNames.at(t->name()) != t)
+        invalid(concat("two network inputs/outputs are named '", t->name(), "'"));
+}
+
+// The profile gives every network input a range of its rank: 0 <= min <= opt <= max, static dims fixed.
+void validateProfile(const ir::Network& net, const OptimizationProfile& profile) {
+  for (const auto& [name, range] : profile.shapes) {
+    const ir::Tensor* t = net.tensor(name);
+    if (!t || !t->isInput) invalid(concat("the profile names '", name, "', which is not a network input"));
+  }
+  for (const ir::Tensor* in : net.inputs()) {
+    auto it = profile.shapes.find(in->name());
+    if (it == profile.shapes.end()) invalid(concat("the profile has no range for input '", in->name(), "'"));
+    const ShapeRange& r = it->second;
+    const Dims& dims = in->dims();
+    std::string range = concat("min ", dimsToString(r.min), " opt ", dimsToString(r.opt), " max ", dimsToString(r.max));
+    for (const Dims* d : {&r.min, &r.opt, &r.max})
+      if (d->size() != dims.size())
+        invalid(concat("the profile of input '", in->name(), "' ", dimsToString(dims), " has rank ", d->size(), " (",
+                       range, ")"));
+    for (size_t i = 0; i < dims.size(); ++i) {
+      if (!(r.min[i] >= 0 && r.min[i] <= r.opt[i] && r.opt[i] <= r.max[i]))
+        invalid(concat("the profile of input '", in->name(), "' needs 0 <= min <= opt <= max (", range, ")"));
+      if (dims[i] >= 0 && (r.min[i] != dims[i] || r.max[i] != dims[i]))
+        invalid(concat("the profile of input '", in->name(), "' changes static dimension ", i, " of ",
+                       dimsToString(dims), " (", range, ")"));
+    }
+  }
+}
+
+void validatePlan(const PlanContents& contents) {
+  const ir::Network& net = *contents.network;
+  const PlanInfo& info = contents.info;
+  validateNetwork(net);
+  validateProfile(net, info.profile);
+  size_t layers = net.layers().size();
+  if (info.layerBackends.size() != layers || info.layerTactics.size() != layers ||
+      info.layerTacticMs.size() != layers || info.layerCandidates.size() != layers)
+    invalid(concat("the per-layer lists (backends ", info.layerBackends.size(), ", tactics ", info.layerTactics.size(),
+                   ", times ", info.layerTacticMs.size(), ", candidates ", info.layerCandidates.size(),
+                   ") do not match the ", layers, " layers"));
+  for (size_t i = 0; i < layers; ++i)
+    if (info.layerBackends[i] != "cpu" && info.layerBackends[i] != info.device)
+      invalid(concat(net.layers()[i]->describe(), " runs on '", info.layerBackends[i], "', neither the cpu nor the plan's device '",
+                     info.device, "'"));
 }
 
 template <class T>
@@ -372,15 +597,10 @@ PlanContents readPlan(const void* data, size_t size) {
     c.profile.shapes[name] = range;
   }
   contents.network = r.network();
-  const ir::Network& net = *contents.network;
   r(c.layerBackends);
-  KILN_CHECK(c.layerBackends.size() == net.layers().size(), kInvalidPlan,
-             "plan is corrupted: backend list does not match the layers");
   r(c.layerTactics, c.layerTacticMs, c.layerCandidates);
-  KILN_CHECK(c.layerTactics.size() == net.layers().size() && c.layerTacticMs.size() == net.layers().size() &&
-                 c.layerCandidates.size() == net.layers().size(),
-             kInvalidPlan, "plan is corrupted: the tactic list does not match the layers");
   KILN_CHECK(r.atEnd(), kInvalidPlan, "plan is corrupted: unexpected bytes after the metadata");
+  validatePlan(contents);
   return contents;
 }
 

@@ -7,6 +7,8 @@
 #include <functional>
 #include <random>
 
+#include <sys/stat.h>
+
 #include <onnx/onnx.pb.h>
 
 #include "ir/network.h"
@@ -980,4 +982,304 @@ TEST(OnnxImportRandom, DrawsOnEveryExecutionUnlessSeeded) {
   EXPECT_EQ(drawTwice(true)[0], seeded[0]);  // a new engine, the same seed: the same values
   auto unseeded = drawTwice(false);
   EXPECT_NE(unseeded[0], unseeded[1]);
+}
+
+// ---- reliability: import size, the ONNX checker's rules, external data confinement ---------------
+
+namespace {
+
+// A chain of `length` nodes: x -> Relu -> Add(c) -> Relu -> ... -> y, every node unnamed (so the
+// importer derives each layer name), with one initializer.
+ModelBuilder longChain(int length) {
+  ModelBuilder mb;
+  mb.input("x", {1, 4});
+  mb.init("c", floats({4}, {0.5f, -0.5f, 1.f, 0.f}));
+  std::string previous = "x";
+  for (int i = 0; i < length; ++i) {
+    std::string next = i + 1 == length ? "y" : "v" + std::to_string(i);
+    if (i % 2 == 0) mb.node("Relu", {previous}, {next}, "");
+    else mb.node("Add", {previous, "c"}, {next}, "");
+    mb.g().mutable_node(i)->clear_name();
+    previous = next;
+  }
+  mb.output("y");
+  return mb;
+}
+
+}  // namespace
+
+TEST(OnnxImportReliability, TwentyThousandNodeChainImportsAndBuilds) {
+  const int kLength = 20000;
+  ModelBuilder mb = longChain(kLength);
+  std::string data = mb.bytes();
+  Builder builder;
+  auto net = builder.createNetwork();
+  OnnxParser(*net).parse(data.data(), data.size());
+  EXPECT_EQ(net->numLayers(), kLength + 1);  // the nodes and the initializer's Constant
+  BuilderConfig config;
+  config.builderEffort = 0;
+  std::vector<uint8_t> plan = builder.buildSerializedNetwork(*net, config);
+  auto engine = Runtime().deserializeEngine(plan.data(), plan.size());
+  EXPECT_EQ(engine->tensorShape("y"), (Dims{1, 4}));
+}
+
+TEST(OnnxImportReliability, LongShapeChainFoldsAndBuilds) {
+  // 5,000 times x -> Shape -> Gather(0) -> Concat(-1) -> Reshape: the importer folds every shape
+  // computation into a constant as it goes (removing the folded layers once, not node by node).
+  const int kRepeats = 5000;
+  ModelBuilder mb;
+  mb.input("x", {2, 6});
+  mb.init("zero", ints({0}));
+  mb.init("minus_one", ints({-1}));
+  std::string previous = "x";
+  for (int i = 0; i < kRepeats; ++i) {
+    std::string n = std::to_string(i);
+    mb.node("Shape", {previous}, {"shape" + n});
+    attrInt(mb.node("Gather", {"shape" + n, "zero"}, {"rows" + n}), "axis", 0);
+    attrInt(mb.node("Concat", {"rows" + n, "minus_one"}, {"target" + n}), "axis", 0);
+    mb.node("Reshape", {previous, "target" + n}, {"reshaped" + n});
+    previous = "reshaped" + n;
+  }
+  mb.node("Identity", {previous}, {"y"});
+  mb.output("y");
+  std::unique_ptr<ir::Network> net = import(mb);
+  int reshapes = 0, shapes = 0;
+  for (const auto& layer : net->layers()) {
+    reshapes += layer->type() == LayerType::kReshape;
+    shapes += layer->type() == LayerType::kShape || layer->type() == LayerType::kGather;
+  }
+  EXPECT_EQ(reshapes, kRepeats);
+  EXPECT_EQ(shapes, 0);
+  EXPECT_EQ(net->tensor("y")->dims(), (Dims{2, 6}));
+  BuilderConfig config;
+  config.builderEffort = 0;
+  std::vector<uint8_t> plan = Builder().buildSerializedNetwork(*net, config);
+  EXPECT_EQ(Runtime().deserializeEngine(plan.data(), plan.size())->tensorShape("y"), (Dims{2, 6}));
+}
+
+TEST(OnnxImportReliability, DuplicateAttributesAreRefused) {
+  ModelBuilder mb;
+  mb.input("x", {2});
+  auto& relu = mb.node("LeakyRelu", {"x"}, {"y"}, "leaky");
+  attrFloat(relu, "alpha", 0.1f);
+  attrFloat(relu, "alpha", 0.2f);
+  mb.output("y");
+  Error e = errorOf([&] { import(mb); });
+  EXPECT_EQ(e.code(), ErrorCode::kInvalidModel);
+  EXPECT_TRUE(contains(e.what(), "node 'leaky' (LeakyRelu): attribute 'alpha' appears more than once")) << e.what();
+}
+
+TEST(OnnxImportReliability, NamesAreAssignedOnce) {
+  // Two nodes producing one name.
+  ModelBuilder twice;
+  twice.input("x", {2});
+  twice.node("Relu", {"x"}, {"y"}, "first");
+  twice.node("Neg", {"x"}, {"y"}, "second");
+  twice.output("y");
+  Error e = errorOf([&] { import(twice); });
+  EXPECT_EQ(e.code(), ErrorCode::kInvalidModel);
+  EXPECT_TRUE(contains(e.what(), "node 'second' (Neg): output 'y' is already defined")) << e.what();
+  // A node output named like a graph input, another like an initializer, a graph input declared twice:
+  // every problem is listed at once.
+  ModelBuilder shadows;
+  shadows.input("x", {2});
+  shadows.input("x", {2});
+  shadows.init("c", floats({2}, {1, 2}));
+  shadows.node("Relu", {"x"}, {"x"}, "over_input");
+  shadows.node("Neg", {"x"}, {"c"}, "over_initializer");
+  shadows.node("Add", {"x", "c"}, {"y"}, "add");
+  shadows.output("y");
+  e = errorOf([&] { import(shadows); });
+  std::string message = e.what();
+  EXPECT_EQ(e.code(), ErrorCode::kInvalidModel);
+  EXPECT_TRUE(contains(message, "(3 problems)")) << message;
+  EXPECT_TRUE(contains(message, "graph input 'x' is declared more than once")) << message;
+  EXPECT_TRUE(contains(message, "node 'over_input' (Relu): output 'x' is already defined")) << message;
+  EXPECT_TRUE(contains(message, "node 'over_initializer' (Neg): output 'c' is already defined")) << message;
+  // An initializer that is also a graph input (its default value) is allowed, as ONNX allows it.
+  ModelBuilder withDefault;
+  withDefault.input("x", {2});
+  withDefault.input("c", {2});
+  withDefault.init("c", floats({2}, {1, 2}));
+  withDefault.node("Add", {"x", "c"}, {"y"});
+  withDefault.output("y");
+  EXPECT_NO_THROW(import(withDefault));
+}
+
+TEST(OnnxImportReliability, UndefinedInputsAreAllListed) {
+  ModelBuilder mb;
+  mb.input("x", {2});
+  mb.node("Add", {"x", "nowhere"}, {"a"}, "add");
+  mb.node("Mul", {"a", "later"}, {"y"}, "mul");
+  mb.node("Relu", {"x"}, {"later"}, "late");  // defined after its use: ONNX needs topological order
+  mb.output("y");
+  Error e = errorOf([&] { import(mb); });
+  std::string message = e.what();
+  EXPECT_EQ(e.code(), ErrorCode::kInvalidModel);
+  EXPECT_TRUE(contains(message, "node 'add' (Add): input 'nowhere' is not a graph input")) << message;
+  EXPECT_TRUE(contains(message, "node 'mul' (Mul): input 'later' is not a graph input")) << message;
+}
+
+TEST(OnnxImportReliability, DefaultDomainOpsetImportIsRequired) {
+  ModelBuilder onlyCustom(1, "com.microsoft");
+  onlyCustom.input("x", {2});
+  onlyCustom.node("Relu", {"x"}, {"y"}, "relu");
+  onlyCustom.output("y");
+  Error e = errorOf([&] { import(onlyCustom); });
+  EXPECT_EQ(e.code(), ErrorCode::kInvalidModel);
+  EXPECT_TRUE(contains(e.what(), "imports no opset of the default domain")) << e.what();
+  EXPECT_TRUE(contains(e.what(), "node 'relu' (Relu)")) << e.what();
+  // "ai.onnx" is the default domain's other name.
+  ModelBuilder aiOnnx(13, "ai.onnx");
+  aiOnnx.input("x", {2});
+  aiOnnx.node("Relu", {"x"}, {"y"});
+  aiOnnx.output("y");
+  EXPECT_NO_THROW(import(aiOnnx));
+  // A model from before opset_import existed (IR version 2) uses opset 1.
+  ModelBuilder old;
+  old.model.clear_opset_import();
+  old.model.set_ir_version(2);
+  old.input("x", {2});
+  old.node("Relu", {"x"}, {"y"});
+  old.output("y");
+  EXPECT_NO_THROW(import(old));
+  // Without default-domain nodes the import is allowed (ONNX's checker allows it): such a model is
+  // unsupported for its custom nodes, not invalid.
+  ModelBuilder custom(1, "com.microsoft");
+  custom.input("x", {2});
+  custom.node("FusedGemm", {"x"}, {"y"}).set_domain("com.microsoft");
+  custom.output("y");
+  EXPECT_EQ(errorOf([&] { import(custom); }).code(), ErrorCode::kUnsupported);
+}
+
+namespace {
+
+// cond -> If(then: Relu(x) -> then_out, else: Neg(x) -> else_out) -> y, the branches reading the outer x.
+ModelBuilder ifModel(const std::string& thenOutput) {
+  ModelBuilder mb;
+  mb.input("x", {2});
+  mb.input("cond", {}, onnx::TensorProto::BOOL);
+  auto& node = mb.node("If", {"cond"}, {"y"}, "if");
+  auto branch = [&](const std::string& name, const std::string& op, const std::string& out) {
+    auto* a = attrOf(node, name, onnx::AttributeProto::GRAPH);
+    onnx::GraphProto* g = a->mutable_g();
+    g->set_name(name);
+    auto* n = g->add_node();
+    n->set_op_type(op);
+    n->set_name(name + "_node");
+    n->add_input("x");
+    n->add_output(out);
+    auto* vi = g->add_output();
+    vi->set_name(out);
+    vi->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+    vi->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(2);
+  };
+  branch("then_branch", "Relu", thenOutput);
+  branch("else_branch", "Neg", "else_out");
+  mb.output("y");
+  return mb;
+}
+
+}  // namespace
+
+TEST(OnnxImportReliability, SubgraphOutputsDoNotShadowOuterNames) {
+  EXPECT_NO_THROW(import(ifModel("then_out")));
+  Error e = errorOf([&] { import(ifModel("x")); });
+  EXPECT_EQ(e.code(), ErrorCode::kInvalidModel);
+  EXPECT_TRUE(contains(e.what(), "in graph attribute 'then_branch' of node 'if' (If): node 'then_branch_node' (Relu): "
+                                 "output 'x' is already defined"))
+      << e.what();
+}
+
+namespace {
+
+// A model whose initializer "w" ([2] float) lives in external data at `location`, in `dir`.
+fs::path writeExternalModel(const fs::path& dir, const std::string& location) {
+  ModelBuilder mb(13);
+  mb.input("x", {2});
+  auto* w = mb.g().add_initializer();
+  w->set_name("w");
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  w->add_dims(2);
+  w->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto* kv = w->add_external_data();
+  kv->set_key("location");
+  kv->set_value(location);
+  mb.node("Add", {"x", "w"}, {"y"});
+  mb.output("y");
+  fs::path model = dir / "m.onnx";
+  std::ofstream(model, std::ios::binary) << mb.bytes();
+  return model;
+}
+
+Error importError(const fs::path& model) {
+  return errorOf([&] {
+    ir::Network net;
+    OnnxParser(net).parseFromFile(model.string());
+  });
+}
+
+}  // namespace
+
+TEST(OnnxImportReliability, ExternalDataStaysInTheModelFolder) {
+  fs::path root = tempDir("confined");
+  fs::path dir = root / "model";
+  fs::create_directories(dir / "data");
+  {
+    std::ofstream out(dir / "data" / "w.bin", std::ios::binary);
+    float v[2] = {1, 2};
+    out.write(reinterpret_cast<const char*>(v), 8);
+  }
+  // A symbolic link to a file inside the folder is followed.
+  fs::create_symlink(dir / "data" / "w.bin", dir / "inside.bin");
+  {
+    ir::Network net;
+    OnnxParser(net).parseFromFile(writeExternalModel(dir, "inside.bin").string());
+    EXPECT_EQ(net.tensor("w")->producerLayer->as<ConstantParams>().weights.as<float>()[1], 2.f);
+  }
+  // A symbolic link out of the folder (to /etc/passwd, or to a file next to the folder) is refused.
+  fs::create_symlink("/etc/passwd", dir / "passwd.bin");
+  Error e = importError(writeExternalModel(dir, "passwd.bin"));
+  EXPECT_EQ(e.code(), ErrorCode::kInvalidModel);
+  EXPECT_TRUE(contains(e.what(), "m.onnx") && contains(e.what(), "'w'") && contains(e.what(), "'passwd.bin'") &&
+              contains(e.what(), "outside the model folder"))
+      << e.what();
+  std::ofstream(root / "next_to_model.bin") << "12345678";
+  fs::create_symlink(root / "next_to_model.bin", dir / "sibling.bin");
+  EXPECT_TRUE(contains(importError(writeExternalModel(dir, "sibling.bin")).what(), "outside the model folder"));
+  // A linked directory leading out counts too.
+  fs::create_directory_symlink(root, dir / "up");
+  EXPECT_TRUE(contains(importError(writeExternalModel(dir, "up/next_to_model.bin")).what(), "outside the model folder"));
+  fs::remove_all(root);
+}
+
+TEST(OnnxImportReliability, ExternalDataMustBeARegularFile) {
+  fs::path dir = tempDir("special");
+  // A FIFO: refused before it is opened (opening it would block until a writer comes).
+  ASSERT_EQ(::mkfifo((dir / "pipe.bin").c_str(), 0600), 0);
+  Error fifo = importError(writeExternalModel(dir, "pipe.bin"));
+  EXPECT_EQ(fifo.code(), ErrorCode::kInvalidModel);
+  EXPECT_TRUE(contains(fifo.what(), "'pipe.bin' is not a regular file") && contains(fifo.what(), "FIFO"))
+      << fifo.what();
+  fs::create_directory(dir / "folder.bin");
+  Error folder = importError(writeExternalModel(dir, "folder.bin"));
+  EXPECT_TRUE(contains(folder.what(), "is not a regular file") && contains(folder.what(), "directory"))
+      << folder.what();
+  Error device = importError(writeExternalModel(dir, "."));
+  EXPECT_TRUE(contains(device.what(), "is not a regular file")) << device.what();
+  fs::remove_all(dir);
+}
+
+TEST(OnnxImportReliability, TensorProtoSizesAreCheckedBeforeAllocating) {
+  onnx::TensorProto p;
+  p.set_name("huge");
+  p.set_data_type(onnx::TensorProto::FLOAT);
+  p.add_dims(int64_t{1} << 40);
+  p.add_dims(int64_t{1} << 40);
+  EXPECT_TRUE(contains(errorOf([&] { tensorFromProto(p); }).what(), "more elements than 64 bits"));
+  p.clear_dims();
+  p.add_dims(int64_t{1} << 40);  // 4 TiB of float_data that is not there
+  Error e = errorOf([&] { tensorFromProto(p); });
+  EXPECT_EQ(e.code(), ErrorCode::kInvalidModel);
+  EXPECT_TRUE(contains(e.what(), "has 0 values in float_data")) << e.what();
 }
