@@ -24,7 +24,7 @@ export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:log_path=$logs/asan
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$logs/ubsan
 status=0
 echo "== unit and CPU kernel tests"
-"$build/tests/kiln_tests" --gtest_brief=1 || status=1
+"$build/tests/kiln_tests" --gtest_brief=1 || { echo "kiln_tests FAILED (a test, or a sanitizer report below)"; status=1; }
 echo "== ONNX conformance (CPU) against tests/conformance/expected_cpu.txt"
 python3 scripts/check_conformance.py --kiln "$build/kiln" --expected tests/conformance/expected_cpu.txt || status=1
 reports=$(find "$logs" -type f | wc -l)

@@ -384,20 +384,19 @@ struct SubnetworkList {
 void validateNetwork(const ir::Network& net);
 
 void validateLayer(const ir::Layer& layer, const std::unordered_set<const ir::Tensor*>& available) {
-  std::string where = layer.describe();
   for (size_t i = 0; i < layer.inputs.size(); ++i) {
     const ir::Tensor* in = layer.inputs[i];
     if (in && !available.count(in))
-      invalid(concat(where, " reads tensor '", in->name(), "' (input ", i,
+      invalid(concat(layer.describe(), " reads tensor '", in->name(), "' (input ", i,
                      ") before any layer produces it, or it is never produced"));
   }
   if (layer.type() == LayerType::kConstant) {
     if (!layer.inputs.empty() || layer.outputs.size() != 1)
-      invalid(concat(where, " has ", layer.inputs.size(), " inputs and ", layer.outputs.size(),
+      invalid(concat(layer.describe(), " has ", layer.inputs.size(), " inputs and ", layer.outputs.size(),
                      " outputs; a Constant has none and one"));
     const Weights& w = layer.as<ConstantParams>().weights;
     if (w.kind != ValueKind::kTensor || (!w.bytes && ir::checkedVolume(w.shape) != 0))
-      invalid(concat(where, " has no weight bytes for its shape ", dimsToString(w.shape)));
+      invalid(concat(layer.describe(), " has no weight bytes for its shape ", dimsToString(w.shape)));
   }
   SubnetworkList subnetworks;
   std::visit([&](auto& p) { const_cast<std::decay_t<decltype(p)>&>(p).visit(subnetworks); }, layer.params());
@@ -405,7 +404,7 @@ void validateLayer(const ir::Layer& layer, const std::unordered_set<const ir::Te
     try {
       validateNetwork(*sub);
     } catch (const Error& e) {
-      fail(ErrorCode::kInvalidPlan, concat(e.what(), " (in a subnetwork of ", where, ")"));
+      fail(ErrorCode::kInvalidPlan, concat(e.what(), " (in a subnetwork of ", layer.describe(), ")"));
     }
   }
   // The shape rule checks the params against the inputs; its result must be what the plan stored.
@@ -426,15 +425,15 @@ void validateLayer(const ir::Layer& layer, const std::unordered_set<const ir::Te
   } catch (const Error& e) {
     invalid(e.what());
   } catch (const std::exception& e) {
-    invalid(concat(where, ": ", e.what()));
+    invalid(concat(layer.describe(), ": ", e.what()));
   }
   if (inferred.size() != layer.outputs.size())
-    invalid(concat(where, " has ", layer.outputs.size(), " outputs, its inputs give ", inferred.size()));
+    invalid(concat(layer.describe(), " has ", layer.outputs.size(), " outputs, its inputs give ", inferred.size()));
   for (size_t o = 0; o < inferred.size(); ++o) {
     const ir::Tensor* out = layer.outputs[o];
     TensorDesc stored{out->type(), out->dims(), out->kind};
     if (!(stored == inferred[o]))
-      invalid(concat(where, ": output ", o, " '", out->name(), "' is stored as ", describeDesc(stored),
+      invalid(concat(layer.describe(), ": output ", o, " '", out->name(), "' is stored as ", describeDesc(stored),
                      " but its inputs give ", describeDesc(inferred[o])));
   }
 }

@@ -58,7 +58,11 @@ struct PlanContents {
 std::vector<uint8_t> serializeParams(const ir::Layer& layer);
 
 std::vector<uint8_t> writePlan(const ir::Network& network, const PlanInfo& info);
-// Throws kiln::Error(kInvalidPlan) naming what is wrong: not a plan, version, truncated, corrupted.
+// Throws kiln::Error(kInvalidPlan) naming what is wrong: not a plan, version, truncated, corrupted, or a
+// network the builder could not have written (a layer input read before it is produced, an enum value out of
+// range, weights that do not fill their shape, a layer whose shape rule refuses it or infers other outputs
+// than the plan stores, a profile that does not fit the inputs, per-layer lists of the wrong length). A plan
+// that reads can be loaded and run.
 PlanContents readPlan(const void* data, size_t size);
 
 }  // namespace kiln::plan
