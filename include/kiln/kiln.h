@@ -139,8 +139,14 @@ struct BuilderConfig {
   // Names of builder passes to skip (see Builder::passNames()).
   std::vector<std::string> disabledPasses;
   // Most activation memory (bytes) a context may plan, checked at the profile's max shapes; the build
-  // fails when the network needs more. 0: no limit.
+  // fails when the network needs more. Recorded in the plan: at run time, a tensor whose size is known
+  // only then (data-dependent shapes, shapes computed from values) that would take the context past it
+  // fails the run with an error naming the tensor. 0: no limit.
   int64_t memoryLimit = 0;
+  // Most elements one tensor may hold. Checked at build for every tensor at the profile's max shapes and,
+  // recorded in the plan, at run time for sizes known only then; the error names the tensor, its layer and
+  // its shape. Guards against shapes computed from (possibly hostile) values that ask for absurd memory.
+  int64_t maxTensorElements = int64_t{1} << 32;
   // Tactic selection (TensorRT's builder optimization level), 0..5. 0 takes each backend's preferred
   // tactic and times nothing; from 1 on, every layer with several candidate kernels has them timed on the
   // device at the profile's opt shapes and keeps the fastest; higher efforts time more candidates (more
@@ -312,6 +318,20 @@ class ExecutionContext {
   // into a CUDA graph. The profiler must outlive its use here.
   // Networks with data-dependent shapes (run layer by layer on the host) report nothing.
   void setProfiler(Profiler* profiler);
+
+  // Cancellation (ONNX Runtime's RunOptions terminate flag). cancel() may be called from any thread: the run
+  // in progress on this context (or, when none is, the next one) stops at its next check and throws
+  // kiln::Error (kCancelled); the request is consumed by the run it stops. Checks are made between layers,
+  // in every Loop/Scan iteration and inside long host layers; a GPU enqueue() is checked while it is being
+  // enqueued, not while the device runs it.
+  void cancel();
+  // A time limit for each execute()/enqueue() call, in milliseconds, checked where cancel() is; a run past it
+  // throws kiln::Error (kCancelled) saying the limit. 0 (the default): none.
+  void setTimeLimit(double milliseconds);
+
+  // A context is used by one thread at a time: a call that overlaps a run on another thread (execute,
+  // enqueue, setInputShape, setTensorAddress) throws kiln::Error (kInvalidArgument) instead of corrupting
+  // the run. Use one context per thread.
 
   // Internal.
   explicit ExecutionContext(std::shared_ptr<const Engine> engine);

@@ -47,7 +47,8 @@ const char* dataTypeName(DataType type);
 
 // A shape. A dimension of -1 is unknown until run time (a dynamic dimension).
 using Dims = std::vector<int64_t>;
-// Number of elements (1 for a scalar); -1 if any dimension is unknown.
+// Number of elements (1 for a scalar); -1 if any dimension is unknown. A count that does not fit in int64
+// throws kiln::Error (kInvalidArgument) naming the shape.
 int64_t volume(const Dims& dims);
 // "[1,3,224,224]" with "?" for unknown dimensions.
 std::string dimsToString(const Dims& dims);
@@ -93,6 +94,7 @@ enum class ErrorCode : uint8_t {
   kIOError,          // a file could not be read or written
   kRuntimeError,     // failure while running (device errors, allocation)
   kInternal,         // a bug in Kiln
+  kCancelled,        // a run stopped by ExecutionContext::cancel() or its time limit
 };
 const char* errorCodeName(ErrorCode code);
 

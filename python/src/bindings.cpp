@@ -327,7 +327,8 @@ PYBIND11_MODULE(_kiln, m) {
       .value("INVALID_PLAN", ErrorCode::kInvalidPlan)
       .value("IO_ERROR", ErrorCode::kIOError)
       .value("RUNTIME_ERROR", ErrorCode::kRuntimeError)
-      .value("INTERNAL", ErrorCode::kInternal);
+      .value("INTERNAL", ErrorCode::kInternal)
+      .value("CANCELLED", ErrorCode::kCancelled);
 
   gErrorType = PyErr_NewExceptionWithDoc(
       "kiln.Error",

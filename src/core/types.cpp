@@ -4,6 +4,7 @@
 #include <mutex>
 #include <new>
 
+#include "core/checked_math.h"
 #include "core/error.h"
 #include "kiln/kiln.h"
 
@@ -55,9 +56,49 @@ int64_t volume(const Dims& dims) {
   int64_t n = 1;
   for (int64_t d : dims) {
     if (d < 0) return -1;
-    n *= d;
   }
+  for (int64_t d : dims)
+    KILN_CHECK(!__builtin_mul_overflow(n, d, &n), kInvalidArgument, "size overflow: the shape ", dimsToString(dims),
+               " has more elements than fit in 64 bits");
   return n;
+}
+
+int64_t checkedVolume(const Dims& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    if (d < 0) return -1;
+  for (int64_t d : shape)
+    if (__builtin_mul_overflow(n, d, &n)) return -1;
+  return n;
+}
+
+int64_t checkedByteSize(DataType type, const Dims& shape) {
+  int64_t n = checkedVolume(shape), bytes = 0;
+  if (n < 0 || __builtin_mul_overflow(n, static_cast<int64_t>(dataTypeSize(type)), &bytes)) return -1;
+  return bytes;
+}
+
+int64_t mulOrThrow(int64_t a, int64_t b, const std::string& what) {
+  int64_t r = 0;
+  KILN_CHECK(!__builtin_mul_overflow(a, b, &r), kInvalidArgument, "size overflow: ", what, ": ", a, " * ", b,
+             " does not fit in 64 bits");
+  return r;
+}
+
+int64_t addOrThrow(int64_t a, int64_t b, const std::string& what) {
+  int64_t r = 0;
+  KILN_CHECK(!__builtin_add_overflow(a, b, &r), kInvalidArgument, "size overflow: ", what, ": ", a, " + ", b,
+             " does not fit in 64 bits");
+  return r;
+}
+
+int64_t byteSizeOrThrow(DataType type, const Dims& shape, const std::string& what) {
+  for (int64_t d : shape)
+    if (d < 0) return -1;
+  int64_t bytes = checkedByteSize(type, shape);
+  KILN_CHECK(bytes >= 0, kInvalidArgument, "size overflow: ", what, " of type ", dataTypeName(type), " and shape ",
+             dimsToString(shape), " needs more bytes than fit in 64 bits");
+  return bytes;
 }
 
 std::string dimsToString(const Dims& dims) {
@@ -154,6 +195,7 @@ const char* errorCodeName(ErrorCode code) {
     case ErrorCode::kInvalidPlan: return "invalid plan";
     case ErrorCode::kIOError: return "I/O error";
     case ErrorCode::kRuntimeError: return "runtime error";
+    case ErrorCode::kCancelled: return "cancelled";
     case ErrorCode::kInternal: return "internal error";
   }
   return "error";

@@ -8,19 +8,6 @@
 
 namespace kiln::ir {
 
-int64_t checkedVolume(const Dims& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape)
-    if (d < 0 || __builtin_mul_overflow(n, d, &n)) return -1;
-  return n;
-}
-
-int64_t checkedByteSize(DataType type, const Dims& shape) {
-  int64_t n = checkedVolume(shape), bytes = 0;
-  if (n < 0 || __builtin_mul_overflow(n, static_cast<int64_t>(dataTypeSize(type)), &bytes)) return -1;
-  return bytes;
-}
-
 ILayer* Tensor::producer() const { return producerLayer; }
 
 void Tensor::setName(const std::string& name) {

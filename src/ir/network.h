@@ -7,19 +7,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/checked_math.h"
 #include "kiln/kiln.h"
 
 namespace kiln::ir {
 
 class Layer;
 class Network;
-
-// The element count of `shape` when every dim is known and the count fits in int64; -1 otherwise.
-// For sizes read from files and callers, where a wrapped product must not pass for a small one.
-int64_t checkedVolume(const Dims& shape);
-// The bytes a tensor of `type` and `shape` holds (sizeof(std::string) per string), or -1 when the shape
-// is unknown or the size does not fit in int64.
-int64_t checkedByteSize(DataType type, const Dims& shape);
 
 class Tensor final : public ITensor {
  public:

@@ -181,7 +181,7 @@ HostTensor tensorFromProto(const TP& proto, const std::string& baseDir) {
   KILN_CHECK(!proto.has_segment(), kUnsupported, label, ": segmented tensors are not supported");
   Dims shape(proto.dims().begin(), proto.dims().end());
   for (int64_t d : shape) KILN_CHECK(d >= 0, kInvalidModel, label, " has a negative dimension in ", dimsToString(shape));
-  int64_t count = ir::checkedVolume(shape), byteSize = ir::checkedByteSize(type, shape);
+  int64_t count = checkedVolume(shape), byteSize = checkedByteSize(type, shape);
   KILN_CHECK(count >= 0 && byteSize >= 0, kInvalidModel, label, " of shape ", dimsToString(shape),
              " has more elements than 64 bits can count");
   if (type == DataType::kString) {  // string_data only: raw_data and external data cannot hold strings

@@ -204,7 +204,7 @@ class Reader {
     KILN_CHECK(offset <= weightsSize_ && size <= weightsSize_ - offset, kInvalidPlan,
                "plan is truncated or corrupted: weights at ", offset, "+", size, " lie outside the weights section (",
                weightsSize_, " bytes)");
-    int64_t n = ir::checkedVolume(w.shape);
+    int64_t n = checkedVolume(w.shape);
     KILN_CHECK(n >= 0, kInvalidPlan, "plan is corrupted: weights of shape ", dimsToString(w.shape),
                " (unknown or too many elements)");
     const uint8_t* at = weights_ + offset;
@@ -213,7 +213,7 @@ class Reader {
       w = Weights::strings(w.shape, readStrings(at, size, n));
       return;
     }
-    KILN_CHECK(static_cast<uint64_t>(ir::checkedByteSize(w.type, w.shape)) == size, kInvalidPlan,
+    KILN_CHECK(static_cast<uint64_t>(checkedByteSize(w.type, w.shape)) == size, kInvalidPlan,
                "plan is corrupted: weights of type ", dataTypeName(w.type), " and shape ", dimsToString(w.shape),
                " hold ", size, " bytes");
     w.bytes = std::make_shared<const std::vector<uint8_t>>(at, at + size);
@@ -395,7 +395,7 @@ void validateLayer(const ir::Layer& layer, const std::unordered_set<const ir::Te
       invalid(concat(layer.describe(), " has ", layer.inputs.size(), " inputs and ", layer.outputs.size(),
                      " outputs; a Constant has none and one"));
     const Weights& w = layer.as<ConstantParams>().weights;
-    if (w.kind != ValueKind::kTensor || (!w.bytes && ir::checkedVolume(w.shape) != 0))
+    if (w.kind != ValueKind::kTensor || (!w.bytes && checkedVolume(w.shape) != 0))
       invalid(concat(layer.describe(), " has no weight bytes for its shape ", dimsToString(w.shape)));
   }
   SubnetworkList subnetworks;
