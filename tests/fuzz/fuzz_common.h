@@ -67,11 +67,11 @@ inline void runOnce(const Engine& engine) {
         continue;
       }
       Dims shape = engine.profileShape(name).opt;
-      int64_t bytes = ir::checkedByteSize(type, shape);
+      int64_t bytes = checkedByteSize(type, shape);
       if (bytes < 0 || bytes > kMaxRunBytes) return;
       context->setInputShape(name, shape);
       if (type == DataType::kString) {
-        strings.emplace_back(static_cast<size_t>(ir::checkedVolume(shape)));
+        strings.emplace_back(static_cast<size_t>(checkedVolume(shape)));
         context->setTensorAddress(name, strings.back().data());
       } else {
         buffers.emplace_back(static_cast<size_t>(bytes) + 1, 0);  // + 1: a valid address for empty tensors
