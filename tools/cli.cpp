@@ -14,7 +14,7 @@ static const char* kUsage =
     "               [--dump-layers (each layer's tactic, time, candidates)] [--quiet (no progress, no summary)]\n"
     "  inspect      --engine=PLAN  (inputs, outputs, and each layer's backend, tactic, time, candidates)\n"
     "  run          --engine=PLAN | --onnx=MODEL  --load-inputs=DIR [--save-outputs=DIR] [--expect=DIR]\n"
-    "               [--rtol=1e-3] [--atol=1e-7]\n"
+    "               [--rtol=1e-3] [--atol=1e-7] [--timeout=MS (the run stops with an error past it)]\n"
     "  bench        --engine=PLAN | --onnx=MODEL  [--device=cpu|cuda[:N]] [--fp16] [--iterations=100] [--warmup=10]\n"
     "               [--batch=N] [--shapes=x:1x3x224x224] [--threads=N] [--seed=0] [--profile[=all] (time per layer type and the slowest (all) layers)]\n"
     "               CUDA: [--no-data-transfers] [--use-cuda-graph] (prints GPU compute, H2D/D2H copy, enqueue times)\n"

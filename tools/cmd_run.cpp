@@ -8,14 +8,19 @@
 namespace kiln::tools {
 
 int runRunCommand(const std::vector<std::string>& args, std::ostream& out) {
-  Options options(args, builderOptionNames({"onnx", "engine", "load-inputs", "save-outputs", "expect", "rtol", "atol"}));
+  Options options(args, builderOptionNames({"onnx", "engine", "load-inputs", "save-outputs", "expect", "rtol", "atol", "timeout"}));
   KILN_CHECK(options.has("load-inputs"), kInvalidArgument, "kiln run needs --load-inputs=DIR (input_0.pb, ...)");
+  // --timeout: the run stops with a kCancelled error past it.
+  double timeLimitMs = options.getDouble("timeout", 0);
+  KILN_CHECK(!options.has("timeout") || timeLimitMs > 0, kInvalidArgument,
+             "--timeout must be a time in milliseconds > 0, got '", options.get("timeout"), "'");
   auto inputs = readTensorFiles(options.get("load-inputs"), "input");
   // Building in memory: dynamic inputs are tuned for the inputs at hand.
   std::vector<Dims> inputShapes;
   for (auto& input : inputs) inputShapes.push_back(input.second.shape);
   std::shared_ptr<Engine> engine = engineFrom(options, nullptr, nullptr, inputShapes);
   auto context = engine->createExecutionContext();
+  context->setTimeLimit(timeLimitMs);
   auto outputs = runEngine(*engine, *context, inputs);
   if (options.has("save-outputs")) {
     std::filesystem::create_directories(options.get("save-outputs"));

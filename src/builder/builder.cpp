@@ -93,6 +93,11 @@ std::vector<uint8_t> Builder::buildSerializedNetwork(NetworkDefinition& definiti
   std::shared_ptr<Backend> cpu = backendFor("cpu");
   info.device = config.device == "cpu" ? "cpu" : config.device;
   info.target = device->target();
+  // The limits contexts enforce at run time on sizes known only then (memoryLimit <= 0: none).
+  KILN_CHECK(config.maxTensorElements > 0, kInvalidArgument, "BuilderConfig.maxTensorElements must be positive, got ",
+             config.maxTensorElements);
+  info.memoryLimit = std::max<int64_t>(config.memoryLimit, 0);
+  info.maxTensorElements = config.maxTensorElements;
 
   net.inferShapes();
   // --fp16 wins over --bf16 when both are given (the CUDA backend has float16 kernels only).

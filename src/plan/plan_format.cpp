@@ -502,6 +502,9 @@ void validatePlan(const PlanContents& contents) {
     invalid(concat("the per-layer lists (backends ", info.layerBackends.size(), ", tactics ", info.layerTactics.size(),
                    ", times ", info.layerTacticMs.size(), ", candidates ", info.layerCandidates.size(),
                    ") do not match the ", layers, " layers"));
+  if (info.memoryLimit < 0 || info.maxTensorElements <= 0)
+    invalid(concat("the run-time limits (memoryLimit ", info.memoryLimit, ", maxTensorElements ",
+                   info.maxTensorElements, ") are out of range"));
   for (size_t i = 0; i < layers; ++i)
     if (info.layerBackends[i] != "cpu" && info.layerBackends[i] != info.device)
       invalid(concat(net.layers()[i]->describe(), " runs on '", info.layerBackends[i], "', neither the cpu nor the plan's device '",
@@ -541,6 +544,7 @@ std::vector<uint8_t> writePlan(const ir::Network& net, const PlanInfo& c) {
   ms.resize(layers, -1.f);
   candidates.resize(layers, 0);
   w(tactics, ms, candidates);
+  w(c.memoryLimit, c.maxTensorElements);
 
   size_t metadataOffset = kHeaderSize;
   size_t weightsOffset = (metadataOffset + w.bytes.size() + kWeightsAlignment - 1) / kWeightsAlignment * kWeightsAlignment;
@@ -598,6 +602,7 @@ PlanContents readPlan(const void* data, size_t size) {
   contents.network = r.network();
   r(c.layerBackends);
   r(c.layerTactics, c.layerTacticMs, c.layerCandidates);
+  r(c.memoryLimit, c.maxTensorElements);
   KILN_CHECK(r.atEnd(), kInvalidPlan, "plan is corrupted: unexpected bytes after the metadata");
   validatePlan(contents);
   return contents;

@@ -16,6 +16,8 @@
 //   4  string constants: their weights hold each element as a u64 byte length and the bytes.
 //   5  per layer, after the backends: the chosen tactic, its measured time (ms, -1 when not timed) and
 //      the number of candidates timed (tactic selection and the timing cache).
+//   6  after the tactics: the run-time limits memoryLimit and maxTensorElements (BuilderConfig). A version 5
+//      plan is refused rather than read with no limits, so every plan that loads enforces its limits.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +30,7 @@
 namespace kiln::plan {
 
 constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-constexpr uint32_t kPlanFormatVersion = 5;
+constexpr uint32_t kPlanFormatVersion = 6;
 constexpr size_t kWeightsAlignment = 64;
 constexpr size_t kHeaderSize = 8 + 4 + 4 + 8 * 4 + 4 + 4;
 
@@ -45,6 +47,10 @@ struct PlanInfo {
   std::vector<std::string> layerTactics;
   std::vector<float> layerTacticMs;
   Dims layerCandidates;
+  // The run-time limits (BuilderConfig::memoryLimit, 0: none, and maxTensorElements), enforced by contexts on
+  // sizes known only at run time.
+  int64_t memoryLimit = 0;
+  int64_t maxTensorElements = int64_t{1} << 32;
 };
 
 // Everything an engine is made from.

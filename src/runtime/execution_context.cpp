@@ -5,11 +5,21 @@
 // lifetimes over the step schedule and sizes the workspaces. enqueue() then only runs steps.
 // When a shape depends on data (NonZero), the context runs the network layer by layer on the host
 // instead ("data-dependent mode"); outputs are then owned by the context.
+//
+// Reliability: a cheap "busy" flag refuses calls that overlap a run on another thread; each run installs a
+// RunControl (cancel(), setTimeLimit()) checked between steps and layers and by host loops; sizes known only
+// at run time are checked against overflow and the plan's limits (maxTensorElements, memoryLimit) before
+// their memory is allocated.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstring>
+#include <new>
 
 #include "backends/host_eval.h"
+#include "backends/run_control.h"
+#include "core/checked_math.h"
 #include "core/error.h"
 #include "ir/shape_inference.h"
 #include "runtime/engine_impl.h"
@@ -32,15 +42,30 @@ struct Buffer {
     pointer = nullptr;
     bytes = 0;
   }
-  // Ensures at least `size` bytes; contents are not kept.
-  void reserve(const Backend* owner, size_t size) {
+  // Ensures at least `size` bytes; contents are not kept. An allocation failure is a kiln::Error
+  // (kRuntimeError) naming `what` and the bytes.
+  void reserve(const Backend* owner, size_t size, const std::string& what) {
     if (pointer && bytes >= size && backend == owner) return;
     release();
+    size = std::max<size_t>(size, 1);
+    try {
+      pointer = owner->allocate(size);
+    } catch (const std::bad_alloc&) {
+      fail(ErrorCode::kRuntimeError, concat("cannot allocate ", size, " bytes for ", what, " on ", owner->name()));
+    } catch (const Error& e) {
+      fail(ErrorCode::kRuntimeError, concat("cannot allocate ", size, " bytes for ", what, ": ", e.what()));
+    }
     backend = owner;
-    bytes = std::max<size_t>(size, 1);
-    pointer = owner->allocate(bytes);
+    bytes = size;
   }
 };
+
+const char* memoryName(int kind) { return kind == kHostMemory ? "host" : "device"; }
+
+// Every dim known (none is -1).
+bool knownShape(const Dims& shape) {
+  return std::none_of(shape.begin(), shape.end(), [](int64_t d) { return d < 0; });
+}
 }  // namespace
 
 struct ContextImpl {
@@ -68,6 +93,11 @@ struct ContextImpl {
   std::vector<char> viewSteps;               // per engine step: a view layer whose output shares its input's memory
   int64_t arenaBytes[2] = {0, 0};
   int64_t naiveBytes[2] = {0, 0};
+  int64_t hostValueBytes = 0;                // bytes of the values evaluated at reshape from input values
+  int64_t valueBytes = 0;                    // data-dependent mode: bytes of the layer outputs of this run so far
+  std::atomic<bool> busy{false};             // a public call is in progress (the one-thread guard)
+  std::atomic<bool> cancelRequested{false};  // cancel() was called; consumed by the check that stops a run
+  double timeLimitMs = 0;                    // setTimeLimit(); 0: none
 
   explicit ContextImpl(const EngineImpl& e) : engine(e) {
     size_t n = e.tensors.size();
@@ -104,7 +134,38 @@ struct ContextImpl {
   void run(void* stream);
   void runDataDependent();
   void copyHostValueToOutput(int t, void* stream);
+  void enqueue(void* stream);
+  // The byte size of tensor t at `desc`, a size known only at run time: throws kiln::Error
+  // (kInvalidArgument) naming the tensor, its layer and its shape when the element count overflows or
+  // exceeds the plan's maxTensorElements.
+  int64_t checkedRunTimeBytes(int t, const TensorDesc& desc) const;
+  // Throws kiln::Error (kInvalidArgument) when `bytes` of activation memory exceed the plan's memoryLimit.
+  void checkMemoryLimit(int64_t bytes, const std::string& what) const;
+  std::string describeTensor(int t) const;
 };
+
+std::string ContextImpl::describeTensor(int t) const {
+  const ir::Tensor* tensor = engine.tensors[t];
+  if (tensor->producerLayer) return concat("tensor '", tensor->name(), "' (output of ", tensor->producerLayer->describe(), ")");
+  return concat("tensor '", tensor->name(), "'");
+}
+
+int64_t ContextImpl::checkedRunTimeBytes(int t, const TensorDesc& desc) const {
+  int64_t elements = checkedVolume(desc.shape);
+  int64_t bytes = checkedByteSize(desc.type, desc.shape);
+  KILN_CHECK(elements >= 0 && bytes >= 0, kInvalidArgument, "size overflow: ", describeTensor(t), " has shape ",
+             dimsToString(desc.shape), ", whose size does not fit in 64 bits");
+  int64_t limit = engine.contents.info.maxTensorElements;
+  KILN_CHECK(elements <= limit, kInvalidArgument, describeTensor(t), " has shape ", dimsToString(desc.shape), ": ",
+             elements, " elements, over the plan's maxTensorElements of ", limit, " (BuilderConfig::maxTensorElements)");
+  return bytes;
+}
+
+void ContextImpl::checkMemoryLimit(int64_t bytes, const std::string& what) const {
+  int64_t limit = engine.contents.info.memoryLimit;
+  KILN_CHECK(limit == 0 || bytes <= limit, kInvalidArgument, what, " takes the context to ", bytes,
+             " bytes of activation memory, over the plan's memoryLimit of ", limit, " bytes (BuilderConfig::memoryLimit)");
+}
 
 void ContextImpl::reshape(bool bindingsOnHost) {
   const ir::Network& net = engine.network();
@@ -140,8 +201,13 @@ void ContextImpl::reshape(bool bindingsOnHost) {
   }
   // Layers in order: infer shapes; evaluate host layers. In host-value mode only the host layers run
   // here; runDataDependent infers the rest from the values.
+  // Shapes computed from input values are known only now: their sizes are checked against the plan's limits
+  // (other shapes lie within the profile, checked at build at its max shapes).
+  bool checkSizes = valuesRead && !shapesOnly;
+  hostValueBytes = 0;
   dataDependent = engine.hostValueMode;
   for (size_t li = 0; li < net.layers().size(); ++li) {
+    host::checkRunControl();
     const ir::Layer& layer = *net.layers()[li];
     if (layer.type() == LayerType::kConstant) {
       int t = engine.indexOf(layer.outputs[0]);
@@ -156,6 +222,15 @@ void ContextImpl::reshape(bool bindingsOnHost) {
       inValues.push_back(in ? values[engine.indexOf(in)] : nullptr);
     }
     if (engine.hostLayer[li]) {
+      if (checkSizes) {  // before evaluateLayer allocates the outputs
+        std::vector<TensorDesc> expected = ir::inferOutputs(layer, inDescs, inValues);
+        for (size_t o = 0; o < expected.size(); ++o) {
+          if (!knownShape(expected[o].shape)) continue;
+          int t = engine.indexOf(layer.outputs[o]);
+          hostValueBytes = addOrThrow(hostValueBytes, checkedRunTimeBytes(t, expected[o]), "activation memory");
+          checkMemoryLimit(hostValueBytes, describeTensor(t));
+        }
+      }
       std::vector<HostTensor> outs;
       if (layer.type() == LayerType::kShape) {
         HostTensor shapeOnly = Weights::shapeOnly(inDescs[0]->type, inDescs[0]->shape);  // only the shape is read
@@ -177,7 +252,8 @@ void ContextImpl::reshape(bool bindingsOnHost) {
       int t = engine.indexOf(layer.outputs[o]);
       descs[t] = outs[o];
       values[t] = nullptr;
-      if (volume(outs[o].shape) < 0) dataDependent = true;
+      if (!knownShape(outs[o].shape)) dataDependent = true;
+      else if (checkSizes) checkedRunTimeBytes(t, outs[o]);
     }
   }
   if (dataDependent) {
@@ -289,13 +365,22 @@ void ContextImpl::planMemory() {
       if (slotOf[kind][t] >= 0) offsets[kind][t] = plan.offsets[requestOfSlot[slotOf[kind][t]]];
     arenaBytes[kind] = plan.arenaBytes;
     naiveBytes[kind] = plan.naiveBytes;
-    if (plan.arenaBytes > 0) arenas[kind].reserve(backendOf(static_cast<MemoryKind>(kind)), plan.arenaBytes);
   }
+  // Shapes computed from input values may need more than the build checked (BuilderConfig::memoryLimit).
+  if (valuesRead)
+    checkMemoryLimit(addOrThrow(hostValueBytes, addOrThrow(arenaBytes[0], arenaBytes[1], "activation memory"),
+                                "activation memory"),
+                     "the shapes computed from input values");
+  for (int kind = 0; kind < 2; ++kind)
+    if (arenaBytes[kind] > 0)
+      arenas[kind].reserve(backendOf(static_cast<MemoryKind>(kind)), static_cast<size_t>(arenaBytes[kind]),
+                           concat("the ", memoryName(kind), " activation arena"));
   // Unbound outputs get context-owned memory; host-evaluated values used on the device get mirrors.
   for (auto* out : net.outputs()) {
     int t = engine.indexOf(out);
     if (!ownedOutputs[t]) ownedOutputs[t] = std::make_unique<Buffer>();
-    ownedOutputs[t]->reserve(backendOf(engine.primaryKind), static_cast<size_t>(bytesOf(t)));
+    ownedOutputs[t]->reserve(backendOf(engine.primaryKind), static_cast<size_t>(bytesOf(t)),
+                             concat("output '", out->name(), "'"));
   }
   if (engine.primaryKind == kDeviceMemory) {
     for (size_t li = 0; li < net.layers().size(); ++li) {
@@ -308,7 +393,7 @@ void ContextImpl::planMemory() {
         if (!engine.hostEvaluated[t] || engine.constantValue[t] || in->isInput) continue;
         if (!deviceMirrors[t]) deviceMirrors[t] = std::make_unique<Buffer>();
         size_t bytes = values[t]->bytes->size();
-        deviceMirrors[t]->reserve(engine.deviceBackend.get(), bytes);
+        deviceMirrors[t]->reserve(engine.deviceBackend.get(), bytes, concat("the device copy of '", in->name(), "'"));
         engine.deviceBackend->copyFromHost(deviceMirrors[t]->pointer, values[t]->data(), bytes, nullptr);
       }
     }
@@ -322,7 +407,9 @@ void ContextImpl::planMemory() {
       w = std::max(w, engine.kernels[step.layer]->workspaceSize(argsFor(step.layer, nullptr, false)));
     }
   for (int kind = 0; kind < 2; ++kind)
-    if (workspace[kind] > 0) workspaces[kind].reserve(backendOf(static_cast<MemoryKind>(kind)), workspace[kind]);
+    if (workspace[kind] > 0)
+      workspaces[kind].reserve(backendOf(static_cast<MemoryKind>(kind)), workspace[kind],
+                               concat("the ", memoryName(kind), " workspace"));
 }
 
 void* ContextImpl::address(int t, MemoryKind kind) {
@@ -395,6 +482,7 @@ void ContextImpl::run(void* stream) {
     return *stepTimers[i];
   };
   for (size_t i = 0; i < engine.steps.size(); ++i) {
+    host::checkRunControl();  // on a GPU, between steps as they are enqueued
     const Step& step = engine.steps[i];
     if (step.kind == Step::Kind::kCopy) {
       int t = step.tensor;
@@ -473,17 +561,48 @@ void ContextImpl::runDataDependent() {
     }
     known[t] = &lazyValues[t];
   }
+  // Every layer output of the run is kept until its end: with the values evaluated at reshape, valueBytes
+  // is the run's activation memory.
+  valueBytes = hostValueBytes;
   for (size_t li = 0; li < net.layers().size(); ++li) {
+    host::checkRunControl();
     const ir::Layer& layer = *net.layers()[li];
     if (layer.type() == LayerType::kConstant || engine.hostLayer[li]) continue;
     std::vector<const HostTensor*> inputs;
-    for (auto* in : layer.inputs) inputs.push_back(in ? known[engine.indexOf(in)] : nullptr);
-    std::vector<HostTensor> outs = host::evaluateLayer(layer, inputs);
+    std::vector<const TensorDesc*> inDescs;
+    for (auto* in : layer.inputs) {
+      inputs.push_back(in ? known[engine.indexOf(in)] : nullptr);
+      inDescs.push_back(in ? &descs[engine.indexOf(in)] : nullptr);
+    }
+    // Sizes are checked before evaluateLayer allocates; the outputs of layers on host values (control flow,
+    // sequences) and the data-dependent counts (NonZero) are known only after it runs.
+    int64_t expectedBytes = 0;
+    if (!ir::runsOnHostValues(layer)) {
+      std::vector<TensorDesc> expected = ir::inferOutputs(layer, inDescs, inputs);
+      for (size_t o = 0; o < expected.size(); ++o) {
+        if (!knownShape(expected[o].shape)) continue;
+        int t = engine.indexOf(layer.outputs[o]);
+        expectedBytes = addOrThrow(expectedBytes, checkedRunTimeBytes(t, expected[o]), "activation memory");
+        checkMemoryLimit(addOrThrow(valueBytes, expectedBytes, "activation memory"), describeTensor(t));
+      }
+    }
+    std::vector<HostTensor> outs;
+    try {
+      outs = host::evaluateLayer(layer, inputs);
+    } catch (const std::bad_alloc&) {
+      fail(ErrorCode::kRuntimeError, concat(layer.describe(), ": cannot allocate its outputs (", expectedBytes,
+                                            " bytes known before it ran)"));
+    }
+    KILN_CHECK(outs.size() == layer.outputs.size(), kInternal, layer.describe(), " produced ", outs.size(),
+               " outputs, expected ", layer.outputs.size());
     for (size_t o = 0; o < outs.size(); ++o) {
       int t = engine.indexOf(layer.outputs[o]);
       lazyValues[t] = std::move(outs[o]);
       known[t] = &lazyValues[t];
       descs[t] = {lazyValues[t].type, lazyValues[t].shape, lazyValues[t].kind};
+      if (lazyValues[t].kind != ValueKind::kTensor) continue;
+      valueBytes = addOrThrow(valueBytes, checkedRunTimeBytes(t, descs[t]), "activation memory");
+      checkMemoryLimit(valueBytes, describeTensor(t));
     }
   }
   for (auto* out : net.outputs()) {
@@ -499,12 +618,60 @@ void ContextImpl::runDataDependent() {
     }
     size_t bytes = value->bytes ? value->bytes->size() : 0;
     if (!ownedOutputs[t]) ownedOutputs[t] = std::make_unique<Buffer>();
-    ownedOutputs[t]->reserve(engine.cpuBackend.get(), bytes);
+    ownedOutputs[t]->reserve(engine.cpuBackend.get(), bytes, concat("output '", out->name(), "'"));
     if (bytes) std::memcpy(ownedOutputs[t]->pointer, value->data(), bytes);
   }
 }
 
 // ---- public API ----
+
+namespace {
+// The one-thread guard: a public call marks the context busy for its life, and a call that finds it busy
+// (another thread is inside a call) throws instead of corrupting that call's state. One atomic exchange.
+class BusyGuard {
+ public:
+  BusyGuard(ContextImpl& context, const char* call) : busy_(context.busy) {
+    KILN_CHECK(!busy_.exchange(true, std::memory_order_acquire), kInvalidArgument, "ExecutionContext '",
+               static_cast<const void*>(&context), "' is used by two threads at once (", call,
+               " overlaps a call on another thread); use one context per thread");
+  }
+  ~BusyGuard() { busy_.store(false, std::memory_order_release); }
+  BusyGuard(const BusyGuard&) = delete;
+  BusyGuard& operator=(const BusyGuard&) = delete;
+
+ private:
+  std::atomic<bool>& busy_;
+};
+
+host::RunControl runControlOf(ContextImpl& context) {
+  host::RunControl control;
+  control.cancelRequested = &context.cancelRequested;
+  control.timeLimitMs = context.timeLimitMs;
+  control.deadline = std::chrono::steady_clock::now() +
+                     std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                         std::chrono::duration<double, std::milli>(context.timeLimitMs));
+  return control;
+}
+
+// One execute()/enqueue(): its cancellation and time limit are installed on the running thread for its
+// life. A cancel() made before the run stops it at once; one made too late for the run's last check is
+// dropped when the run ends.
+class RunScope {
+ public:
+  explicit RunScope(ContextImpl& context)
+      : context_(context), control_(runControlOf(context)), installed_(control_) {
+    control_.check();
+  }
+  ~RunScope() { context_.cancelRequested.store(false); }
+  RunScope(const RunScope&) = delete;
+  RunScope& operator=(const RunScope&) = delete;
+
+ private:
+  ContextImpl& context_;
+  host::RunControl control_;
+  host::ScopedRunControl installed_;
+};
+}  // namespace
 
 ExecutionContext::ExecutionContext(std::shared_ptr<const Engine> engine)
     : engine_(std::move(engine)), impl_(std::make_unique<ContextImpl>(engine_->impl())) {}
@@ -512,6 +679,7 @@ ExecutionContext::~ExecutionContext() = default;
 const Engine& ExecutionContext::engine() const { return *engine_; }
 
 void ExecutionContext::setInputShape(const std::string& name, const Dims& dims) {
+  BusyGuard guard(*impl_, "setInputShape");
   const EngineImpl& e = engine_->impl();
   const ir::Tensor* t = e.ioTensor(name);
   KILN_CHECK(t->isInput, kInvalidArgument, "'", name, "' is an output; only inputs take a shape");
@@ -520,6 +688,14 @@ void ExecutionContext::setInputShape(const std::string& name, const Dims& dims) 
   const Dims& declared = t->dims();
   KILN_CHECK(dims.size() == declared.size(), kInvalidArgument, "input '", name, "' has rank ", declared.size(),
              " (shape ", dimsToString(declared), "), got shape ", dimsToString(dims));
+  KILN_CHECK(knownShape(dims), kInvalidArgument, "input '", name, "' got shape ", dimsToString(dims),
+             ": dimensions must be >= 0");
+  int64_t elements = checkedVolume(dims);
+  KILN_CHECK(elements >= 0 && checkedByteSize(t->type(), dims) >= 0, kInvalidArgument, "size overflow: input '", name,
+             "' got shape ", dimsToString(dims), ", whose size does not fit in 64 bits");
+  KILN_CHECK(elements <= e.contents.info.maxTensorElements, kInvalidArgument, "input '", name, "' got shape ",
+             dimsToString(dims), ": ", elements, " elements, over the plan's maxTensorElements of ",
+             e.contents.info.maxTensorElements, " (BuilderConfig::maxTensorElements)");
   ShapeRange range = engine_->profileShape(name);
   for (size_t i = 0; i < dims.size(); ++i) {
     KILN_CHECK(declared[i] < 0 || dims[i] == declared[i], kInvalidArgument, "input '", name, "' must have shape ",
@@ -536,6 +712,7 @@ void ExecutionContext::setInputShape(const std::string& name, const Dims& dims) 
 }
 
 Dims ExecutionContext::tensorShape(const std::string& name) const {
+  BusyGuard guard(*impl_, "tensorShape");
   const EngineImpl& e = engine_->impl();
   const ir::Tensor* t = e.ioTensor(name);
   if (t->isInput) return impl_->inputShapes[impl_->inputPosition(t)];
@@ -550,6 +727,7 @@ Dims ExecutionContext::tensorShape(const std::string& name) const {
 }
 
 void ExecutionContext::setTensorAddress(const std::string& name, void* address) {
+  BusyGuard guard(*impl_, "setTensorAddress");
   const EngineImpl& e = engine_->impl();
   int t = e.indexOf(e.ioTensor(name));
   if (impl_->bindings[t] != address && e.readsInputValues[t]) impl_->dirty = true;
@@ -571,34 +749,52 @@ void* ExecutionContext::tensorAddress(const std::string& name) const {
 }
 
 MemoryUsage ExecutionContext::memoryUsage() const {
+  BusyGuard guard(*impl_, "memoryUsage");
   if (impl_->dirty) impl_->reshape();
   return {impl_->arenaBytes[0] + impl_->arenaBytes[1], impl_->naiveBytes[0] + impl_->naiveBytes[1]};
 }
 
-void ExecutionContext::enqueue(void* stream) {
-  impl_->outputsOnHost = false;
-  if (impl_->dirty || impl_->valuesRead) {
+void ContextImpl::enqueue(void* stream) {
+  outputsOnHost = false;
+  if (dirty || valuesRead) {
     // Re-planning allocates and synchronizes: not possible while the stream is captured into a graph.
-    KILN_CHECK(!impl_->engine.deviceBackend->isCapturing(stream), kUnsupported,
-               impl_->valuesRead ? "cannot capture this engine into a graph: an input is read as shape values, so "
-                                   "every run re-plans on the host"
-                                 : "cannot capture enqueue into a graph right after a shape or binding change: "
-                                   "run enqueue once (outside the capture) first");
-    impl_->reshape();
+    KILN_CHECK(!engine.deviceBackend->isCapturing(stream), kUnsupported,
+               valuesRead ? "cannot capture this engine into a graph: an input is read as shape values, so "
+                            "every run re-plans on the host"
+                          : "cannot capture enqueue into a graph right after a shape or binding change: "
+                            "run enqueue once (outside the capture) first");
+    reshape();
   }
-  if (impl_->dataDependent) {
-    impl_->runDataDependent();  // re-infers every shape on each run; descs now hold this run's shapes
+  if (dataDependent) {
+    runDataDependent();  // re-infers every shape on each run; descs now hold this run's shapes
     return;
   }
-  impl_->run(stream);
+  run(stream);
+}
+
+void ExecutionContext::enqueue(void* stream) {
+  BusyGuard guard(*impl_, "enqueue");
+  RunScope run(*impl_);
+  impl_->enqueue(stream);
 }
 
 void ExecutionContext::setProfiler(Profiler* profiler) { impl_->profiler = profiler; }
 
+void ExecutionContext::cancel() { impl_->cancelRequested.store(true); }
+
+void ExecutionContext::setTimeLimit(double milliseconds) {
+  BusyGuard guard(*impl_, "setTimeLimit");
+  KILN_CHECK(std::isfinite(milliseconds) && milliseconds >= 0, kInvalidArgument,
+             "the time limit must be >= 0 ms (0: none), got ", milliseconds);
+  impl_->timeLimitMs = milliseconds;
+}
+
 void ExecutionContext::execute() {
+  BusyGuard guard(*impl_, "execute");
+  RunScope run(*impl_);
   const EngineImpl& e = engine_->impl();
   if (e.primaryKind == kHostMemory) {
-    enqueue(nullptr);
+    impl_->enqueue(nullptr);
     return;
   }
   // A GPU engine with host buffers: stage through device memory. Unbound outputs are copied to
@@ -618,7 +814,7 @@ void ExecutionContext::execute() {
                "' has no address: call setTensorAddress before running");
     auto& staged = impl_->stagedInputs[i];  // kept between runs: no device allocation per execute()
     if (!staged) staged = std::make_unique<Buffer>();
-    staged->reserve(&device, bytes);
+    staged->reserve(&device, bytes, concat("the device copy of input '", t->name(), "'"));
     if (bytes > 0) device.copyFromHost(staged->pointer, impl_->bindings[i], bytes, nullptr);
     hostBindings.push_back({i, impl_->bindings[i]});
     impl_->bindings[i] = staged->pointer;
@@ -632,7 +828,7 @@ void ExecutionContext::execute() {
     } else {
       size_t bytes = static_cast<size_t>(volume(impl_->descs[i].shape)) * dataTypeSize(impl_->descs[i].type);
       if (!impl_->hostOutputs[i]) impl_->hostOutputs[i] = std::make_unique<Buffer>();
-      impl_->hostOutputs[i]->reserve(e.cpuBackend.get(), bytes);
+      impl_->hostOutputs[i]->reserve(e.cpuBackend.get(), bytes, concat("the host copy of output '", t->name(), "'"));
       unbound.push_back({i, impl_->hostOutputs[i]->pointer});
     }
   }

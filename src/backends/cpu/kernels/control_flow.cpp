@@ -1,11 +1,13 @@
 // If, Loop, Scan and SequenceMap on host values: each runs its subnetworks with host::evaluateNetwork (the
-// CPU kernels, layer by layer), so bodies may change shapes from one iteration to the next.
+// CPU kernels, layer by layer), so bodies may change shapes from one iteration to the next. Every iteration
+// checks the run's cancellation and time limit (backends/run_control.h).
 #include <algorithm>
 #include <cstring>
 
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/host_eval.h"
+#include "backends/run_control.h"
 #include "backends/cpu/kernels/kernels.h"
 #include "core/error.h"
 #include "ir/shape_inference.h"
@@ -123,6 +125,7 @@ std::vector<HostTensor> scanOnce(const ir::Layer& layer, const ScanParams& p, co
   size_t numScanOutputs = body.outputs().size() - static_cast<size_t>(p.numStates);
   std::vector<std::vector<HostTensor>> scanParts(numScanOutputs);
   for (int64_t step = 0; step < length; ++step) {
+    host::checkRunControl();
     std::vector<HostTensor> slices;
     slices.reserve(scanInputs.size());
     for (size_t i = 0; i < scanInputs.size(); ++i)
@@ -183,6 +186,7 @@ KILN_CPU_HOST_KERNEL(Loop) {
   size_t numScanOutputs = body.outputs().size() - 1 - static_cast<size_t>(p.numCarried);
   std::vector<std::vector<HostTensor>> scanParts(numScanOutputs);
   for (int64_t iteration = 0; (!hasTripCount || iteration < tripCount) && cond; ++iteration) {
+    host::checkRunControl();
     HostTensor iterValue = int64Scalar(iteration), condValue = boolScalar(cond);
     std::vector<const HostTensor*> bodyInputs{&iterValue, &condValue};
     for (auto& c : carried) bodyInputs.push_back(&c);
@@ -273,6 +277,7 @@ KILN_CPU_HOST_KERNEL(SequenceMap) {
   }
   std::vector<std::vector<HostTensor>> sequences(body.outputs().size());
   for (size_t e = 0; e < length; ++e) {
+    host::checkRunControl();
     std::vector<const HostTensor*> bodyInputs;
     for (size_t i = 0; i < inputs.size(); ++i) {
       const HostTensor* in = inputs[i];
