@@ -1081,6 +1081,14 @@ PYBIND11_MODULE(_kiln, m) {
         py::gil_scoped_release release;
         c.execute();
       }, "Runs inference synchronously on host buffers")
+      // Cancellation: cancel() from any thread (execute() releases the GIL); the run raises kiln.Error with
+      // code CANCELLED.
+      .def("cancel", &ExecutionContext::cancel,
+           "Stops the run in progress (or, when none is, the next one) at its next check: it raises kiln.Error "
+           "with code ErrorCode.CANCELLED. Callable from any thread")
+      .def("set_time_limit", &ExecutionContext::setTimeLimit, py::arg("milliseconds"),
+           "A time limit for each run in milliseconds (0: none); a run past it raises kiln.Error with code "
+           "ErrorCode.CANCELLED")
       .def(
           "execute_async",
           [](ExecutionContext& c, py::object stream) {
