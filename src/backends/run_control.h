@@ -1,11 +1,12 @@
 // Stopping a run from the host evaluation: the execution context installs its RunControl on the thread
 // that runs it (ScopedRunControl), and long host loops (Loop/Scan/SequenceMap iterations) call
-// checkRunControl(). Outside a run (build-time folding, shape settling) nothing is installed and the check
-// does nothing.
+// checkRunControl() and, where a tensor grows with the iterations, read runTensorElementLimit(). Outside a
+// run (build-time folding, shape settling) nothing is installed: the check does nothing, there is no limit.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 
 #include "core/error.h"
 
@@ -17,6 +18,7 @@ struct RunControl {
   std::atomic<bool>* cancelRequested = nullptr;
   double timeLimitMs = 0;  // 0: no deadline
   std::chrono::steady_clock::time_point deadline;
+  int64_t maxTensorElements = 0;  // the plan's limit on one tensor's elements (0: none)
 
   // Throws kiln::Error(kCancelled) when the run is to stop.
   void check() const {
@@ -36,6 +38,12 @@ inline const RunControl*& currentRunControl() {
 // Throws kiln::Error(kCancelled) when the run on this thread has been cancelled or is past its time limit.
 inline void checkRunControl() {
   if (const RunControl* control = currentRunControl()) control->check();
+}
+
+// The most elements one tensor of the run on this thread may hold; 0 (no limit) outside a run.
+inline int64_t runTensorElementLimit() {
+  const RunControl* control = currentRunControl();
+  return control ? control->maxTensorElements : 0;
 }
 
 // Installs a run control on this thread for the scope's life.

@@ -647,6 +647,7 @@ host::RunControl runControlOf(ContextImpl& context) {
   host::RunControl control;
   control.cancelRequested = &context.cancelRequested;
   control.timeLimitMs = context.timeLimitMs;
+  control.maxTensorElements = context.engine.contents.info.maxTensorElements;
   control.deadline = std::chrono::steady_clock::now() +
                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                          std::chrono::duration<double, std::milli>(context.timeLimitMs));

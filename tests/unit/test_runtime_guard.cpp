@@ -78,14 +78,16 @@ struct Model {
 
 HostTensor int64Scalar(int64_t v) { return Weights::copyOf(DataType::kInt64, {}, &v); }
 
-// acc = acc0 + trips * x, by a Loop adding x once per iteration (carried value only: no memory grows).
-Model loopModel() {
+// acc = acc0 + trips * x, by a Loop adding x once per iteration; with `history`, a scan output stacks acc
+// after each iteration (else no memory grows).
+Model loopModel(bool history = false) {
   Model m;
   Graph g = m.graph();
   g.input("trips", onnx::TensorProto::INT64, {});
   g.input("acc0", onnx::TensorProto::FLOAT, {2});
   g.input("x", onnx::TensorProto::FLOAT, {2});
-  auto& node = g.node("Loop", {"trips", "", "acc0"}, {"acc"});
+  auto& node = g.node("Loop", {"trips", "", "acc0"}, history ? std::vector<std::string>{"acc", "history"}
+                                                              : std::vector<std::string>{"acc"});
   auto* attr = node.add_attribute();
   attr->set_name("body");
   attr->set_type(onnx::AttributeProto::GRAPH);
@@ -99,6 +101,11 @@ Model loopModel() {
   body.output("c2");
   body.output("a2");
   g.output("acc");
+  if (history) {
+    body.node("Identity", {"a2"}, {"scan"});
+    body.output("scan");
+    g.output("history");
+  }
   return m;
 }
 
@@ -337,6 +344,22 @@ TEST(RuntimeLimits, DataDependentShapeOverMemoryLimit) {
   x[0] = 1.f;
   context->execute();
   EXPECT_EQ(context->tensorShape("tiled"), (Dims{1, 100}));
+}
+
+TEST(RuntimeLimits, LoopScanOutputStopsAtMaxTensorElements) {
+  BuilderConfig config;
+  config.maxTensorElements = 1000;
+  auto engine = kiln::testing::buildEngine(*loopModel(/*history=*/true).import(), config);
+  auto context = engine->createExecutionContext();
+  LoopInputs inputs(*context, kForever);
+  Error e = errorOf([&] { context->execute(); });
+  EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+  std::string message = e.what();
+  EXPECT_NE(message.find("scan output 0 ('history') holds 1002 elements after 501 iterations"), std::string::npos)
+      << message;
+  LoopInputs three(*context, 3);
+  context->execute();
+  EXPECT_EQ(context->tensorShape("history"), (Dims{3, 2}));
 }
 
 TEST(RuntimeLimits, SetInputShapeOverflowAndNegativeDims) {

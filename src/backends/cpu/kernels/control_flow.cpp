@@ -1,6 +1,7 @@
 // If, Loop, Scan and SequenceMap on host values: each runs its subnetworks with host::evaluateNetwork (the
 // CPU kernels, layer by layer), so bodies may change shapes from one iteration to the next. Every iteration
-// checks the run's cancellation and time limit (backends/run_control.h).
+// checks the run's cancellation and time limit, and a Loop's scan outputs are held to the run's
+// maxTensorElements as they grow (backends/run_control.h).
 #include <algorithm>
 #include <cstring>
 
@@ -9,6 +10,7 @@
 #include "backends/host_eval.h"
 #include "backends/run_control.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "core/checked_math.h"
 #include "core/error.h"
 #include "ir/shape_inference.h"
 
@@ -194,7 +196,17 @@ KILN_CPU_HOST_KERNEL(Loop) {
     std::vector<HostTensor> outs = host::evaluateNetwork(body, bodyInputs, layer);
     cond = readCondition(outs[0], layer, "the body's cond output");
     for (int64_t i = 0; i < p.numCarried; ++i) carried[i] = std::move(outs[1 + i]);
-    for (size_t k = 0; k < numScanOutputs; ++k) scanParts[k].push_back(std::move(outs[1 + p.numCarried + k]));
+    for (size_t k = 0; k < numScanOutputs; ++k) {
+      scanParts[k].push_back(std::move(outs[1 + p.numCarried + k]));
+      // The stacked output grows with every iteration: stop at the limit rather than when memory runs out.
+      int64_t limit = host::runTensorElementLimit();
+      if (limit == 0) continue;
+      int64_t elements = mulOrThrow(static_cast<int64_t>(scanParts[k].size()), scanParts[k].back().count(),
+                                    concat(layer.describe(), ": scan output ", k));
+      KILN_CHECK(elements <= limit, kInvalidArgument, layer.describe(), ": scan output ", k, " ('",
+                 layer.outputs[p.numCarried + k]->name(), "') holds ", elements, " elements after ", iteration + 1,
+                 " iterations, over the plan's maxTensorElements of ", limit, " (BuilderConfig::maxTensorElements)");
+    }
   }
   std::vector<HostTensor> results = std::move(carried);
   for (size_t k = 0; k < numScanOutputs; ++k)
