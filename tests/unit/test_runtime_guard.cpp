@@ -391,6 +391,15 @@ TEST(RuntimeLimits, PlanRecordsTheLimits) {
   plan::PlanContents contents = plan::readPlan(bytes.data(), bytes.size());
   EXPECT_EQ(contents.info.memoryLimit, 12345);
   EXPECT_EQ(contents.info.maxTensorElements, 5678);
+
+  // Limits out of range: refused by the reader (a crafted plan) and by the builder.
+  contents.info.maxTensorElements = 0;
+  std::vector<uint8_t> crafted = plan::writePlan(*contents.network, contents.info);
+  Error e = errorOf([&] { plan::readPlan(crafted.data(), crafted.size()); });
+  EXPECT_EQ(e.code(), ErrorCode::kInvalidPlan);
+  EXPECT_NE(std::string(e.what()).find("maxTensorElements 0"), std::string::npos) << e.what();
+  config.maxTensorElements = -1;
+  EXPECT_EQ(errorOf([&] { nonZeroEngine(config); }).code(), ErrorCode::kInvalidArgument);
 }
 
 TEST(RuntimeCancel, CliRunTimeout) {
