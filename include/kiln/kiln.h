@@ -321,17 +321,18 @@ class ExecutionContext {
 
   // Cancellation (ONNX Runtime's RunOptions terminate flag). cancel() may be called from any thread: the run
   // in progress on this context (or, when none is, the next one) stops at its next check and throws
-  // kiln::Error (kCancelled); the request is consumed by the run it stops. Checks are made between layers,
-  // in every Loop/Scan iteration and inside long host layers; a GPU enqueue() is checked while it is being
-  // enqueued, not while the device runs it.
+  // kiln::Error (kCancelled); the request is consumed by the run it stops, and one that comes too late for
+  // the last check of the run in progress is dropped when that run ends. Checks are made between layers and in
+  // every Loop/Scan/SequenceMap iteration (not inside other layers); a GPU enqueue() is checked while it is
+  // being enqueued, not while the device runs it.
   void cancel();
   // A time limit for each execute()/enqueue() call, in milliseconds, checked where cancel() is; a run past it
   // throws kiln::Error (kCancelled) saying the limit. 0 (the default): none.
   void setTimeLimit(double milliseconds);
 
-  // A context is used by one thread at a time: a call that overlaps a run on another thread (execute,
-  // enqueue, setInputShape, setTensorAddress) throws kiln::Error (kInvalidArgument) instead of corrupting
-  // the run. Use one context per thread.
+  // A context is used by one thread at a time: a call that overlaps a call on another thread (execute,
+  // enqueue, setInputShape, setTensorAddress, tensorShape, memoryUsage, setTimeLimit) throws kiln::Error
+  // (kInvalidArgument) instead of corrupting the run. Use one context per thread. cancel() is the exception.
 
   // Internal.
   explicit ExecutionContext(std::shared_ptr<const Engine> engine);
