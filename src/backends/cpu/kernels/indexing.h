@@ -10,6 +10,7 @@
 #include "backends/backend.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/kernels/dispatch.h"
+#include "core/checked_math.h"
 #include "core/error.h"
 
 namespace kiln::cpu {
@@ -30,17 +31,19 @@ struct AxisSplit {
 };
 inline AxisSplit splitAt(const Dims& shape, int64_t axis, DataType type) {
   AxisSplit s;
-  for (int64_t i = 0; i < axis; ++i) s.outer *= shape[i];
+  // Checked: beside a 0 dim, the other dims' product need not fit (the tensor is empty, the product is not).
+  for (int64_t i = 0; i < axis; ++i) s.outer = mulOrThrow(s.outer, shape[i], "outer dims product");
   s.length = shape[axis];
   int64_t inner = 1;
-  for (size_t i = static_cast<size_t>(axis) + 1; i < shape.size(); ++i) inner *= shape[i];
-  s.innerBytes = inner * static_cast<int64_t>(dataTypeSize(type));
+  for (size_t i = static_cast<size_t>(axis) + 1; i < shape.size(); ++i)
+    inner = mulOrThrow(inner, shape[i], "inner dims product");
+  s.innerBytes = mulOrThrow(inner, static_cast<int64_t>(dataTypeSize(type)), "inner dims bytes");
   return s;
 }
 
 inline int64_t prodDims(const Dims& d, size_t begin, size_t end) {
   int64_t n = 1;
-  for (size_t i = begin; i < end && i < d.size(); ++i) n *= d[i];
+  for (size_t i = begin; i < end && i < d.size(); ++i) n = mulOrThrow(n, d[i], "dims product");
   return n;
 }
 
@@ -139,7 +142,7 @@ struct BroadcastPlan {
       bool merge = !shape.empty();
       for (int k = 0; k < N && merge; ++k) merge = strides[k].back() == full[k][d] * out[d];
       if (merge) {
-        shape.back() *= out[d];
+        shape.back() = mulOrThrow(shape.back(), out[d], layer.describe());  // may not fit beside a 0 dim
         for (int k = 0; k < N; ++k) strides[k].back() = full[k][d];
       } else {
         shape.push_back(out[d]);
