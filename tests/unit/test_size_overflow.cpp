@@ -11,8 +11,10 @@
 
 #include <onnx/onnx.pb.h>
 
+#include "common.h"
 #include "core/checked_math.h"
 #include "onnx/tensor_proto.h"
+#include "options.h"
 #include "test_helpers.h"
 
 using namespace kiln;
@@ -357,4 +359,15 @@ TEST(SizeOverflowOnnx, TensorsOverTheElementLimitFailTheBuild) {
   m.initializer("shape", {int64_t{1} << 20, int64_t{1} << 13});
   m.node("ConstantOfShape", {"shape"}, "y", "fill");
   expectInvalidArgument(m.parseFailure(), {"tensor 'y'", "ONNX node 'fill'", "[1048576,8192]", "maxTensorElements"});
+}
+
+TEST(MaxTensorElements, CliOption) {
+  using tools::Options;
+  auto configOf = [](std::vector<std::string> args) {
+    return tools::builderConfigFrom(Options(args, tools::builderOptionNames({})));
+  };
+  EXPECT_EQ(configOf({}).maxTensorElements, int64_t{1} << 32);
+  EXPECT_EQ(configOf({"--max-tensor-elements=1000"}).maxTensorElements, 1000);
+  expectInvalidArgument(failureOf([&] { configOf({"--max-tensor-elements=0"}); }), {"--max-tensor-elements"});
+  expectInvalidArgument(failureOf([&] { configOf({"--max-tensor-elements=lots"}); }), {"--max-tensor-elements"});
 }
