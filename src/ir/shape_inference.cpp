@@ -26,10 +26,14 @@ std::vector<TensorDesc> inferOutputs(const Layer& layer, const std::vector<const
   try {
     outs = info.inferOutputs(c);
   } catch (const Error& e) {
-    // Shared helpers (size overflow, readIntegers) do not know the layer: the user must see which one.
+    // Shared helpers (size overflow, readIntegers) do not know the layer: the user must see which one, and
+    // the input shapes the failing arithmetic came from.
     std::string where = layer.describe();
     if (std::string(e.what()).find(where) != std::string::npos) throw;
-    throw Error(e.code(), concat(where, ": ", e.what()));
+    std::string shapes;
+    for (int i = 0; i < c.count(); ++i)
+      shapes += concat(i ? ", " : "", c.has(i) ? dimsToString(c.shape(i)) : std::string("(none)"));
+    throw Error(e.code(), concat(where, ": ", e.what(), " (input shapes ", shapes, ")"));
   }
   // Dims that fit in int64 one by one may not together (Reshape/Expand/ConstantOfShape shape values). The
   // product of the non-zero dims must fit too: [0, 2^40, 2^40] holds nothing, but kernels multiply its dims.

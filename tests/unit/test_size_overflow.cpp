@@ -113,7 +113,7 @@ TEST(SizeOverflow, ShapeValuesThatOverflowNameTheLayer) {
     ITensor* x = net->addInput("x", DataType::kFloat32, {4, 4});
     ITensor* repeats = net->addConstant(int64s({2}, {int64_t{1} << 62, 1}));
     expectInvalidArgument(failureOf([&] { net->addLayer(TileParams{}, {x, repeats}, 1, "big_tile"); }),
-                          {"layer 'big_tile'", "size overflow"});
+                          {"layer 'big_tile'", "size overflow", "input shapes [4,4], [2]"});
   }
   {
     auto net = Builder().createNetwork();

@@ -204,8 +204,8 @@ Outputs inferDeconvolution(const ShapeInferenceContext& c) {
     }
     bool valid = p.paddingMode == PaddingMode::kValid;
     int64_t pads = valid ? 0 : windowAdd(win.padsBegin[i], win.padsEnd[i]);
-    int64_t d = windowAdd(windowAdd(windowMul(s, in - 1), outPad[i]), windowAdd(windowMul(win.dilations[i], k - 1), 1));
-    d = windowAdd(d, -pads);
+    int64_t dilated = windowAdd(windowMul(win.dilations[i], k - 1), 1);
+    int64_t d = windowAdd(windowAdd(windowAdd(windowMul(s, in - 1), outPad[i]), dilated), -pads);
     SHAPE_CHECK(c, d >= 0, "output spatial dim ", i, " would be ", d, " for input ", dimsToString(x),
                 " and weights ", dimsToString(w));
     out.push_back(d);
