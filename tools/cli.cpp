@@ -10,6 +10,7 @@ static const char* kUsage =
     "  build        --onnx=MODEL --save-engine=PLAN [--device=cpu|cuda[:N]] [--fp16] [--bf16]\n"
     "               [--min-shapes=x:1x3x8x8 --opt-shapes=... --max-shapes=...] [--disable-passes=a,b] [--list-passes]\n"
     "               [--memory-limit=MiB (activation memory at the max shapes)]\n"
+    "               [--max-tensor-elements=N (most elements of one tensor; default 2^32)]\n"
     "               [--builder-effort=0..5 (0: no tactic timing; default 3)] [--timing-cache=FILE (read, then updated)]\n"
     "               [--dump-layers (each layer's tactic, time, candidates)] [--quiet (no progress, no summary)]\n"
     "  inspect      --engine=PLAN  (inputs, outputs, and each layer's backend, tactic, time, candidates)\n"

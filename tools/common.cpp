@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 
 std::set<std::string> builderOptionNames(std::set<std::string> own) {
   std::set<std::string> names = {"device", "fp16", "bf16", "min-shapes", "opt-shapes", "max-shapes", "shapes",
-                                    "disable-passes", "memory-limit", "builder-effort", "timing-cache", "quiet"};
+                                    "disable-passes", "memory-limit", "max-tensor-elements", "builder-effort", "timing-cache", "quiet"};
   names.insert(own.begin(), own.end());
   return names;
 }
@@ -49,6 +49,9 @@ BuilderConfig builderConfigFrom(const Options& options) {
   config.bf16 = options.has("bf16");
   config.disabledPasses = splitList(options.get("disable-passes"));
   config.memoryLimit = static_cast<int64_t>(options.getDouble("memory-limit", 0) * (1 << 20));  // MiB
+  config.maxTensorElements = options.getInt("max-tensor-elements", config.maxTensorElements);
+  KILN_CHECK(config.maxTensorElements >= 1, kInvalidArgument, "--max-tensor-elements must be >= 1, got ",
+             config.maxTensorElements);
   auto mins = parseShapes(options.get("min-shapes"));
   auto opts = parseShapes(options.get("opt-shapes"));
   auto maxs = parseShapes(options.get("max-shapes"));

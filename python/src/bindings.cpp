@@ -953,6 +953,9 @@ PYBIND11_MODULE(_kiln, m) {
       .def_readwrite("bf16", &BuilderConfig::bf16)
       .def_readwrite("memory_limit", &BuilderConfig::memoryLimit,
                      "Most activation memory (bytes) at the profile's max shapes; 0: no limit")
+      .def_readwrite("max_tensor_elements", &BuilderConfig::maxTensorElements,
+                     "Most elements one tensor may hold (default 2**32), checked at the profile's max shapes "
+                     "and at run time")
       .def_readwrite("profile", &BuilderConfig::profile)
       .def("set_shape", [](BuilderConfig& c, const std::string& name, const Dims& min, const Dims& opt,
                            const Dims& max) { c.profile.setDimensions(name, min, opt, max); },

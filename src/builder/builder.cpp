@@ -2,11 +2,15 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <sstream>
+#include <unordered_map>
 
 #include "backends/backend.h"
+#include "backends/host_eval.h"
 #include "builder/pass_manager.h"
 #include "builder/tactic_selector.h"
+#include "core/checked_math.h"
 #include "core/error.h"
 #include "ir/shape_inference.h"
 #include "plan/plan_format.h"
@@ -77,6 +81,74 @@ static void checkMemoryLimit(const Engine& engine, const OptimizationProfile& pr
              " bytes: raise the limit or lower the max shapes");
 }
 
+// BuilderConfig::maxTensorElements: every tensor at the profile's max shapes, inferred layer by layer before
+// anything allocates one (a context would evaluate a huge ConstantOfShape on the host). Shape values (Shape,
+// and small layers computed from constants and shapes) are evaluated on the host so shapes computed from them
+// are known; sizes that depend on data or on input values stay unknown here and are checked at run time.
+static void checkTensorElements(const ir::Network& net, const OptimizationProfile& profile, int64_t limit) {
+  constexpr int64_t kMaxEvaluatedElements = 1 << 16;  // shape values are short
+  auto check = [limit](const Dims& shape, const std::function<std::string()>& what) {
+    if (!std::all_of(shape.begin(), shape.end(), [](int64_t d) { return d >= 0; })) return;  // known at run time
+    Dims nonZero = shape;  // beside a 0 dim the product of the others must fit too (kernels multiply them)
+    std::replace(nonZero.begin(), nonZero.end(), int64_t{0}, int64_t{1});
+    int64_t n = checkedVolume(nonZero) < 0 ? -1 : checkedVolume(shape);
+    KILN_CHECK(n >= 0 && n <= limit, kInvalidArgument, what(), " has shape ", dimsToString(shape), ": ",
+               n < 0 ? std::string("more elements than fit in 64 bits") : concat(n, " elements"),
+               " at the profile's max shapes, over BuilderConfig.maxTensorElements of ", limit);
+  };
+  std::unordered_map<const ir::Tensor*, TensorDesc> descs;
+  std::unordered_map<const ir::Layer*, std::vector<HostTensor>> evaluated;  // outputs of evaluated layers
+  std::unordered_map<const ir::Tensor*, const HostTensor*> values;
+  for (const ir::Tensor* in : net.inputs()) {
+    auto it = profile.shapes.find(in->name());
+    descs[in] = {in->type(), it != profile.shapes.end() ? it->second.max : in->dims(), in->kind};
+    check(descs[in].shape, [&] { return concat("input '", in->name(), "'"); });
+  }
+  for (auto& layer : net.layers()) {
+    std::vector<const TensorDesc*> inDescs;
+    ir::InputValues inValues;
+    bool allValues = true;
+    for (const ir::Tensor* in : layer->inputs) {
+      auto d = in ? descs.find(in) : descs.end();
+      inDescs.push_back(d != descs.end() ? &d->second : nullptr);
+      auto v = in ? values.find(in) : values.end();
+      inValues.push_back(v != values.end() ? v->second : nullptr);
+      if (in && v == values.end()) allValues = false;
+    }
+    std::vector<TensorDesc> outs;
+    if (layer->type() == LayerType::kConstant) outs = {{layer->outputs[0]->type(), layer->outputs[0]->dims()}};
+    else outs = ir::inferOutputs(*layer, inDescs, inValues);
+    for (size_t i = 0; i < outs.size() && i < layer->outputs.size(); ++i) {
+      const ir::Tensor* out = layer->outputs[i];
+      descs[out] = outs[i];
+      if (outs[i].kind != ValueKind::kTensor) continue;
+      check(outs[i].shape, [&] { return concat("tensor '", out->name(), "' (from ", layer->describe(), ")"); });
+    }
+    if (layer->type() == LayerType::kConstant) {
+      values[layer->outputs[0]] = &layer->as<ConstantParams>().weights;
+      continue;
+    }
+    bool isShape = layer->type() == LayerType::kShape && inDescs[0] && volume(inDescs[0]->shape) >= 0;
+    bool small = std::all_of(outs.begin(), outs.end(), [&](const TensorDesc& d) {
+      return d.kind == ValueKind::kTensor && checkedVolume(d.shape) >= 0 && volume(d.shape) <= kMaxEvaluatedElements;
+    });
+    bool computable = isShape || (allValues && !layer->inputs.empty() && !ir::producesRunTimeValues(*layer));
+    if (!small || !computable || layer->outputs.empty()) continue;
+    std::vector<HostTensor> shapeOnly;
+    if (isShape) {
+      shapeOnly.push_back(Weights::shapeOnly(inDescs[0]->type, inDescs[0]->shape));
+      inValues = {&shapeOnly[0]};
+    }
+    try {
+      std::vector<HostTensor>& produced = evaluated[layer.get()] = host::evaluateLayer(*layer, inValues);
+      for (size_t i = 0; i < produced.size() && i < layer->outputs.size(); ++i)
+        values[layer->outputs[i]] = &produced[i];
+    } catch (const Error&) {
+      // Left unknown: what depends on it is checked at run time, where the error has real inputs.
+    }
+  }
+}
+
 std::vector<uint8_t> Builder::buildSerializedNetwork(NetworkDefinition& definition, const BuilderConfig& config,
                                                      BuildSummary* summary) const {
   auto start = std::chrono::steady_clock::now();
@@ -133,6 +205,7 @@ std::vector<uint8_t> Builder::buildSerializedNetwork(NetworkDefinition& definiti
     info.layerBackends.push_back(backend);
   }
   KILN_CHECK(unsupported.empty(), kUnsupported, "no backend can run these layers:", unsupported);
+  if (config.maxTensorElements > 0) checkTensorElements(net, info.profile, config.maxTensorElements);
 
   result.layersAfter = net.numLayers();
   std::vector<uint8_t> planBytes = plan::writePlan(net, info);  // with each backend's preferred tactics

@@ -69,6 +69,12 @@ ITensor* Network::addInput(const std::string& name, DataType type, const Dims& d
   KILN_CHECK(tensor(name) == nullptr, kInvalidArgument, "network already has a tensor named '", name, "'");
   for (int64_t d : dims)
     KILN_CHECK(d >= -1, kInvalidArgument, "input '", name, "' has invalid dimension ", d, " in ", dimsToString(dims));
+  // The known dims' product, 0s left out, must fit (the rule shape inference applies to every output).
+  Dims known;
+  for (int64_t d : dims)
+    if (d > 0) known.push_back(d);
+  KILN_CHECK(checkedByteSize(type, known) >= 0, kInvalidArgument, "size overflow: input '", name, "' of shape ",
+             dimsToString(dims), ": the product of its dims does not fit in 64 bits");
   Tensor* t = addTensor(name, type, dims);
   t->isInput = true;
   t->dimNames = dimNames;

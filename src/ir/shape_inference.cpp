@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/checked_math.h"
 #include "core/error.h"
 #include "ir/layer_table.h"
 #include "ir/layers/shape_rules.h"
@@ -21,7 +22,31 @@ std::vector<TensorDesc> inferOutputs(const Layer& layer, const std::vector<const
     for (int i = 0; i < c.count(); ++i)
       KILN_CHECK(!c.has(i) || c.in(i).kind == ValueKind::kTensor, kUnsupported, layer.describe(), ": input ", i,
                  " is a ", valueKindName(c.in(i).kind), "; this layer takes tensors");
-  return info.inferOutputs(c);
+  std::vector<TensorDesc> outs;
+  try {
+    outs = info.inferOutputs(c);
+  } catch (const Error& e) {
+    // Shared helpers (size overflow, readIntegers) do not know the layer: the user must see which one, and
+    // the input shapes the failing arithmetic came from.
+    std::string where = layer.describe();
+    if (std::string(e.what()).find(where) != std::string::npos) throw;
+    std::string shapes;
+    for (int i = 0; i < c.count(); ++i)
+      shapes += concat(i ? ", " : "", c.has(i) ? dimsToString(c.shape(i)) : std::string("(none)"));
+    throw Error(e.code(), concat(where, ": ", e.what(), " (input shapes ", shapes, ")"));
+  }
+  // Dims that fit in int64 one by one may not together (Reshape/Expand/ConstantOfShape shape values). The
+  // product of the non-zero dims must fit too: [0, 2^40, 2^40] holds nothing, but kernels multiply its dims.
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const TensorDesc& d = outs[i];
+    if (d.kind != ValueKind::kTensor || !std::all_of(d.shape.begin(), d.shape.end(), known)) continue;
+    Dims nonZero = d.shape;
+    std::replace(nonZero.begin(), nonZero.end(), int64_t{0}, int64_t{1});
+    KILN_CHECK(checkedByteSize(d.type, nonZero) >= 0, kInvalidArgument, layer.describe(), ": size overflow: output ",
+               i, " of shape ", dimsToString(d.shape), " and type ", dataTypeName(d.type),
+               ": the product of its dims does not fit in 64 bits");
+  }
+  return outs;
 }
 
 bool isShapeInput(const Layer& layer, int index) { return layerInfo(layer.type()).isShapeInput(index); }

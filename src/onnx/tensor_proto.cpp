@@ -182,8 +182,8 @@ HostTensor tensorFromProto(const TP& proto, const std::string& baseDir) {
   Dims shape(proto.dims().begin(), proto.dims().end());
   for (int64_t d : shape) KILN_CHECK(d >= 0, kInvalidModel, label, " has a negative dimension in ", dimsToString(shape));
   int64_t count = checkedVolume(shape), byteSize = checkedByteSize(type, shape);
-  KILN_CHECK(count >= 0 && byteSize >= 0, kInvalidModel, label, " of shape ", dimsToString(shape),
-             " has more elements than 64 bits can count");
+  KILN_CHECK(count >= 0 && byteSize >= 0, kInvalidArgument, "size overflow: ", label, " of shape ",
+             dimsToString(shape), " has more elements than 64 bits can count");
   if (type == DataType::kString) {  // string_data only: raw_data and external data cannot hold strings
     KILN_CHECK(proto.data_location() != TP::EXTERNAL && !proto.has_raw_data(), kInvalidModel, label,
                ": string tensors keep their values in string_data");
@@ -255,9 +255,10 @@ HostTensor tensorFromProto(const TP& proto, const std::string& baseDir) {
 }
 
 void tensorToProto(const HostTensor& tensor, const std::string& name, TP* proto) {
-  int64_t count = volume(tensor.shape);
-  KILN_CHECK(count >= 0, kInvalidArgument, "tensor '", name, "' has an unknown shape ", dimsToString(tensor.shape));
-  size_t bytes = static_cast<size_t>(count) * dataTypeSize(tensor.type);
+  int64_t byteSize = byteSizeOrThrow(tensor.type, tensor.shape, concat("tensor '", name, "'"));
+  KILN_CHECK(byteSize >= 0, kInvalidArgument, "tensor '", name, "' has an unknown shape ", dimsToString(tensor.shape));
+  int64_t count = volume(tensor.shape);  // fits: the byte size does
+  size_t bytes = static_cast<size_t>(byteSize);
   KILN_CHECK(bytes == 0 || (tensor.bytes && tensor.bytes->size() >= bytes), kInvalidArgument, "tensor '", name,
              "' has fewer bytes than its shape ", dimsToString(tensor.shape), " needs");
   proto->Clear();

@@ -8,6 +8,7 @@
 #include <new>
 
 #include "backends/cpu/kernels/gemm.h"
+#include "core/checked_math.h"
 #include "core/error.h"
 #include "ir/shape_inference.h"
 
@@ -52,7 +53,12 @@ std::vector<HostTensor> CpuKernel::evaluate(const std::vector<const HostTensor*>
     const TensorDesc& d = outDescs[i];
     KILN_CHECK(volume(d.shape) >= 0, kInternal, layer.describe(), ": output ", i, " has an unknown shape ",
                dimsToString(d.shape), " after inference with all input values");
-    outputs.push_back(Weights::zeros(d.type, d.shape));
+    try {
+      outputs.push_back(Weights::zeros(d.type, d.shape));
+    } catch (const std::bad_alloc&) {
+      fail(ErrorCode::kRuntimeError, concat(layer.describe(), ": cannot allocate ", checkedByteSize(d.type, d.shape),
+                                            " bytes for output ", i, " of shape ", dimsToString(d.shape)));
+    }
     TensorView view;
     view.type = d.type;
     view.shape = d.shape;

@@ -1,5 +1,8 @@
+#include <algorithm>
+
 #include "backends/host_eval.h"
 #include "builder/passes/passes.h"
+#include "core/checked_math.h"
 #include "core/error.h"
 #include "ir/shape_inference.h"
 
@@ -40,8 +43,9 @@ bool foldConstants(PassContext& context) {
     if (!foldable) continue;
     bool small = true;
     for (auto* out : layer->outputs) {
-      int64_t n = volume(out->dims());
-      if (n >= 0 && n * static_cast<int64_t>(dataTypeSize(out->type())) > kMaxFoldedBytes) small = false;
+      int64_t bytes = checkedByteSize(out->type(), out->dims());  // -1: unknown (size seen when run) or overflow
+      bool allKnown = std::all_of(out->dims().begin(), out->dims().end(), [](int64_t d) { return d >= 0; });
+      if (allKnown && (bytes < 0 || bytes > kMaxFoldedBytes)) small = false;
     }
     if (!small) continue;
     std::vector<HostTensor> values;

@@ -18,7 +18,7 @@ Outputs inferReshapeToShape(const ShapeInferenceContext& c, const ReshapeParams&
     int64_t n = c.length(1);
     SHAPE_SUPPORTED(c, known(n), "the output rank depends on a shape input of unknown length ",
                     dimsToString(c.shape(1)));
-    return one(c.type(0), Dims(static_cast<size_t>(n), -1));
+    return one(c.type(0), unknownDims(c, n));
   }
   const Dims& shape = *v;
   Dims out(shape.size());
@@ -113,7 +113,7 @@ Outputs inferUnsqueeze(const ShapeInferenceContext& c, const ReshapeParams& p) {
   if (!axes) {
     int64_t n = c.length(1);
     SHAPE_SUPPORTED(c, known(n), "the output rank depends on axes ", dimsToString(c.shape(1)), " of unknown length");
-    return one(c.type(0), Dims(x.size() + static_cast<size_t>(n), -1));
+    return one(c.type(0), unknownDims(c, addDims(rankOf(x), n)));
   }
   int64_t outRank = rankOf(x) + rankOf(*axes);
   Dims norm = normalizeAxes(c, *axes, outRank);
@@ -128,6 +128,7 @@ Outputs inferUnsqueeze(const ShapeInferenceContext& c, const ReshapeParams& p) {
 
 // Number of elements ONNX Slice takes from a dim of size d.
 int64_t sliceCount(int64_t d, int64_t start, int64_t end, int64_t step) {
+  if (d == 0) return 0;
   if (start < 0) start += d;
   if (end < 0) end += d;
   if (step > 0) {
@@ -137,7 +138,8 @@ int64_t sliceCount(int64_t d, int64_t start, int64_t end, int64_t step) {
   }
   start = std::clamp<int64_t>(start, 0, d - 1);
   end = std::clamp<int64_t>(end, -1, d - 1);
-  return start > end ? ceilDiv(start - end, -step) : 0;
+  // -INT64_MIN does not exist; any step below -d takes one element.
+  return start > end ? ceilDiv(start - end, -std::max(step, -d - 1)) : 0;
 }
 
 }  // namespace
@@ -259,7 +261,7 @@ Outputs inferSplit(const ShapeInferenceContext& c) {
     int64_t sum = 0;
     for (int64_t s : *sizes) {
       SHAPE_CHECK(c, s >= 0, "split sizes ", dimsToString(*sizes), " must be >= 0");
-      sum += s;
+      sum = addOrThrow(sum, s, "split sizes sum");
     }
     SHAPE_CHECK(c, !known(dim) || sum == dim, "split sizes ", dimsToString(*sizes), " do not add up to dim ", axis,
                 " of input ", dimsToString(x));
@@ -298,8 +300,8 @@ Outputs inferExpand(const ShapeInferenceContext& c) {
   int64_t n = c.length(1);
   SHAPE_SUPPORTED(c, known(n), "the output rank depends on a shape input of unknown length ",
                   dimsToString(c.shape(1)));
-  size_t rank = std::max(x.size(), static_cast<size_t>(n));
-  Dims out(rank, -1);
+  Dims out = unknownDims(c, std::max(rankOf(x), n));
+  size_t rank = out.size();
   // A dim of x other than 1 survives the broadcast (the shape's dim must be 1 or equal to it).
   for (size_t i = 0; i < x.size(); ++i)
     if (x[i] != 1) out[rank - x.size() + i] = x[i];
@@ -355,7 +357,7 @@ Outputs inferPadding(const ShapeInferenceContext& c) {
       out[a] = -1;
       continue;
     }
-    out[a] = x[a] + (*pads)[i] + (*pads)[i + naxes];
+    out[a] = addOrThrow(addOrThrow(x[a], (*pads)[i], "padded dim"), (*pads)[i + naxes], "padded dim");
     SHAPE_CHECK(c, out[a] >= 0, "pads ", dimsToString(*pads), " make dim ", a, " of input ", dimsToString(x),
                 " negative");
   }
@@ -384,9 +386,10 @@ Outputs inferSpaceDepth(const ShapeInferenceContext& c) {
     SHAPE_CHECK(c, d % by == 0, what, " ", d, " of input ", dimsToString(x), " is not divisible by ", by);
     return d / by;
   };
+  int64_t area = mulOrThrow(b, b, "block area");
   if (p.toDepth)
-    return one(c.type(0), {x[0], mulDims(x[1], b * b), divide(x[2], b, "height"), divide(x[3], b, "width")});
-  return one(c.type(0), {x[0], divide(x[1], b * b, "channels"), mulDims(x[2], b), mulDims(x[3], b)});
+    return one(c.type(0), {x[0], mulDims(x[1], area), divide(x[2], b, "height"), divide(x[3], b, "width")});
+  return one(c.type(0), {x[0], divide(x[1], area, "channels"), mulDims(x[2], b), mulDims(x[3], b)});
 }
 
 }  // namespace kiln::ir::shape_rules

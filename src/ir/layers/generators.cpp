@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 namespace kiln::ir::shape_rules {
 
@@ -22,7 +23,7 @@ Outputs inferConstantOfShape(const ShapeInferenceContext& c) {
     int64_t n = c.length(0);
     SHAPE_SUPPORTED(c, known(n), "the output rank depends on a shape input of unknown length ",
                     dimsToString(c.shape(0)));
-    return one(type, Dims(static_cast<size_t>(n), -1));
+    return one(type, unknownDims(c, n));
   }
   for (int64_t d : *v) SHAPE_CHECK(c, d >= 0, "shape ", dimsToString(*v), " has a negative dim");
   return one(type, *v);
@@ -43,12 +44,17 @@ Outputs inferRange(const ShapeInferenceContext& c) {
   if (isIntegerType(type)) {
     int64_t s = readIntegers(*start)[0], l = readIntegers(*limit)[0], d = readIntegers(*delta)[0];
     SHAPE_CHECK(c, d != 0, "delta is 0");
-    count = ceilDiv(l - s, d);
+    int64_t span = 0;
+    bool fits = !__builtin_sub_overflow(l, s, &span) && !(span == INT64_MIN && d == -1);  // INT64_MIN / -1
+    KILN_CHECK(fits, kInvalidArgument, c.layer.describe(), ": size overflow: range start ", s, " limit ", l,
+               " delta ", d, " has more elements than fit in 64 bits");
+    count = ceilDiv(span, d);
   } else {
     double s = readNumbers(*start)[0], l = readNumbers(*limit)[0], d = readNumbers(*delta)[0];
     SHAPE_CHECK(c, d != 0 && std::isfinite(s) && std::isfinite(l) && std::isfinite(d), "invalid range start ", s,
                 " limit ", l, " delta ", d);
-    count = static_cast<int64_t>(std::ceil((l - s) / d));
+    double n = std::ceil((l - s) / d);  // -inf, never NaN, for an empty range whose span overflows
+    count = dimFromDouble(c, std::max(n, 0.0), "range element count");
   }
   return one(type, {std::max<int64_t>(count, 0)});
 }

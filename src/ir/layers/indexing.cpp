@@ -87,7 +87,7 @@ Outputs inferOneHot(const ShapeInferenceContext& c) {
   if (const HostTensor* v = c.value(1)) {
     std::vector<double> d = readNumbers(*v);
     SHAPE_CHECK(c, d.size() == 1 && d[0] >= 1, "depth must be one value >= 1");
-    depth = static_cast<int64_t>(d[0]);
+    depth = dimFromDouble(c, d[0], "depth");
   }
   Dims out = idx;
   out.insert(out.begin() + axis, depth);

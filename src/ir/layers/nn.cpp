@@ -13,6 +13,10 @@ namespace kiln::ir::shape_rules {
 
 namespace {
 
+// Window arithmetic on dims and attributes from the model: an overflow is an error, never a wrapped dim.
+int64_t windowMul(int64_t a, int64_t b) { return mulOrThrow(a, b, "window size"); }
+int64_t windowAdd(int64_t a, int64_t b) { return addOrThrow(a, b, "window size"); }
+
 // Window attributes of a convolution or pooling with defaults filled in, one entry per spatial dim.
 struct Window {
   Dims kernel, strides, dilations, padsBegin, padsEnd;
@@ -48,14 +52,14 @@ Dims windowOutput(const ShapeInferenceContext& c, const Dims& in, const Window& 
   for (size_t i = 0; i < in.size(); ++i) {
     int64_t k = w.kernel[i];
     if (!known(in[i]) || !known(k)) continue;
-    int64_t s = w.strides[i], dilated = w.dilations[i] * (k - 1) + 1;
+    int64_t s = w.strides[i], dilated = windowAdd(windowMul(w.dilations[i], k - 1), 1);
     if (w.mode == PaddingMode::kSameUpper || w.mode == PaddingMode::kSameLower) {
       out[i] = ceilDiv(in[i], s);
       continue;
     }
     bool valid = w.mode == PaddingMode::kValid;
     int64_t pb = valid ? 0 : w.padsBegin[i], pe = valid ? 0 : w.padsEnd[i];
-    int64_t span = in[i] + pb + pe - dilated;
+    int64_t span = windowAdd(windowAdd(windowAdd(in[i], pb), pe), -dilated);
     SHAPE_CHECK(c, span >= 0 || in[i] == 0, "window ", dimsToString(w.kernel), " (dilations ",
                 dimsToString(w.dilations), ") is larger than the padded input at spatial dim ", i, ": input ",
                 dimsToString(in), ", pads ", dimsToString(w.padsBegin), " ", dimsToString(w.padsEnd));
@@ -64,7 +68,7 @@ Dims windowOutput(const ShapeInferenceContext& c, const Dims& in, const Window& 
     } else if (w.ceilMode && !valid) {
       out[i] = ceilDiv(span, s) + 1;
       // The last window must start inside the input or the begin padding.
-      if ((out[i] - 1) * s >= in[i] + pb) --out[i];
+      if (windowMul(out[i] - 1, s) >= windowAdd(in[i], pb)) --out[i];
     } else {
       out[i] = floorDiv(span, s) + 1;
     }
@@ -139,7 +143,7 @@ Outputs inferConvolution(const ShapeInferenceContext& c) {
               dimsToString(x));
   SHAPE_CHECK(c, p.groups >= 1, "groups must be >= 1, got ", p.groups);
   size_t n = x.size() - 2;
-  SHAPE_CHECK(c, !known(x[1]) || !known(w[1]) || x[1] == w[1] * p.groups, "input channels ", x[1],
+  SHAPE_CHECK(c, !known(x[1]) || !known(w[1]) || x[1] == mulDims(w[1], p.groups), "input channels ", x[1],
               " do not match weights ", dimsToString(w), " * groups ", p.groups);
   SHAPE_CHECK(c, !known(w[0]) || w[0] % p.groups == 0, "output channels of weights ", dimsToString(w),
               " are not divisible by groups ", p.groups);
@@ -195,12 +199,13 @@ Outputs inferDeconvolution(const ShapeInferenceContext& c) {
     }
     int64_t s = win.strides[i];
     if (p.paddingMode == PaddingMode::kSameUpper || p.paddingMode == PaddingMode::kSameLower) {
-      out.push_back(in * s);
+      out.push_back(windowMul(in, s));
       continue;
     }
     bool valid = p.paddingMode == PaddingMode::kValid;
-    int64_t pads = valid ? 0 : win.padsBegin[i] + win.padsEnd[i];
-    int64_t d = s * (in - 1) + outPad[i] + win.dilations[i] * (k - 1) + 1 - pads;
+    int64_t pads = valid ? 0 : windowAdd(win.padsBegin[i], win.padsEnd[i]);
+    int64_t dilated = windowAdd(windowMul(win.dilations[i], k - 1), 1);
+    int64_t d = windowAdd(windowAdd(windowAdd(windowMul(s, in - 1), outPad[i]), dilated), -pads);
     SHAPE_CHECK(c, d >= 0, "output spatial dim ", i, " would be ", d, " for input ", dimsToString(x),
                 " and weights ", dimsToString(w));
     out.push_back(d);

@@ -47,6 +47,18 @@ int64_t ceilDiv(int64_t a, int64_t b) {
   return q;
 }
 
+Dims unknownDims(const ShapeInferenceContext& c, int64_t rank) {
+  KILN_CHECK(rank >= 0 && rank <= kMaxUnknownRank, kInvalidArgument, c.layer.describe(), ": output rank ", rank,
+             " (from the length of a shape input) is out of range: at most ", kMaxUnknownRank, " dims");
+  return Dims(static_cast<size_t>(rank), -1);
+}
+
+int64_t dimFromDouble(const ShapeInferenceContext& c, double value, const char* what) {
+  KILN_CHECK(value >= 0 && value <= 0x1p62, kInvalidArgument, c.layer.describe(), ": size overflow: ", what, " ",
+             value, " is not a dim in [0, 2^62]");
+  return static_cast<int64_t>(value);
+}
+
 int64_t product(const Dims& dims, size_t begin, size_t end) {
   int64_t n = 1;
   for (size_t i = begin; i < end; ++i) n = mulDims(n, dims[i]);

@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/checked_math.h"
 #include "core/error.h"
 #include "ir/shape_inference.h"
 
@@ -50,13 +51,25 @@ using Outputs = std::vector<TensorDesc>;
 // ---- dims ----------------------------------------------------------------------------------------
 
 inline bool known(int64_t d) { return d >= 0; }
-inline int64_t mulDims(int64_t a, int64_t b) { return known(a) && known(b) ? a * b : -1; }
-inline int64_t addDims(int64_t a, int64_t b) { return known(a) && known(b) ? a + b : -1; }
+// Products and sums of known dims throw kInvalidArgument ("size overflow") when they do not fit in int64;
+// inferOutputs adds the layer to the message.
+inline int64_t mulDims(int64_t a, int64_t b) { return known(a) && known(b) ? mulOrThrow(a, b, "dims product") : -1; }
+inline int64_t addDims(int64_t a, int64_t b) { return known(a) && known(b) ? addOrThrow(a, b, "dims sum") : -1; }
 inline int64_t rankOf(const Dims& d) { return static_cast<int64_t>(d.size()); }
+
+// Most dims an output may have when its rank is read from the length of a shape input whose values are
+// not known: far above any real network, low enough that a hostile length cannot ask for a huge Dims.
+constexpr int64_t kMaxUnknownRank = 64;
+// `rank` unknown dims; throws kInvalidArgument naming the layer when rank exceeds kMaxUnknownRank.
+Dims unknownDims(const ShapeInferenceContext& c, int64_t rank);
 
 // Floor / ceil of a / b for any signs (b != 0).
 int64_t floorDiv(int64_t a, int64_t b);
 int64_t ceilDiv(int64_t a, int64_t b);
+
+// A dim computed in floating point (Resize scales, a float Range): throws kInvalidArgument naming the layer
+// and `what` unless it is a number in [0, 2^62] (within int64 with room; maxTensorElements bounds it further).
+int64_t dimFromDouble(const ShapeInferenceContext& c, double value, const char* what);
 
 // Product of dims[begin, end); -1 if any is unknown.
 int64_t product(const Dims& dims, size_t begin, size_t end);

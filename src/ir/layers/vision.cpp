@@ -39,7 +39,7 @@ Outputs inferResize(const ShapeInferenceContext& c) {
     for (int64_t i = 0; i < naxes; ++i) {
       SHAPE_CHECK(c, s[i] > 0, "scales must be positive, got ", s[i]);
       int64_t a = axes[i];
-      out[a] = known(x[a]) ? static_cast<int64_t>(std::floor(static_cast<double>(x[a]) * s[i])) : -1;
+      out[a] = known(x[a]) ? dimFromDouble(c, std::floor(static_cast<double>(x[a]) * s[i]), "scaled dim") : -1;
     }
     return one(c.type(0), out);
   }
@@ -64,7 +64,7 @@ Outputs inferResize(const ShapeInferenceContext& c) {
   }
   for (int64_t i = 0; i < naxes; ++i) {
     int64_t a = axes[i];
-    out[a] = allKnown ? static_cast<int64_t>(std::floor(scale * static_cast<double>(x[a]) + 0.5)) : -1;
+    out[a] = allKnown ? dimFromDouble(c, std::floor(scale * static_cast<double>(x[a]) + 0.5), "scaled dim") : -1;
   }
   return one(c.type(0), out);
 }

@@ -185,6 +185,11 @@ HostTensor densify(const onnx::SparseTensorProto& sparse, const std::string& bas
   HostTensor values = tensorFromProto(sparse.values(), baseDir);
   HostTensor indices = tensorFromProto(sparse.indices(), baseDir);
   Dims dims(sparse.dims().begin(), sparse.dims().end());
+  for (int64_t d : dims)
+    if (d < 0) n.fail(ErrorCode::kInvalidModel, concat("sparse tensor has a negative dim in ", dimsToString(dims)));
+  if (checkedByteSize(values.type, dims) < 0)
+    n.fail(ErrorCode::kInvalidArgument, concat("size overflow: sparse tensor of shape ", dimsToString(dims),
+                                               " has more elements than fit in 64 bits"));
   HostTensor dense = HostTensor::zeros(values.type, dims);
   int64_t nnz = values.count(), rank = static_cast<int64_t>(dims.size()), total = volume(dims);
   if (indices.type != DataType::kInt64) n.fail(ErrorCode::kInvalidModel, "sparse indices must be int64");
@@ -198,7 +203,11 @@ HostTensor densify(const onnx::SparseTensorProto& sparse, const std::string& bas
     int64_t off = 0;
     if (linear) off = idx[k];
     else
-      for (int64_t d = 0; d < rank; ++d) off += idx[k * rank + d] * strides[d];
+      for (int64_t d = 0; d < rank; ++d) {
+        int64_t i = idx[k * rank + d];  // checked per dim: the offset sum then cannot overflow
+        if (i < 0 || i >= dims[d]) n.fail(ErrorCode::kInvalidModel, "sparse index out of range");
+        off += i * strides[d];
+      }
     if (off < 0 || off >= total) n.fail(ErrorCode::kInvalidModel, "sparse index out of range");
     copyValues(dst + off * elem, values.bytes->data() + k * elem, elem, values.type);
   }

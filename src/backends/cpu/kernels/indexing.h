@@ -10,6 +10,7 @@
 #include "backends/backend.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/kernels/dispatch.h"
+#include "core/checked_math.h"
 #include "core/error.h"
 
 namespace kiln::cpu {
@@ -30,17 +31,20 @@ struct AxisSplit {
 };
 inline AxisSplit splitAt(const Dims& shape, int64_t axis, DataType type) {
   AxisSplit s;
-  for (int64_t i = 0; i < axis; ++i) s.outer *= shape[i];
+  // Checked: beside a 0 dim, the other dims' product need not fit (the tensor is empty, the product is not).
+  // (Short names: a std::string of up to 15 chars does not allocate.)
+  for (int64_t i = 0; i < axis; ++i) s.outer = mulOrThrow(s.outer, shape[i], "dims product");
   s.length = shape[axis];
   int64_t inner = 1;
-  for (size_t i = static_cast<size_t>(axis) + 1; i < shape.size(); ++i) inner *= shape[i];
-  s.innerBytes = inner * static_cast<int64_t>(dataTypeSize(type));
+  for (size_t i = static_cast<size_t>(axis) + 1; i < shape.size(); ++i)
+    inner = mulOrThrow(inner, shape[i], "dims product");
+  s.innerBytes = mulOrThrow(inner, static_cast<int64_t>(dataTypeSize(type)), "dims bytes");
   return s;
 }
 
 inline int64_t prodDims(const Dims& d, size_t begin, size_t end) {
   int64_t n = 1;
-  for (size_t i = begin; i < end && i < d.size(); ++i) n *= d[i];
+  for (size_t i = begin; i < end && i < d.size(); ++i) n = mulOrThrow(n, d[i], "dims product");
   return n;
 }
 
@@ -137,9 +141,9 @@ struct BroadcastPlan {
     for (size_t d = 0; d < rank; ++d) {
       if (out[d] == 1) continue;
       bool merge = !shape.empty();
-      for (int k = 0; k < N && merge; ++k) merge = strides[k].back() == full[k][d] * out[d];
+      for (int k = 0; k < N && merge; ++k) merge = strides[k].back() == mulOrThrow(full[k][d], out[d], "dims product");
       if (merge) {
-        shape.back() *= out[d];
+        shape.back() = mulOrThrow(shape.back(), out[d], "dims product");  // may not fit beside a 0 dim
         for (int k = 0; k < N; ++k) strides[k].back() = full[k][d];
       } else {
         shape.push_back(out[d]);

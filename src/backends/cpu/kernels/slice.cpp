@@ -34,17 +34,22 @@ void runSlice(const ir::Layer& layer, const KernelArgs& args) {
     if (s < 0) s += d;
     if (e < 0 && e > std::numeric_limits<int64_t>::min() / 2) e += d;
     else if (e < 0) e = -1;
-    if (st > 0) {
+    // Counts as (span - 1) / |step| + 1, which cannot overflow for any step (|INT64_MIN| taken as INT64_MAX).
+    if (d == 0) {
+      s = 0;
+      shape[a] = 0;
+    } else if (st > 0) {
       s = std::clamp<int64_t>(s, 0, d);
       e = std::clamp<int64_t>(e, 0, d);
-      shape[a] = e > s ? (e - s + st - 1) / st : 0;
+      shape[a] = e > s ? (e - s - 1) / st + 1 : 0;
     } else {
       s = std::clamp<int64_t>(s, 0, d - 1);
       e = std::clamp<int64_t>(e, -1, d - 1);
-      shape[a] = s > e ? (s - e + (-st) - 1) / (-st) : 0;
+      int64_t magnitude = st == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max() : -st;
+      shape[a] = s > e ? (s - e - 1) / magnitude + 1 : 0;
     }
     start[a] = s;
-    step[a] = st;
+    step[a] = shape[a] > 1 ? st : 1;  // a step that takes one element is never applied: keep stride * step small
   }
   KILN_CHECK(shape == out.shape, kInternal, layer.describe(), ": output shape ", dimsToString(out.shape),
              ", expected ", dimsToString(shape));
