@@ -5,6 +5,7 @@
 // one, two, a whole row or plane. fp32 and fp16. Skips when no GPU is present (but always compiles).
 #include <limits>
 
+#include "core/error.h"
 #include "cuda/cuda_kernel_check.h"
 
 namespace kiln {
