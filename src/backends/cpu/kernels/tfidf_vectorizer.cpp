@@ -1,7 +1,8 @@
-// TfIdfVectorizer: the pool's n-grams go into a map (n-gram -> pool position); every row is scanned per
-// skip distance and start position, looking up the n-grams of each allowed length. Rows run in parallel.
-// The work per row is bounded by the row, whatever the attributes: skip distances stop at the row length
-// and n-gram lengths at the longest one in the pool. Inconsistent attributes are an invalid-model error.
+// TfIdfVectorizer: the pool's n-grams go into a sorted map (n-gram -> pool position); every row is scanned
+// per skip distance and start position, growing the n-gram while some pool n-gram starts with it. Rows
+// run in parallel. The work per row is bounded by the row, whatever the attributes: skip distances stop
+// at the row length, n-gram lengths at the longest one in the pool. Inconsistent attributes are an
+// invalid-model error.
 #include <algorithm>
 #include <map>
 #include <vector>
@@ -70,9 +71,13 @@ void runTfIdfVectorizer(const ir::Layer& layer, const KernelArgs& args) {
           gram.clear();
           for (int64_t n = 1; n <= maxLength && start + (n - 1) * distance < columns; ++n) {
             gram.push_back(row[start + (n - 1) * distance]);
-            if (n < minLength) continue;
-            auto it = ngrams.find(gram);
-            if (it == ngrams.end()) continue;
+            // The first pool n-gram not below `gram` starts with it if any does (lexicographic order):
+            // if it does not, no longer n-gram from this start can match either.
+            auto it = ngrams.lower_bound(gram);
+            if (it == ngrams.end() || it->first.size() < gram.size() ||
+                !std::equal(gram.begin(), gram.end(), it->first.begin()))
+              break;
+            if (n < minLength || it->first.size() != gram.size()) continue;
             if (counts[it->second]++ == 0) seen.push_back(it->second);
           }
         }
