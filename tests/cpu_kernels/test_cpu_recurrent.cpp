@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -411,6 +412,45 @@ TEST(CpuRecurrent, BadInputsThrow) {
   cpu::runRecurrent(layer, args);  // fine without the bias
   args.inputs[1].type = DataType::kFloat16;
   EXPECT_THROW(cpu::runRecurrent(layer, args), Error);
+}
+
+// Fuzzer regression: a zero-size batch made the GRU step offset a null pointer (UB). Every output is empty.
+TEST(CpuRecurrent, ZeroBatchGivesEmptyOutputs) {
+  for (RecurrentCell cell : {RecurrentCell::kRNN, RecurrentCell::kGRU, RecurrentCell::kLSTM})
+    for (bool batchFirst : {false, true}) {
+      RecurrentParams p = params(cell, RecurrentDirection::kBidirectional, batchFirst);
+      const int64_t G = recurrentGates(cell), D = 2, H = kHidden;
+      std::vector<float> w = randomFloats(D * G * H * kInput, 1), r = randomFloats(D * G * H * H, 2);
+      std::vector<float> bias = randomFloats(D * 2 * G * H, 3);
+      float sentinel[1] = {42.f};  // stands for the zero-size tensors' storage; must stay untouched
+      const DataType f32 = DataType::kFloat32;
+      Dims state = batchFirst ? Dims{0, D, H} : Dims{D, 0, H};
+      KernelArgs args{{TensorView{sentinel, f32, batchFirst ? Dims{0, kSeq, kInput} : Dims{kSeq, 0, kInput}},
+                       TensorView{w.data(), f32, {D, G * H, kInput}}, TensorView{r.data(), f32, {D, G * H, H}},
+                       TensorView{bias.data(), f32, {D, 2 * G * H}}},
+                      {TensorView{sentinel, f32, batchFirst ? Dims{0, kSeq, D, H} : Dims{kSeq, D, 0, H}},
+                       TensorView{sentinel, f32, state}}};
+      if (cell == RecurrentCell::kLSTM) args.outputs.push_back(TensorView{sentinel, f32, state});
+      ir::Layer layer("recurrent", p);
+      EXPECT_NO_THROW(cpu::runRecurrent(layer, args)) << "cell " << static_cast<int>(cell);
+      EXPECT_EQ(sentinel[0], 42.f);
+    }
+}
+
+// A NaN in x reaches every later output of its batch entry (the infinite default clip used to turn it
+// into +inf, and the gates into finite values); the other entry is unaffected.
+TEST(CpuRecurrent, NaNInputPropagates) {
+  for (RecurrentCell cell : {RecurrentCell::kRNN, RecurrentCell::kGRU, RecurrentCell::kLSTM}) {
+    RecurrentParams p = params(cell, RecurrentDirection::kForward, false);
+    Inputs in = makeInputs(p, Options{}, 950);
+    in.x[0] = std::numeric_limits<float>::quiet_NaN();  // t 0, batch entry 0
+    Outputs got = runKernel(p, in);
+    for (int64_t t = 0; t < kSeq; ++t)
+      for (int64_t j = 0; j < kHidden; ++j) {
+        EXPECT_TRUE(std::isnan(got.y[(t * kBatch + 0) * kHidden + j])) << "cell " << static_cast<int>(cell) << " t " << t;
+        EXPECT_FALSE(std::isnan(got.y[(t * kBatch + 1) * kHidden + j])) << "cell " << static_cast<int>(cell) << " t " << t;
+      }
+  }
 }
 
 // ---- a network built with addRecurrent, through the builder, plan and runtime ----------------------

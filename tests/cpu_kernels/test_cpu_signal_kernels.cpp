@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <complex>
+#include <limits>
 #include <map>
 #include <random>
 #include <vector>
@@ -300,6 +301,51 @@ TEST(CpuTfIdfVectorizer, MatchesBruteForceOnRandomRows) {
       EXPECT_EQ(got, want) << "trial " << trial << " row " << r;
     }
   }
+}
+
+// Fuzzer regression: mutated skip counts and gram lengths (up to INT64_MAX) ran for minutes. The work is
+// bounded by the row: the result equals the one with the largest skip and length that can matter.
+TEST(CpuTfIdfVectorizer, HugeSkipCountAndGramLengthAreBoundedByTheRow) {
+  std::vector<int32_t> input = {1, 1, 3, 3, 3, 7, 8, 6, 7, 5, 6, 8};
+  HostTensor x = Weights::copyOf(DataType::kInt32, {12}, input.data());
+  std::vector<float> bounded = valuesOf(run1(onnxExampleParams(1, 2, 10), {&x}));
+  TfIdfVectorizerParams huge = onnxExampleParams(1, std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(valuesOf(run1(huge, {&x})), bounded);
+  huge.minGramLength = 3;  // longer than every pool n-gram: nothing counts
+  EXPECT_EQ(valuesOf(run1(huge, {&x})), std::vector<float>(7, 0.f));
+}
+
+// Attributes that disagree with each other are an invalid-model error naming the layer.
+TEST(CpuTfIdfVectorizer, InconsistentAttributesAreInvalidModel) {
+  std::vector<int32_t> input = {2, 3, 5, 4};
+  HostTensor x = Weights::copyOf(DataType::kInt32, {4}, input.data());
+  auto expectInvalid = [&](const TfIdfVectorizerParams& p, const std::string& what) {
+    try {
+      ir::Layer layer("tfidf_layer", p);
+      std::vector<HostTensor> out = host::evaluateLayer(layer, {&x});
+      ADD_FAILURE() << what << ": no error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidModel) << what << ": " << e.what();
+      EXPECT_NE(std::string(e.what()).find("tfidf_layer"), std::string::npos) << what << ": " << e.what();
+    }
+  };
+  TfIdfVectorizerParams p = onnxExampleParams(1, 2, 0);
+  p.ngramIndexes = {0, 1, 2, 3, 4, 5};  // 7 pool n-grams
+  expectInvalid(p, "too few ngram_indexes");
+  p.ngramIndexes = {0, 1, 2, 3, 4, 5, 6, 7};
+  expectInvalid(p, "too many ngram_indexes");
+  p = onnxExampleParams(1, 2, 0);
+  p.ngramCounts = {0, std::numeric_limits<int64_t>::max()};
+  expectInvalid(p, "ngram_counts past the pool");
+  p.ngramCounts = {0, 3};  // 7 values left for bigrams
+  expectInvalid(p, "ngram_counts splitting a bigram");
+  p = onnxExampleParams(1, 2, 0);
+  std::vector<float> weights(3, 1.f);
+  p.weights = Weights::copyOf(DataType::kFloat32, {3}, weights.data());
+  expectInvalid(p, "weights for 3 of 7 n-grams");
+  p = onnxExampleParams(1, 2, 0);
+  p.maxSkipCount = -1;
+  expectInvalid(p, "negative skip count");
 }
 
 // ---- Random ---------------------------------------------------------------------------------------

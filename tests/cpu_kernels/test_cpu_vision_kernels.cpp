@@ -214,7 +214,7 @@ std::vector<int64_t> naiveNms(const std::vector<float>& boxes, const std::vector
                               int64_t classes, int64_t count, int64_t maxPerClass, float iouThreshold,
                               float scoreThreshold, bool center) {
   auto corners = [&](int64_t b, int64_t i) {
-    const float* v = &boxes[(b * count + i) * 4];
+    const float* v = boxes.data() + (b * count + i) * 4;
     if (center) return std::array<double, 4>{v[0] - v[2] / 2.0, v[1] - v[3] / 2.0, v[0] + v[2] / 2.0, v[1] + v[3] / 2.0};
     return std::array<double, 4>{std::min(v[1], v[3]), std::min(v[0], v[2]), std::max(v[1], v[3]),
                                  std::max(v[0], v[2])};
@@ -229,7 +229,7 @@ std::vector<int64_t> naiveNms(const std::vector<float>& boxes, const std::vector
   std::vector<int64_t> out;
   for (int64_t b = 0; b < batches; ++b)
     for (int64_t c = 0; c < classes; ++c) {
-      const float* s = &scores[(b * classes + c) * count];
+      const float* s = scores.data() + (b * classes + c) * count;  // not &scores[...]: empty when count is 0
       std::vector<bool> alive(count);
       for (int64_t i = 0; i < count; ++i) alive[i] = s[i] > scoreThreshold;
       for (int64_t taken = 0; taken < maxPerClass; ++taken) {

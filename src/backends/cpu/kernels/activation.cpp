@@ -1,5 +1,5 @@
 // Activation: pointwise activation functions computed in float (double for float64). Relu and Clip also
-// take integer inputs.
+// take integer inputs. NaN stays NaN (Relu, Clip, HardSigmoid and Celu included), as in ONNX Runtime.
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
@@ -97,7 +97,10 @@ void runActivation(const ir::Layer& layer, const KernelArgs& args) {
         activationLoop<T>(in, out, [=](C v) { return v <= 0 ? beta * alpha * std::expm1(v) : beta * v; });
         break;
       case ActivationType::kHardSigmoid:
-        activationLoop<T>(in, out, [=](C v) { return std::max(C(0), std::min(C(1), alpha * v + beta)); });
+        activationLoop<T>(in, out, [=](C v) {
+          C a = alpha * v + beta;
+          return a < C(0) ? C(0) : (a > C(1) ? C(1) : a);  // comparisons, not std::min/max: NaN passes
+        });
         break;
       case ActivationType::kHardSwish:
         activationLoop<T>(in, out, [](C v) { return v * std::max(C(0), std::min(C(1), v / C(6) + C(0.5))); });
@@ -123,9 +126,8 @@ void runActivation(const ir::Layer& layer, const KernelArgs& args) {
         break;
       case ActivationType::kMish: activationLoop<T>(in, out, [](C v) { return v * std::tanh(softplus(v)); }); break;
       case ActivationType::kCelu:
-        activationLoop<T>(in, out, [=](C v) {
-          return std::max(C(0), v) + std::min(C(0), alpha * std::expm1(v / alpha));
-        });
+        // max(0, v) + min(0, alpha * (exp(v / alpha) - 1)): one of the terms is 0 on each side of 0.
+        activationLoop<T>(in, out, [=](C v) { return v > C(0) ? v : alpha * std::expm1(v / alpha); });
         break;
       default:
         fail(ErrorCode::kUnsupported, concat(layer.describe(), ": unknown activation ", static_cast<int>(p.type)));

@@ -1,5 +1,6 @@
 // ArgMax / ArgMin along an axis (first or last occurrence), int64 output; parallel over outer slices,
-// vectorized over the inner positions.
+// vectorized over the inner positions. NaN wins over every number for both (numpy: the first NaN's index;
+// with select_last_index the last NaN's).
 #include <algorithm>
 #include <vector>
 
@@ -30,7 +31,10 @@ void argMinMax(const ArgMinMaxParams& p, const TensorView& xv, int64_t* out, int
         const T* xr = xo + j * inner;
         for (int64_t i = 0; i < inner; ++i) {
           CT v = static_cast<CT>(xr[i]);
-          bool better = isMax ? (last ? v >= best[i] : v > best[i]) : (last ? v <= best[i] : v < best[i]);
+          const CT b = best[i];
+          bool better = isMax ? (last ? v >= b : v > b) : (last ? v <= b : v < b);
+          if (detail::isNaN(b)) better = last && detail::isNaN(v);
+          else if (detail::isNaN(v)) better = true;
           if (better) {
             best[i] = v;
             yo[i] = j;

@@ -18,6 +18,14 @@ namespace kiln::cpu::detail {
 template <class T> inline constexpr bool kIsHalf = std::is_same_v<T, Half> || std::is_same_v<T, BHalf>;
 template <class T> inline constexpr bool kIsFloating = kIsHalf<T> || std::is_floating_point_v<T>;
 
+// NaN test on compute types; always false for integers (no self-comparison warning, no code). Written as
+// v != v so loops over it vectorize.
+template <class C>
+inline bool isNaN(C v) {
+  if constexpr (std::is_floating_point_v<C>) return v != v;
+  else return false;
+}
+
 // erf in the type's compute precision. float: a rational approximation x * P(x^2) / Q(x^2) on [-4, 4]
 // (Eigen's fast erf; |error| < 1e-6, the input saturates to +-1 outside, NaN stays NaN), branch-free
 // so loops over it vectorize, unlike std::erf. double: std::erf.

@@ -1,6 +1,7 @@
 // Pooling (max with optional int64 indices, average with count_include_pad, Lp) over 1-D/2-D/3-D
 // windows with strides, dilations, pads and ceil mode: a direct window loop parallel over (n, c) planes;
-// max pooling without indices runs row-wise over the valid output range of each tap.
+// max pooling without indices runs row-wise over the valid output range of each tap. Max pooling
+// propagates NaN (a window holding a NaN gives NaN, its index the first NaN's), as ONNX Runtime and PyTorch.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -84,7 +85,7 @@ void maxPoolRows(const PoolGeom& g, const T* x, T* y, int64_t planes) {
             CT* __restrict b = best.data();
             for (int64_t ow = owBegin; ow < owEnd; ++ow) {
               CT v = static_cast<CT>(xr[ow * s + iw0]);
-              b[ow] = v > b[ow] ? v : b[ow];
+              b[ow] = (v > b[ow] || detail::isNaN(v)) ? v : b[ow];  // a NaN sticks: nothing compares greater
             }
           }
         }
@@ -126,7 +127,8 @@ void maxPool(const PoolGeom& g, const T* x, T* y, int64_t* indices, int64_t plan
                   int64_t iw = ow * g.s[2] - g.p[2] + kw * g.d[2];
                   if (iw < 0 || iw >= g.in[2]) continue;
                   CT v = static_cast<CT>(xr[iw]);
-                  if (v > best || bestIdx < 0) {
+                  // The first NaN wins and stays.
+                  if (bestIdx < 0 || (!detail::isNaN(best) && (v > best || detail::isNaN(v)))) {
                     best = v;
                     bestIdx = (id * g.in[1] + ih) * g.in[2] + iw;
                   }

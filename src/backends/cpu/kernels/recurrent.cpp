@@ -99,7 +99,7 @@ void RecurrentProblem<C>::runDirection(int64_t d) const {
   const C* pd = peephole ? peephole + d * 3 * H : nullptr;
   const std::vector<GateFunction<C>> fn = gateFunctions<C>(p, d, layer);
   const C clip = static_cast<C>(p.clip);
-  auto clipped = [clip](C v) { return std::max(-clip, std::min(clip, v)); };
+  auto clipped = [clip](C v) { return v < -clip ? -clip : (v > clip ? clip : v); };  // NaN passes
   // GRU with linear_before_reset keeps Rbh inside r * (H * Rh^T + Rbh); every other recurrent bias is folded.
   const bool keepHiddenBias = gru && p.linearBeforeReset;
 
@@ -264,6 +264,7 @@ void recurrent(const ir::Layer& layer, const KernelArgs& args) {
   prob.y = output(0, prob.seq * stateCount, "y");
   prob.yH = output(1, stateCount, "y_h");
   prob.yC = p.cell == RecurrentCell::kLSTM ? output(2, stateCount, "y_c") : nullptr;
+  if (prob.batch == 0) return;  // every output is empty
   for (int64_t d = 0; d < prob.dirs; ++d) prob.runDirection(d);
 }
 

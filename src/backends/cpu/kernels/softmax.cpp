@@ -15,9 +15,11 @@ namespace {
 // exp(x) for x <= 0 (max subtracted), vectorizable: 2^n * p(r), accurate to ~1 ulp in float. Below
 // -87.3 (where exp leaves the normal float range) it returns 0: denormal results would slow down this
 // kernel and every kernel that reads them (masked attention scores are typically -10000 or -inf).
-inline float fastExp(float x) {
-  const bool underflows = x < -87.3f;
-  x = std::max(x, -87.3f);
+// NaN returns NaN (a row holding a NaN, or inf - inf, gives NaN outputs) and above 88 it returns inf:
+// x is clamped to [-87.3, 88] first, so the exponent's conversion to int is always defined.
+inline float fastExp(float in) {
+  const bool underflows = in < -87.3f, overflows = in > 88.f, isNaN = in != in;
+  const float x = isNaN ? 0.f : (in < -87.3f ? -87.3f : (in > 88.f ? 88.f : in));
   const float log2e = 1.44269504088896341f;
   const float magic = 12582912.f;  // 1.5 * 2^23: rounds to nearest
   float n = (x * log2e + magic) - magic;
@@ -33,7 +35,8 @@ inline float fastExp(float x) {
   uint32_t bits = static_cast<uint32_t>(e) << 23;
   float scale;
   std::memcpy(&scale, &bits, 4);
-  return underflows ? 0.f : p * scale;
+  const float special = isNaN ? in : (overflows ? std::numeric_limits<float>::infinity() : 0.f);
+  return isNaN || overflows || underflows ? special : p * scale;  // selects, so loops stay vectorized
 }
 
 template <class CT>

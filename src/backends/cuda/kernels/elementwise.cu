@@ -347,16 +347,20 @@ class UnaryKernel final : public NamedKernel {
 
 // ---- activation ---------------------------------------------------------------------------------
 
+// NaN stays NaN (as the CPU kernels and ONNX Runtime): clamps are comparisons that let NaN through, not
+// fminf/fmaxf, which return the other operand.
+__device__ __forceinline__ float clampTo(float x, float lo, float hi) { return x < lo ? lo : (x > hi ? hi : x); }
+
 __device__ __forceinline__ float activate(ActivationType t, float x, float alpha, float beta) {
   switch (t) {
-    case ActivationType::kRelu: return x > 0.f ? x : 0.f;
+    case ActivationType::kRelu: return x < 0.f ? 0.f : x;
     case ActivationType::kSigmoid: return 1.f / (1.f + expf(-x));
     case ActivationType::kTanh: return tanhf(x);
     case ActivationType::kLeakyRelu: return x >= 0.f ? x : alpha * x;
     case ActivationType::kElu: return x >= 0.f ? x : alpha * (expf(x) - 1.f);
     case ActivationType::kSelu: return x > 0.f ? beta * x : beta * alpha * (expf(x) - 1.f);
-    case ActivationType::kClip: return fminf(fmaxf(x, alpha), beta);
-    case ActivationType::kHardSigmoid: return fmaxf(0.f, fminf(1.f, alpha * x + beta));
+    case ActivationType::kClip: return clampTo(x, alpha, beta);
+    case ActivationType::kHardSigmoid: return clampTo(alpha * x + beta, 0.f, 1.f);
     case ActivationType::kHardSwish: return x * fmaxf(0.f, fminf(1.f, x / 6.f + 0.5f));
     case ActivationType::kSoftplus: return x > 20.f ? x : log1pf(expf(x));
     case ActivationType::kSoftsign: return x / (1.f + fabsf(x));
@@ -368,7 +372,7 @@ __device__ __forceinline__ float activate(ActivationType t, float x, float alpha
       float sp = x > 20.f ? x : log1pf(expf(x));
       return x * tanhf(sp);
     }
-    case ActivationType::kCelu: return fmaxf(0.f, x) + fminf(0.f, alpha * (expf(x / alpha) - 1.f));
+    case ActivationType::kCelu: return x > 0.f ? x : alpha * expm1f(x / alpha);  // one term of max(0, x) + min(0, ...) is 0
     default: return x;
   }
 }

@@ -76,11 +76,8 @@ __device__ __forceinline__ float activate(const GateFunction& f, float v) {
   return v;
 }
 
-// max(-clip, min(clip, v)) with std::min / std::max's comparisons, as the CPU kernel.
-__device__ __forceinline__ float clipTo(float clip, float v) {
-  float m = v < clip ? v : clip;
-  return -clip < m ? m : -clip;
-}
+// v clamped to [-clip, clip] with plain comparisons, as the CPU kernel: NaN passes.
+__device__ __forceinline__ float clipTo(float clip, float v) { return v < -clip ? -clip : (v > clip ? clip : v); }
 
 // Bias of gate g at j that is added to the projection: Wb + Rb, except GRU linear_before_reset's candidate
 // gate, which keeps Rbh inside r * (H Rh^T + Rbh).

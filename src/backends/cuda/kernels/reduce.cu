@@ -60,13 +60,13 @@ __global__ void reduceKernel(const T* __restrict__ x, T* __restrict__ y, int64_t
     int64_t base = stridedOffset(o, s.outRank, s.outDims, s.outStrides);
     A acc = reduceInit<A>(op);
     if (op == ReduceOp::kLogSumExp) {
-      // max first for stability
-      A m = -INFINITY;
+      // max first for stability; NaN-propagating, so a NaN gives NaN even next to an infinity
+      A m = reduceInit<A>(ReduceOp::kMax);
       for (int64_t r = lane; r < s.redCount; r += 32) {
         A v = static_cast<A>(toCompute(x[base + stridedOffset(r, s.redRank, s.redDims, s.redStrides)]));
-        m = v > m ? v : m;
+        m = reduceCombine(ReduceOp::kMax, m, v);
       }
-      m = warpAllReduce(m, [](A mine, A other) { return other > mine ? other : mine; });
+      m = warpAllReduce(m, [](A mine, A other) { return reduceCombine(ReduceOp::kMax, mine, other); });
       if constexpr (std::is_floating_point_v<A>) {
         for (int64_t r = lane; r < s.redCount; r += 32)
           acc += expf(static_cast<float>(toCompute(x[base + stridedOffset(r, s.redRank, s.redDims, s.redStrides)])) - m);
@@ -161,6 +161,19 @@ class ReduceKernel final : public NamedKernel {
 
 // ---- argmin / argmax ----------------------------------------------------------------------------
 
+// Whether (v, i) replaces (best, bi) as the arg-min/max. NaN wins over every number (numpy: the first
+// NaN's index; with select_last_index the last NaN's), as the CPU kernel; equal values go by index.
+template <class A>
+__device__ __forceinline__ bool argBetter(A v, int64_t i, A best, int64_t bi, bool isMax, bool last) {
+  if (bi < 0) return true;
+  if constexpr (std::is_floating_point_v<A>) {
+    const bool vNaN = isnan(v), bestNaN = isnan(best);
+    if (vNaN || bestNaN) return vNaN && bestNaN ? (last ? i > bi : i < bi) : vNaN;
+  }
+  if (v == best) return last ? i > bi : i < bi;
+  return isMax ? v > best : v < best;
+}
+
 template <class T>
 __global__ void argKernel(const T* __restrict__ x, int64_t* __restrict__ y, int64_t nOut, int64_t len, int64_t inner,
                           bool isMax, bool last) {
@@ -174,16 +187,12 @@ __global__ void argKernel(const T* __restrict__ x, int64_t* __restrict__ y, int6
     int64_t bi = -1;
     for (int64_t r = lane; r < len; r += 32) {
       A v = toCompute(x[base + r * inner]);
-      bool better = bi < 0 || (isMax ? (v > best || (last && v == best)) : (v < best || (last && v == best)));
-      if (better) { best = v; bi = r; }
+      if (argBetter(v, r, best, bi, isMax, last)) { best = v; bi = r; }
     }
     for (int k = 16; k > 0; k >>= 1) {
       A ov = __shfl_xor_sync(0xffffffffu, best, k);
       int64_t oi = __shfl_xor_sync(0xffffffffu, bi, k);
-      if (oi < 0) continue;
-      bool better = bi < 0 || (isMax ? ov > best : ov < best) ||
-                    (ov == best && (last ? oi > bi : oi < bi));
-      if (better) { best = ov; bi = oi; }
+      if (oi >= 0 && argBetter(ov, oi, best, bi, isMax, last)) { best = ov; bi = oi; }
     }
     if (lane == 0) y[o] = bi < 0 ? 0 : bi;
   }

@@ -1,6 +1,7 @@
 // TopK along an axis: one block per line. Lines up to 2048 elements are bitonic-sorted in shared
 // memory; longer lines use k rounds of a block-wide selection of the next best (value, index).
-// Order: largest (or smallest) first, ties by lower index.
+// Order: largest (or smallest) first, ties by lower index; NaN counts as larger than every number (as
+// numpy's sort, torch.topk and the CPU kernel).
 #include <cmath>
 
 #include "backends/cuda/kernels/device_utils.cuh"
@@ -16,6 +17,8 @@ constexpr int kBlock = 256;
 __device__ __forceinline__ bool better(float a, int64_t ia, float b, int64_t ib, bool largest) {
   if (ia < 0) return false;
   if (ib < 0) return true;
+  const bool aNaN = isnan(a), bNaN = isnan(b);
+  if (aNaN || bNaN) return aNaN && bNaN ? ia < ib : (largest ? aNaN : bNaN);
   if (a == b) return ia < ib;
   return largest ? a > b : a < b;
 }
