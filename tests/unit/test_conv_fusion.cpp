@@ -706,3 +706,41 @@ TEST(ChannelsLastCpu, PoolingMatchesChannelsFirst) {
     }
   }
 }
+
+TEST(ConvFusion, FusedResidualBlockSurvivesThePlanAndMatchesUnfused) {
+  // A projection-shortcut block built through the Builder: the Add and the Relu fuse into the shortcut
+  // convolution (no bias before its residual: an omitted input in the middle), written to a plan, loaded,
+  // run; the same network with the fusion passes disabled is the reference.
+  auto makeNet = [] {
+    auto net = Builder().createNetwork();
+    ITensor* x = net->addInput("x", DataType::kFloat32, {2, 3, 7, 6});
+    ITensor* main = net->addConvolution(x, randomWeights({5, 3, 3, 3}, 1), randomWeights({5}, 2), padded(1));
+    ITensor* shortcut = net->addConvolution(x, randomWeights({5, 3, 1, 1}, 3), Weights{}, ConvolutionParams{});
+    ITensor* sum = net->addElementWise(main, shortcut, ElementWiseOp::kAdd);
+    ITensor* y = net->addElementWise(sum, net->addActivation(sum, ActivationType::kSigmoid), ElementWiseOp::kMul);
+    y->setName("y");
+    net->markOutput(y);
+    return net;
+  };
+  std::vector<float> x = random(2 * 3 * 7 * 6, 4, -2.f, 2.f);
+  auto runWith = [&](const std::vector<std::string>& disabled, std::string* layers) {
+    auto net = makeNet();
+    BuilderConfig config;
+    config.disabledPasses = disabled;
+    auto engine = kiln::testing::buildEngine(*net, config);
+    *layers = engine->layerInformation();
+    auto context = engine->createExecutionContext();
+    std::vector<float> y(2 * 5 * 7 * 6, NAN);
+    context->setTensorAddress("x", x.data());
+    context->setTensorAddress("y", y.data());
+    context->execute();
+    return y;
+  };
+  std::string fusedLayers, plainLayers;
+  std::vector<float> fused = runWith({}, &fusedLayers);
+  std::vector<float> plain = runWith({"fuse_conv_residual", "fuse_conv_activation"}, &plainLayers);
+  EXPECT_EQ(fusedLayers.find("ElementWise"), std::string::npos) << fusedLayers;
+  EXPECT_EQ(fusedLayers.find("Activation"), std::string::npos) << fusedLayers;
+  EXPECT_NE(plainLayers.find("ElementWise"), std::string::npos) << plainLayers;
+  expectClose(fused, plain, 1e-5f);
+}
