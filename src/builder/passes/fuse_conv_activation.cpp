@@ -6,6 +6,7 @@
 // convolution's output and the target backend runs the fused layer.
 #include <algorithm>
 #include <limits>
+#include <unordered_set>
 
 #include "builder/passes/passes.h"
 #include "builder/passes/patterns.h"
@@ -47,10 +48,11 @@ bool fuseConvActivation(PassContext& context) {
   ir::Network& net = context.network;
   auto consumers = net.consumers();
   std::vector<ir::Layer*> fused;  // the absorbed layers
+  std::unordered_set<const ir::Layer*> absorbed;  // the same, to look up
   int fusions = 0;
   for (auto& owned : net.layers()) {
     ir::Layer* act = owned.get();
-    if (std::find(fused.begin(), fused.end(), act) != fused.end()) continue;
+    if (absorbed.count(act)) continue;
     ir::Tensor* convOut = nullptr;
     ir::Layer* sigmoid = nullptr;  // the SiLU's Sigmoid, absorbed with the Mul
     ConvolutionParams params;
@@ -95,8 +97,11 @@ bool fuseConvActivation(PassContext& context) {
     if (!context.targetCanRun(candidate)) continue;
     conv->mutableParams() = params;
     takeOverOutput(conv, act);
-    fused.push_back(act);
-    if (sigmoid) fused.push_back(sigmoid);
+    for (ir::Layer* layer : {act, sigmoid}) {
+      if (!layer) continue;
+      fused.push_back(layer);
+      absorbed.insert(layer);
+    }
     ++fusions;
   }
   if (fused.empty()) return false;
