@@ -168,7 +168,10 @@ TEST(CudaConvFusion, ChannelsLastMaxPoolingPropagatesNaN) {
   p.channelsLast = true;
   std::vector<double> values(2 * 4 * 4 * 3);
   for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<double>(i % 7) - 3;
-  values[5] = NAN;  // n 0, h 0, w 1, c 2: window (0, 0) of channel 2
+  // NaN first in window (0, 0) of channel 2 (n 0, h 0, w 0, c 2) and last in window (1, 1) of channel 0
+  // (n 1, h 3, w 3, c 0); the CPU reference propagates both once max pooling's NaN fix (h-kern) is in.
+  values[2] = NAN;
+  values[values.size() - 3] = NAN;
   In x{F32, {2, 4, 4, 3}, true, values};
   check(p, {x});
 }
