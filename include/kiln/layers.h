@@ -181,22 +181,41 @@ enum class PaddingMode : uint8_t {
   kValid,      // no padding
 };
 
-// N-d convolution, NC[D]HW. Inputs: x, w [M, C/groups, k...], optional bias [M].
+// The activation a Convolution applies in its epilogue (before the output clamp). Set by the builder's
+// fuse_conv_activation pass; ONNX import leaves kNone.
+enum class ConvActivation : uint8_t {
+  kNone,
+  kSilu,       // x * sigmoid(x)
+  kHardSwish,  // x * min(max(x + 3, 0), 6) / 6
+  kSigmoid,
+  kGelu,       // exact: 0.5 * x * (1 + erf(x / sqrt(2)))
+};
+
+// N-d convolution, NC[D]HW (NDHWC etc. with channelsLast). Inputs: x, w [M, C/groups, k...], optional
+// bias [M], optional residual z (the output's shape and type; index 3, the bias may then be omitted).
+// The output is y = clamp(act(conv(x, w) + bias + z), outputMin, outputMax): the fused epilogue the
+// builder's fuse_conv_residual / fuse_conv_activation passes make from Add and activation layers.
 // Empty kernelShape means "from w"; empty strides/dilations/pads mean 1/1/0.
 struct ConvolutionParams {
   static constexpr LayerType kType = LayerType::kConvolution;
   Dims kernelShape, strides, dilations, padsBegin, padsEnd;
   PaddingMode paddingMode = PaddingMode::kExplicit;
   int64_t groups = 1;
-  // Output clamp set by the builder's fuse_conv_activation pass (Relu: [0, inf), Clip: [min, max]);
-  // NaN passes through. The default range changes nothing.
+  // Output clamp (Relu: [0, inf), Clip: [min, max]); NaN passes through. The default range changes nothing.
   float outputMin = -std::numeric_limits<float>::infinity();
   float outputMax = std::numeric_limits<float>::infinity();
+  ConvActivation activation = ConvActivation::kNone;
+  // x, z and y are channels-last N[D]HWC and w is [M, k..., C/groups]: set by the builder's
+  // choose_channels_last pass on chains it runs in NHWC, never by import.
+  bool channelsLast = false;
   bool hasOutputClamp() const {
     return outputMin != -std::numeric_limits<float>::infinity() || outputMax != std::numeric_limits<float>::infinity();
   }
+  // Whether anything follows the bias: an activation or a clamp (the residual is an input, not a field).
+  bool hasActivationOrClamp() const { return activation != ConvActivation::kNone || hasOutputClamp(); }
   template <class V> void visit(V& v) {
-    v(kernelShape, strides, dilations, padsBegin, padsEnd, paddingMode, groups, outputMin, outputMax);
+    v(kernelShape, strides, dilations, padsBegin, padsEnd, paddingMode, groups, outputMin, outputMax, activation,
+      channelsLast);
   }
 };
 
@@ -211,7 +230,8 @@ struct DeconvolutionParams {
   }
 };
 
-// Windowed pooling over the spatial dims of NC[D]HW. Inputs: x. Max pooling may have a second
+// Windowed pooling over the spatial dims of NC[D]HW (N[D]HWC with channelsLast, set by the builder's
+// choose_channels_last pass; then no indices output). Inputs: x. Max pooling may have a second
 // output: flat indices (int64) as in ONNX MaxPool.
 enum class PoolingType : uint8_t { kMax, kAverage, kLp };
 struct PoolingParams {
@@ -223,8 +243,10 @@ struct PoolingParams {
   bool countIncludePad = false;
   int64_t p = 2;            // Lp pooling
   int64_t storageOrder = 0; // indices output: 0 row major, 1 column major
+  bool channelsLast = false;
   template <class V> void visit(V& v) {
-    v(type, kernelShape, strides, dilations, padsBegin, padsEnd, paddingMode, ceilMode, countIncludePad, p, storageOrder);
+    v(type, kernelShape, strides, dilations, padsBegin, padsEnd, paddingMode, ceilMode, countIncludePad, p, storageOrder,
+      channelsLast);
   }
 };
 

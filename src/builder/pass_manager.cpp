@@ -8,10 +8,12 @@ namespace kiln::passes {
 
 const std::vector<Pass>& allPasses() {
   // Order: folding first turns shape chains into constants, which makes Reshapes static and so
-  // exposes no-ops; BatchNorm folds into a convolution before activation fusion, which needs the
-  // activation to follow the convolution directly; dead-layer elimination sweeps what the others
-  // disconnected; precision reduction last, so it sees the final layers (the next round folds Casts of
-  // constants it may leave).
+  // exposes no-ops; BatchNorm folds into a convolution before residual and activation fusion, which need
+  // the Add / activation to follow the convolution directly (the residual first: it is added before the
+  // activation); dead-layer elimination sweeps what the others
+  // disconnected; precision reduction next to last, so it sees the final layers (the next round folds Casts of
+  // constants it may leave); layout selection last, since it picks chains by their reduced types (the
+  // next round folds the Transposes of constant weights it adds).
   static const std::vector<Pass> passes = {
       {"fold_constants", "evaluate layers whose inputs are constants (and static Shape layers) at build time",
        foldConstants},
@@ -19,7 +21,10 @@ const std::vector<Pass>& allPasses() {
        removeNoOps},
       {"fold_batchnorm_into_conv", "fold BatchNormalization after a constant-weight Convolution into its weights and bias",
        foldBatchNormIntoConv},
-      {"fuse_conv_activation", "fuse a Relu/Clip after a Convolution into the convolution's output clamp",
+      {"fuse_conv_residual", "fuse an Add of a same-shape tensor after a Convolution into its residual input",
+       fuseConvResidual},
+      {"fuse_conv_activation",
+       "fuse a Relu/Clip/Sigmoid/HardSwish/GELU/SiLU after a Convolution into the convolution's epilogue",
        fuseConvActivation},
       {"fold_transpose_into_matmul", "fold a Transpose of the last two dims feeding a MatMul into its transpose flag",
        foldTransposeIntoMatMul},
@@ -28,6 +33,9 @@ const std::vector<Pass>& allPasses() {
       {"eliminate_dead_layers", "remove layers whose outputs are never used", eliminateDeadLayers},
       {"reduce_precision", "with --fp16/--bf16: run float32 layers in float16/bfloat16, Casts at the boundaries",
        reducePrecision},
+      {"choose_channels_last",
+       "on device targets: run float16/bfloat16 convolution chains channels-last (NHWC), Transposes at their edges",
+       chooseChannelsLast},
   };
   return passes;
 }

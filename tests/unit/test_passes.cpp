@@ -158,11 +158,11 @@ TEST(Passes, FuseConvActivationClampsTheConvolutionOutput) {
 }
 
 TEST(Passes, FuseConvActivationSkipsOtherActivationsAndSharedOutputs) {
-  {  // Sigmoid is not a clamp
+  {  // Tanh is no epilogue activation
     ir::Network net;
     ITensor* x = net.addInput("x", DataType::kFloat32, {1, 2, 3, 3});
     ITensor* c = net.addConvolution(x, randomWeights({2, 2, 1, 1}, 1, -1.f, 1.f), Weights{}, ConvolutionParams{});
-    net.markOutput(net.addActivation(c, ActivationType::kSigmoid));
+    net.markOutput(net.addActivation(c, ActivationType::kTanh));
     net.inferShapes();
     EXPECT_FALSE(run(passes::fuseConvActivation, net));
   }

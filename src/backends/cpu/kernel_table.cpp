@@ -2,6 +2,7 @@
 // Several rows for a layer type are its tactic candidates, the preferred first; every layer type has at
 // least one row (tests/cpu_kernels/test_cpu_tactics.cpp checks).
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/kernels/channels_last.h"
 #include "backends/cpu/kernels/kernels.h"
 
 namespace kiln::cpu {
@@ -26,7 +27,9 @@ const CpuKernelTable& kernelTable() {
       {T::kConvolution, "cpu.conv.onednn", supportsConvolutionOneDnn, createConvolutionOneDnn, 1},
 #endif
       {T::kDeconvolution, "cpu.deconv.gemm_col2im", supportsDeconvolution, createFunctionKernel<runDeconvolution>},
-      {T::kPooling, "cpu.pooling", supportsPooling, createFunctionKernel<runPooling>},
+      {T::kPooling, "cpu.pooling", supportsPoolingChannelsFirst, createFunctionKernel<runPooling>},
+      {T::kPooling, "cpu.pooling.channels_last", supportsPoolingChannelsLast,
+       createFunctionKernel<runPoolingChannelsLast>},
       {T::kReduce, "cpu.reduce", supportsReduce, createFunctionKernel<runReduce>},
       {T::kSoftmax, "cpu.softmax", supportsSoftmax, createFunctionKernel<runSoftmax>},
       {T::kNormalization, "cpu.normalization", supportsNormalization, createFunctionKernel<runNormalization>},

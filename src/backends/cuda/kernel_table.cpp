@@ -2,6 +2,7 @@
 // layer types it leaves to the host on purpose. Each row's functions live beside its kernel in its family
 // file (kernels/<family>.cu|cpp, declared in kernels/kernels.h).
 #include "backends/cuda/cuda_backend.h"
+#include "backends/cuda/kernels/channels_last.h"
 #include "backends/cuda/kernels/cublaslt_gemm.h"
 #include "backends/cuda/kernels/kernels.h"
 #include "backends/cuda/kernels/supports.h"
@@ -24,9 +25,12 @@ const CudaKernelTable& kernelTable() {
            cublasLtHeuristicVariants},
           {T::kConvolution, "cuda.conv.cudnn", supportsConvolution, createConvolution, 0,
            convolutionAlgorithmVariants},
+          {T::kConvolution, "cuda.conv.cudnn_nhwc", supportsConvolutionChannelsLast, createConvolution, 0,
+           convolutionAlgorithmVariants},
           {T::kDeconvolution, "cuda.deconv.cudnn", supportsDeconvolution, createDeconvolution, 0,
            deconvolutionAlgorithmVariants},
-          {T::kPooling, "cuda.pool.thread_per_output", supportsPooling, createPooling},
+          {T::kPooling, "cuda.pool.thread_per_output", supportsPoolingChannelsFirst, createPooling},
+          {T::kPooling, "cuda.pool.nhwc_thread_per_output", supportsPoolingChannelsLast, createPoolingChannelsLast},
           {T::kReduce, "cuda.reduce.warp_per_output", supportsReduce, createReduce},
           {T::kSoftmax, "cuda.softmax.row", supportsSoftmax, createSoftmax},
           {T::kNormalization, "cuda.norm.row_stats", supportsNormalization, createNormalization},

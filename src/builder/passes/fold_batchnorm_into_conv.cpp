@@ -22,7 +22,9 @@ bool foldBatchNormIntoConv(PassContext& context) {
     ir::Tensor* convOut = bn->inputs[0];
     ir::Layer* conv = convOut ? convOut->producerLayer : nullptr;
     if (!conv || conv->type() != LayerType::kConvolution || convOut->isOutput) continue;
-    if (consumers[convOut].size() != 1 || conv->inputs.size() < 2) continue;
+    if (consumers[convOut].size() != 1 || conv->inputs.size() < 2 || conv->inputs.size() > 3) continue;
+    // A fused epilogue (activation, clamp; a residual is input 3) comes after the bias: BatchNorm cannot fold in.
+    if (conv->as<ConvolutionParams>().hasActivationOrClamp()) continue;
     const ir::Tensor* wTensor = conv->inputs[1];
     const Dims& wShape = wTensor->dims();
     if (wShape.size() < 3 || wShape[0] <= 0) continue;

@@ -42,8 +42,12 @@ bool removeNoOps(PassContext& context);
 // Folds a BatchNormalization whose input is a Convolution with constant weights (and bias), used by
 // nothing else, into the convolution's weights and bias.
 bool foldBatchNormIntoConv(PassContext& context);
-// Fuses a Relu or Clip that alone reads a Convolution's output into the convolution's output clamp,
-// when the target backend runs such a convolution.
+// Fuses Add(conv(x), z) into the convolution's residual input (same static shape, no broadcast) when
+// the convolution has no epilogue activation or clamp yet and the target backend runs the fused layer.
+bool fuseConvResidual(PassContext& context);
+// Fuses an activation that alone reads a Convolution's output into the convolution's epilogue: Relu and
+// Clip into the output clamp, Sigmoid, HardSwish, exact GELU and SiLU (x * sigmoid(x)) into its
+// activation; when the target backend runs such a convolution.
 bool fuseConvActivation(PassContext& context);
 // Folds a Transpose of the last two dims that alone feeds a MatMul into its transposeA/transposeB flag.
 bool foldTransposeIntoMatMul(PassContext& context);
@@ -60,5 +64,9 @@ bool eliminateDeadLayers(PassContext& context);
 // reduced tensor meets a float32 reader (or the reverse), float32 constants read only by reduced layers
 // are converted once, and host-evaluated shape arithmetic stays float32.
 bool reducePrecision(PassContext& context);
+// On device targets: runs chains of float16/bfloat16 2-D convolutions and the pooling, reduce and
+// layout-free layers between them channels-last (NHWC), Transposes only at the chains' edges; removes
+// Transpose pairs that cancel (any target).
+bool chooseChannelsLast(PassContext& context);
 
 }  // namespace kiln::passes

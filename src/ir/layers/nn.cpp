@@ -101,6 +101,18 @@ EinsumTerm parseEinsumTerm(const ShapeInferenceContext& c, const std::string& te
   return t;
 }
 
+// Channels-last dims N[D]HWC as channels-first NC[D]HW, and back (conv and pooling with channelsLast).
+Dims channelsFirstOf(const Dims& d) {
+  Dims r = d;
+  if (d.size() >= 3) std::rotate(r.begin() + 1, r.end() - 1, r.end());
+  return r;
+}
+Dims channelsLastOf(const Dims& d) {
+  Dims r = d;
+  if (d.size() >= 3) std::rotate(r.begin() + 1, r.begin() + 2, r.end());
+  return r;
+}
+
 }  // namespace
 
 Outputs inferMatrixMultiply(const ShapeInferenceContext& c) {
@@ -135,9 +147,10 @@ Outputs inferMatrixMultiply(const ShapeInferenceContext& c) {
 }
 
 Outputs inferConvolution(const ShapeInferenceContext& c) {
-  expectInputs(c, 2, 3);
+  expectInputs(c, 2, 4);
   const auto& p = c.layer.as<ConvolutionParams>();
-  const Dims &x = c.shape(0), &w = c.shape(1);
+  const Dims x = p.channelsLast ? channelsFirstOf(c.shape(0)) : c.shape(0);
+  const Dims w = p.channelsLast ? channelsFirstOf(c.shape(1)) : c.shape(1);  // [M, k..., C/groups] -> [M, C/groups, k...]
   expectRank(c, 0, 3, concat("input ", dimsToString(x)).c_str());
   SHAPE_CHECK(c, w.size() == x.size(), "weights ", dimsToString(w), " must have the rank of the input ",
               dimsToString(x));
@@ -161,6 +174,15 @@ Outputs inferConvolution(const ShapeInferenceContext& c) {
   Dims out{x[0], w[0]};
   Dims spatial = windowOutput(c, Dims(x.begin() + 2, x.end()), win);
   out.insert(out.end(), spatial.begin(), spatial.end());
+  if (p.channelsLast) out = channelsLastOf(out);
+  if (c.has(3)) {  // residual z: exactly the output's type and shape (no broadcast)
+    const Dims& z = c.shape(3);
+    SHAPE_CHECK(c, c.type(3) == c.type(0), "residual type ", dataTypeName(c.type(3)), " differs from the input's ",
+                dataTypeName(c.type(0)));
+    bool same = z.size() == out.size();
+    for (size_t i = 0; same && i < z.size(); ++i) same = !known(z[i]) || !known(out[i]) || z[i] == out[i];
+    SHAPE_CHECK(c, same, "residual ", dimsToString(z), " does not match the output ", dimsToString(out));
+  }
   return one(c.type(0), out);
 }
 
@@ -216,7 +238,7 @@ Outputs inferDeconvolution(const ShapeInferenceContext& c) {
 Outputs inferPooling(const ShapeInferenceContext& c) {
   expectInputs(c, 1, 1);
   const auto& p = c.layer.as<PoolingParams>();
-  const Dims& x = c.shape(0);
+  const Dims x = p.channelsLast ? channelsFirstOf(c.shape(0)) : c.shape(0);
   expectRank(c, 0, 3, concat("input ", dimsToString(x)).c_str());
   size_t n = x.size() - 2;
   SHAPE_CHECK(c, !p.kernelShape.empty(), "needs a kernel shape");
@@ -226,9 +248,10 @@ Outputs inferPooling(const ShapeInferenceContext& c) {
   Dims out{x[0], x[1]};
   Dims spatial = windowOutput(c, Dims(x.begin() + 2, x.end()), win);
   out.insert(out.end(), spatial.begin(), spatial.end());
+  if (p.channelsLast) out = channelsLastOf(out);
   int outputs = c.numOutputs(1);
-  SHAPE_CHECK(c, outputs == 1 || (outputs == 2 && p.type == PoolingType::kMax), "has ", outputs,
-              " outputs; only max pooling may have a second (indices) output");
+  SHAPE_CHECK(c, outputs == 1 || (outputs == 2 && p.type == PoolingType::kMax && !p.channelsLast), "has ", outputs,
+              " outputs; only channels-first max pooling may have a second (indices) output");
   Outputs result = one(c.type(0), out);
   if (outputs == 2) result.push_back({DataType::kInt64, out});
   return result;

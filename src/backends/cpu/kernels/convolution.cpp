@@ -1,12 +1,15 @@
 // Convolution (1-D/2-D/3-D, groups, dilations, pads), two tactics: "direct_depthwise", a direct loop for
 // depthwise convs only; "gemm_packed", for any conv: 1x1 stride-1 unpadded convs are one GEMM per group,
 // the rest im2col + GEMM per group, with bias and the fused output clamp (Relu/Clip) in the GEMM
-// epilogue and constant float32 weights packed once per kernel.
+// epilogue and constant float32 weights packed once per kernel. A residual input or an epilogue
+// activation is one pass over each group's output after its GEMM (conv_epilogue.h). A channels-last
+// convolution is the same computation between transposes to and from NC[D]HW (the reference form).
 #include <algorithm>
 #include <type_traits>
 #include <vector>
 
 #include "backends/cpu/kernels/compute_common.h"
+#include "backends/cpu/kernels/conv_epilogue.h"
 #include "backends/cpu/kernels/gemm.h"
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
@@ -128,20 +131,6 @@ void depthwise(const T* x, const T* w, const T* bias, T* y, int64_t batch, int64
   });
 }
 
-// y = clamp(y, outputMin, outputMax) for the paths without a GEMM epilogue; NaN passes through.
-template <class T>
-void clampOutput(const ConvolutionParams& p, T* y, int64_t count) {
-  if (!p.hasOutputClamp()) return;
-  const T lo = static_cast<T>(p.outputMin), hi = static_cast<T>(p.outputMax);
-  parallelFor(count, kPointwiseGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      T v = y[i];
-      v = v < lo ? lo : v;
-      y[i] = v > hi ? hi : v;
-    }
-  });
-}
-
 // The weights of every group packed for the GEMM (createConvolutionGemm).
 struct PackedConvWeights {
   std::vector<PackedMatrix> groups;
@@ -151,7 +140,8 @@ enum class ConvAlgorithm { kDirectDepthwise, kGemm };
 
 template <class T>
 void conv(const ir::Layer& layer, const ConvolutionParams& p, const TensorView& xv, const TensorView& wv,
-          const TensorView* bv, const TensorView& yv, ConvAlgorithm algorithm, const PackedConvWeights* packed) {
+          const TensorView* bv, const TensorView* zv, const TensorView& yv, ConvAlgorithm algorithm,
+          const PackedConvWeights* packed) {
   const Dims& xs = xv.shape;
   const Dims& ws = wv.shape;
   const Dims& ys = yv.shape;
@@ -161,12 +151,15 @@ void conv(const ir::Layer& layer, const ConvolutionParams& p, const TensorView& 
   KILN_CHECK(G >= 1 && C % G == 0 && M % G == 0 && ws[1] == C / G, kInvalidArgument, layer.describe(),
              ": channels ", C, " / weights ", dimsToString(ws), " do not match groups ", G);
   KILN_CHECK(ys[1] == M, kInvalidArgument, layer.describe(), ": output channels mismatch");
+  KILN_CHECK(!zv || zv->shape == ys, kInvalidArgument, layer.describe(), ": residual ",
+             zv ? dimsToString(zv->shape) : "", " does not match the output ", dimsToString(ys));
   if (yv.count() == 0) return;
   Dims inSp(xs.begin() + 2, xs.end()), outSp(ys.begin() + 2, ys.end()), kSp(ws.begin() + 2, ws.end());
   Geometry g = makeGeometry(layer, inSp, outSp, kSp, p.strides, p.dilations, p.padsBegin, p.paddingMode);
   const T* x = xv.as<const T>();
   const T* w = wv.as<const T>();
   const T* bias = bv ? bv->as<const T>() : nullptr;
+  const T* z = zv ? zv->as<const T>() : nullptr;
   T* y = yv.as<T>();
   const int64_t Cg = C / G, Mg = M / G, kSize = g.kSize(), inSize = g.inSize(), outSize = g.outSize();
   const int64_t Kdim = Cg * kSize;
@@ -174,15 +167,17 @@ void conv(const ir::Layer& layer, const ConvolutionParams& p, const TensorView& 
     KILN_CHECK(Cg == 1 && Mg == 1, kInvalidArgument, layer.describe(), ": weights ", dimsToString(ws), " with ", G,
                " groups on ", C, " channels are not a depthwise convolution");
     depthwise(x, w, bias, y, N, C, g);
-    clampOutput(p, y, yv.count());
+    applyConvEpilogue(p, y, z, yv.count());
     return;
   }
   if (Kdim == 0) {
     for (int64_t n = 0; n < N; ++n)
       for (int64_t m = 0; m < M; ++m) std::fill(y + (n * M + m) * outSize, y + (n * M + m + 1) * outSize, bias ? bias[m] : T(0));
-    clampOutput(p, y, yv.count());
+    applyConvEpilogue(p, y, z, yv.count());
     return;
   }
+  // Only a clamp: it runs in the GEMM epilogue; a residual or an activation: after each group's GEMM.
+  const bool clampInGemm = !z && p.activation == ConvActivation::kNone;
   bool pointwise = kSize == 1 && g.s[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.p[0] == 0 && g.p[1] == 0 &&
                    g.p[2] == 0 && inSize == outSize;
   T* col = pointwise ? nullptr : detail::scratch<T, 1>(static_cast<size_t>(Kdim * outSize));
@@ -197,19 +192,80 @@ void conv(const ir::Layer& layer, const ConvolutionParams& p, const TensorView& 
         im2col(xg, Cg, g, col);
         src = col;
       }
+      const T* zg = z ? z + (yg - y) : nullptr;
       if constexpr (std::is_same_v<T, float>) {
         GemmEpilogue epilogue;
         epilogue.rowBias = bg;
-        epilogue.min = p.outputMin;
-        epilogue.max = p.outputMax;
+        if (clampInGemm) {
+          epilogue.min = p.outputMin;
+          epilogue.max = p.outputMax;
+        }
         GemmOperand weights{wg, Kdim, packed ? &packed->groups[gi] : nullptr};
         sgemm(false, false, Mg, outSize, Kdim, weights, {src, outSize}, yg, outSize, false, epilogue, true);
+        if (!clampInGemm) applyConvEpilogue(p, yg, zg, Mg * outSize);
       } else {
         gemm(false, false, Mg, outSize, Kdim, wg, Kdim, src, outSize, yg, outSize, false, bg, true);
-        clampOutput(p, yg, Mg * outSize);
+        applyConvEpilogue(p, yg, zg, Mg * outSize);
       }
     }
   }
+}
+
+// [outer, a, b] -> [outer, b, a].
+template <class T>
+void swapInnerAxes(const T* in, T* out, int64_t outer, int64_t a, int64_t b) {
+  parallelFor(outer * b, std::max<int64_t>(1, kPointwiseGrain / std::max<int64_t>(a, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t row = r0; row < r1; ++row) {  // row = (o, j): out[o, j, :] = in[o, :, j]
+      const int64_t o = row / b, j = row % b;
+      const T* src = in + o * a * b + j;
+      T* dst = out + row * a;
+      for (int64_t i = 0; i < a; ++i) dst[i] = src[i * b];
+    }
+  });
+}
+
+// N[D]HWC as NC[D]HW, [M, k..., C/groups] as [M, C/groups, k...] (rank >= 3).
+Dims channelsFirstOf(const Dims& d) {
+  Dims r = d;
+  std::rotate(r.begin() + 1, r.end() - 1, r.end());
+  return r;
+}
+
+// A channels-first copy of the channels-last view `v` in `storage`.
+template <class T>
+TensorView channelsFirstCopy(const TensorView& v, std::vector<T>& storage) {
+  TensorView r = v;
+  r.shape = channelsFirstOf(v.shape);
+  const int64_t count = v.count();
+  if (count == 0) return r;
+  storage.resize(static_cast<size_t>(count));
+  const int64_t outer = v.shape[0], channels = v.shape.back();
+  swapInnerAxes(v.as<const T>(), storage.data(), outer, count / (outer * channels), channels);
+  r.data = storage.data();
+  return r;
+}
+
+// A channels-last convolution: transposes around the channels-first one.
+template <class T>
+void convChannelsLast(const ir::Layer& layer, const ConvolutionParams& p, const TensorView& xv, const TensorView& wv,
+                      const TensorView* bv, const TensorView* zv, const TensorView& yv, ConvAlgorithm algorithm) {
+  KILN_CHECK(xv.shape.size() >= 3 && wv.shape.size() == xv.shape.size() && yv.shape.size() == xv.shape.size(),
+             kInvalidArgument, layer.describe(), ": channels-last convolution expects N[D]HWC input and weights of the "
+             "same rank, got ", dimsToString(xv.shape), " and ", dimsToString(wv.shape));
+  ConvolutionParams channelsFirst = p;
+  channelsFirst.channelsLast = false;
+  std::vector<T> x, w, z, y;
+  TensorView xf = channelsFirstCopy(xv, x), wf = channelsFirstCopy(wv, w);
+  TensorView zf = zv ? channelsFirstCopy(*zv, z) : TensorView{};
+  TensorView yf = yv;
+  yf.shape = channelsFirstOf(yv.shape);
+  const int64_t count = yv.count();
+  if (count == 0) return;
+  y.resize(static_cast<size_t>(count));
+  yf.data = y.data();
+  conv<T>(layer, channelsFirst, xf, wf, bv, zv ? &zf : nullptr, yf, algorithm, nullptr);
+  const int64_t n = yf.shape[0], channels = yf.shape[1];
+  swapInnerAxes(y.data(), yv.as<T>(), n, channels, count / (n * channels));
 }
 
 class ConvolutionKernel final : public CpuKernel {
@@ -225,18 +281,26 @@ class ConvolutionKernel final : public CpuKernel {
                ": convolution needs x and w");
     DataType type = args.inputs[0].type;
     KILN_CHECK(args.inputs[1].type == type, kInvalidArgument, l.describe(), ": x and w types differ");
+    const TensorView* z = detail::optionalInput(args, 3);
+    KILN_CHECK(!z || z->type == type, kInvalidArgument, l.describe(), ": residual type ",
+               z ? dataTypeName(z->type) : "", " differs from the input's ", dataTypeName(type));
     KILN_CHECK(!packed_ || type == DataType::kFloat32, kInvalidArgument, l.describe(),
                ": the packed-weights convolution expects float32 x and w");
     auto run = [&](const KernelArgs& a, auto tag) {
       using T = typename decltype(tag)::type;
-      conv<T>(l, p, a.inputs[0], a.inputs[1], detail::optionalInput(a, 2), a.outputs[0], algorithm_, packed_.get());
+      if (p.channelsLast)
+        convChannelsLast<T>(l, p, a.inputs[0], a.inputs[1], detail::optionalInput(a, 2), detail::optionalInput(a, 3),
+                            a.outputs[0], algorithm_);
+      else
+        conv<T>(l, p, a.inputs[0], a.inputs[1], detail::optionalInput(a, 2), detail::optionalInput(a, 3), a.outputs[0],
+                algorithm_, packed_.get());
     };
     switch (type) {
       case DataType::kFloat32: run(args, TypeTag<float>{}); break;
       case DataType::kFloat64: run(args, TypeTag<double>{}); break;
       case DataType::kFloat16:
       case DataType::kBFloat16:
-        detail::runInFloat(args, {0, 1, 2}, {0}, [&](const KernelArgs& fa) { run(fa, TypeTag<float>{}); });
+        detail::runInFloat(args, {0, 1, 2, 3}, {0}, [&](const KernelArgs& fa) { run(fa, TypeTag<float>{}); });
         break;
       default: unsupportedType(type, l);
     }
@@ -252,8 +316,10 @@ class ConvolutionKernel final : public CpuKernel {
 std::string supportsConvolutionDirectDepthwise(const ir::Layer& layer) {
   std::string why = checkTypes(layer, kFloats, kFloats);
   if (!why.empty()) return why;
-  const Dims& w = layer.inputs.size() > 1 && layer.inputs[1] ? layer.inputs[1]->dims() : Dims{};
-  const int64_t groups = layer.as<ConvolutionParams>().groups;
+  const auto& p = layer.as<ConvolutionParams>();
+  Dims w = layer.inputs.size() > 1 && layer.inputs[1] ? layer.inputs[1]->dims() : Dims{};
+  if (p.channelsLast && w.size() >= 3) w = channelsFirstOf(w);
+  const int64_t groups = p.groups;
   if (w.size() < 3 || w[0] != groups || w[1] != 1)
     return concat("not a depthwise convolution (weights ", dimsToString(w), ", ", groups,
                   " groups: needs one input and one output channel per group)");
@@ -271,8 +337,8 @@ std::unique_ptr<CpuKernel> createConvolutionGemm(const ir::Layer& layer, const C
                                                  const TacticChoice& tactic) {
   const HostTensor* w = constants.size() > 1 ? constants[1] : nullptr;
   const auto& p = layer.as<ConvolutionParams>();
-  std::unique_ptr<PackedConvWeights> packed;
-  if (w != nullptr && w->type == DataType::kFloat32 && w->shape.size() >= 3) {
+  std::unique_ptr<PackedConvWeights> packed;  // channels-last: the weights are transposed on every call
+  if (w != nullptr && w->type == DataType::kFloat32 && w->shape.size() >= 3 && !p.channelsLast) {
     const int64_t M = w->shape[0], G = p.groups, perGroupK = volume(w->shape) / std::max<int64_t>(M, 1);
     if (G >= 1 && M > 0 && M % G == 0 && perGroupK > 0) {  // else execute() reports the bad shapes
       const int64_t Mg = M / G;

@@ -1,5 +1,6 @@
 // Convolution through oneDNN (float32; 1-D/2-D/3-D, groups, dilations, strides, asymmetric pads, bias, the
-// fused output clamp as an eltwise_clip post-op): one primitive per input shape, cached; constant weights
+// fused epilogue as post-ops: the residual as a sum into the destination, which holds z before the
+// convolution runs, then the activation and the clamp as eltwise): one primitive per input shape, cached; constant weights
 // reordered once into the primitive's preferred format; the NC[D]HW activations reordered to and from the
 // primitive's (blocked) formats in the kernel's workspace, which also holds oneDNN's scratchpad.
 #if KILN_HAVE_DNNL
@@ -31,6 +32,7 @@ struct ConvPlan {
   memory::desc src, weights, bias, dst, scratchpad;  // the primitive's formats
   memory::desc srcPlain, weightsPlain, dstPlain;
   std::optional<dnnl::reorder> srcIn, weightsIn, dstOut;  // when the primitive's format is not the plain one
+  std::optional<dnnl::reorder> residualIn;  // z into the primitive's dst format (with dstOut and a residual)
   memory constantWeights;  // in `weights` format; empty when the weights are an input
   size_t srcOffset = 0, weightsOffset = 0, dstOffset = 0, scratchpadOffset = 0, workspaceBytes = 0;
 };
@@ -38,7 +40,9 @@ struct ConvPlan {
 class OneDnnConvolution final : public CpuKernel {
  public:
   OneDnnConvolution(const ir::Layer& layer, const TacticChoice& tactic, const HostTensor* constantWeights)
-      : CpuKernel(layer, tactic), hasBias_(layer.inputs.size() > 2 && layer.inputs[2] != nullptr) {
+      : CpuKernel(layer, tactic),
+        hasBias_(layer.inputs.size() > 2 && layer.inputs[2] != nullptr),
+        hasResidual_(layer.inputs.size() > 3 && layer.inputs[3] != nullptr) {
     const Dims& ws = layer.inputs[1]->dims();
     if (constantWeights) {
       KILN_CHECK(constantWeights->shape == ws || volume(ws) < 0, kInvalidArgument, layer.describe(), ": weights ",
@@ -67,6 +71,12 @@ class OneDnnConvolution final : public CpuKernel {
                kInvalidArgument, l.describe(), ": the oneDNN convolution takes float32 only");
     KILN_CHECK((b != nullptr) == hasBias_, kInvalidArgument, l.describe(), ": the bias is ",
                hasBias_ ? "missing" : "not expected");
+    const TensorView* z = detail::optionalInput(args, 3);
+    KILN_CHECK((z != nullptr) == hasResidual_, kInvalidArgument, l.describe(), ": the residual is ",
+               hasResidual_ ? "missing" : "not expected");
+    KILN_CHECK(!z || (z->type == DataType::kFloat32 && z->shape == y.shape), kInvalidArgument, l.describe(),
+               ": residual ", z ? dimsToString(z->shape) : "", " must be float32 of the output's shape ",
+               dimsToString(y.shape));
     if (y.count() == 0) return;
     std::shared_ptr<const ConvPlan> plan = planFor(x.shape, w.shape, y.shape);
     KILN_CHECK(args.workspaceBytes >= plan->workspaceBytes && (plan->workspaceBytes == 0 || args.workspace),
@@ -93,6 +103,11 @@ class OneDnnConvolution final : public CpuKernel {
       }
       memory dstPlain(plan->dstPlain, engine(), y.data);
       memory dst = plan->dstOut ? memory(plan->dst, engine(), workspace + plan->dstOffset) : dstPlain;
+      if (z) {  // the sum post-op adds what dst holds
+        memory residual(plan->dstPlain, engine(), z->data);
+        if (plan->residualIn) plan->residualIn->execute(stream, residual, dst);
+        else if (z->data != y.data) std::copy_n(z->as<const float>(), z->count(), y.as<float>());
+      }
       std::unordered_map<int, memory> convArgs{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
       if (b) convArgs.emplace(DNNL_ARG_BIAS, memory(plan->bias, engine(), b->data));
       if (plan->scratchpad.get_size() > 0)
@@ -167,11 +182,19 @@ class OneDnnConvolution final : public CpuKernel {
                                            padR);
       dnnl::primitive_attr attr;
       attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      if (p.hasOutputClamp()) {
-        dnnl::post_ops ops;
-        ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, p.outputMin, p.outputMax);
-        attr.set_post_ops(ops);
+      dnnl::post_ops ops;
+      if (hasResidual_) ops.append_sum(1.f);
+      switch (p.activation) {
+        case ConvActivation::kNone: break;
+        case ConvActivation::kSilu: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.f, 0.f); break;
+        case ConvActivation::kHardSwish:  // oneDNN 2.x ignores alpha and beta; 3.x reads them
+          ops.append_eltwise(1.f, dnnl::algorithm::eltwise_hardswish, 1.f / 6.f, 0.5f);
+          break;
+        case ConvActivation::kSigmoid: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_logistic, 0.f, 0.f); break;
+        case ConvActivation::kGelu: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f); break;
       }
+      if (p.hasOutputClamp()) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, p.outputMin, p.outputMax);
+      if (ops.len() > 0) attr.set_post_ops(ops);
       dnnl::convolution_forward::primitive_desc pd(desc, attr, engine());
       plan->conv = dnnl::convolution_forward(pd);
       plan->src = pd.src_desc();
@@ -195,6 +218,7 @@ class OneDnnConvolution final : public CpuKernel {
       }
       if (plan->dst != plan->dstPlain) {
         plan->dstOut = reorder(plan->dst, plan->dstPlain);
+        if (hasResidual_) plan->residualIn = reorder(plan->dstPlain, plan->dst);
         plan->dstOffset = layout.add(plan->dst.get_size());
       }
       plan->scratchpadOffset = layout.add(plan->scratchpad.get_size());
@@ -207,6 +231,7 @@ class OneDnnConvolution final : public CpuKernel {
   }
 
   bool hasBias_;
+  bool hasResidual_;
   std::optional<onednn::ReorderedWeights> weights_;  // constant weights; empty when they are an input
   mutable std::mutex mutex_;
   mutable std::map<std::pair<Dims, Dims>, std::shared_ptr<const ConvPlan>> plans_;
@@ -221,6 +246,7 @@ std::string supportsConvolutionOneDnn(const ir::Layer& layer) {
     return "needs the input, weights and output tensors";
   size_t rank = layer.inputs[0]->dims().size();
   if (rank < 3 || rank > 5) return concat("1-D, 2-D and 3-D convolutions only, not rank ", rank);
+  if (layer.as<ConvolutionParams>().channelsLast) return "channels-first only (cpu.conv.gemm_packed runs channels-last)";
   return {};
 }
 

@@ -1,8 +1,11 @@
 // Convolution (cudnnConvolutionForward) and Deconvolution (cudnnConvolutionBackwardData) through the
-// cuDNN 9 legacy API: NCHW, 1-D as 2-D with a unit dim, groups, dilations, 3-D. Asymmetric
-// convolution pads are applied by a zero-pad kernel into the workspace first. fp16 uses tensor-op math with
-// fp32 compute, fp32 stays exact FMA (no TF32). Bias and the fused output clamp (ReLU/Clip) are one
-// per-channel kernel after cuDNN. Plans (descriptors and algorithm) are cached per input/output shape.
+// cuDNN 9 legacy API: NCHW, or NHWC tensors and KRSC filters for a channels-last convolution; 1-D as 2-D
+// with a unit dim, groups, dilations, 3-D. Asymmetric convolution pads are applied by a zero-pad kernel
+// into the workspace first. fp16 uses tensor-op math with fp32 compute, fp32 stays exact FMA (no TF32).
+// The convolution epilogue (ConvolutionParams: bias, residual z, activation, clamp): with a bias and ReLU
+// or nothing after it, one cudnnConvolutionBiasActivationForward call (y = act(conv + z + bias)); else
+// cudnnConvolutionForward and one pointwise epilogue kernel (conv_epilogue.cu). Plans (descriptors and
+// algorithm) are cached per input/output shape.
 //
 // Tactics: "cuda.conv.cudnn" / "cuda.deconv.cudnn" take cuDNN's heuristic choice (_v7) for each shape; their
 // variants fix one algorithm ("cuda.conv.cudnn.fft_tiling", "cuda.deconv.cudnn.algo1", ...), used for a shape
@@ -12,11 +15,14 @@
 #include <cudnn.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <iterator>
 #include <map>
 #include <mutex>
 
+#include "backends/cuda/kernels/channels_last.h"
+#include "backends/cuda/kernels/conv_epilogue.h"
 #include "backends/cuda/kernels/kernels.h"
 #include "backends/cuda/kernels/supports.h"
 
@@ -67,26 +73,51 @@ struct ConvPlan {
   cudnnConvolutionDescriptor_t conv = nullptr;
   int algo = 0;
   size_t algoWorkspace = 0;
-  // asymmetric pads: x is first padded into the workspace
+  // asymmetric pads: x is first padded into the workspace (shapes in the layer's layout)
   bool prePad = false;
   Dims paddedShape, prePadBegin;
   size_t paddedBytes = 0;
+  // the fused cudnnConvolutionBiasActivationForward call, when the epilogue allows it
+  bool fused = false;
+  mutable std::atomic<bool> fusedRejected{false};  // cuDNN refused the fused call: the unfused path from then on
+  cudnnTensorDescriptor_t bias = nullptr;
+  cudnnActivationDescriptor_t activation = nullptr;
   ~ConvPlan() {
     if (x) cudnnDestroyTensorDescriptor(x);
     if (y) cudnnDestroyTensorDescriptor(y);
     if (w) cudnnDestroyFilterDescriptor(w);
     if (conv) cudnnDestroyConvolutionDescriptor(conv);
+    if (bias) cudnnDestroyTensorDescriptor(bias);
+    if (activation) cudnnDestroyActivationDescriptor(activation);
   }
 };
 
 size_t alignUp(size_t v) { return (v + 255) & ~size_t(255); }
 
-void setTensor(cudnnTensorDescriptor_t d, cudnnDataType_t dt, Dims shape) {
+// `shape` is logical NC[D]HW; channelsLast: the memory holds it as N[D]HWC.
+void setTensor(cudnnTensorDescriptor_t d, cudnnDataType_t dt, Dims shape, bool channelsLast = false) {
   while (shape.size() < 4) shape.push_back(1);
-  std::vector<int> dims(shape.begin(), shape.end()), strides(shape.size());
+  std::vector<int> dims(shape.begin(), shape.end());
+  if (channelsLast) {
+    KILN_DNN_CHECK(cudnnSetTensorNdDescriptorEx(d, CUDNN_TENSOR_NHWC, dt, static_cast<int>(dims.size()), dims.data()));
+    return;
+  }
+  std::vector<int> strides(shape.size());
   Dims st = stridesOf(shape);
   for (size_t i = 0; i < st.size(); ++i) strides[i] = static_cast<int>(st[i]);
   KILN_DNN_CHECK(cudnnSetTensorNdDescriptor(d, dt, static_cast<int>(dims.size()), dims.data(), strides.data()));
+}
+
+// N[D]HWC dims as NC[D]HW (and KRSC filters as KCRS), and back.
+Dims channelsFirstOf(const Dims& d) {
+  Dims r = d;
+  if (d.size() >= 3) std::rotate(r.begin() + 1, r.end() - 1, r.end());
+  return r;
+}
+Dims channelsLastOf(const Dims& d) {
+  Dims r = d;
+  if (d.size() >= 3) std::rotate(r.begin() + 1, r.begin() + 2, r.end());
+  return r;
 }
 
 // A (de)convolution layer's parameters, and its cuDNN descriptors for given shapes.
@@ -102,14 +133,19 @@ class ConvGeometry {
       const auto& p = layer.as<ConvolutionParams>();
       strides_ = p.strides; dilations_ = p.dilations;
       padsBegin_ = p.padsBegin; padsEnd_ = p.padsEnd; mode_ = p.paddingMode; groups_ = p.groups;
+      channelsLast_ = p.channelsLast;
     }
   }
   const ir::Layer& layer() const { return *layer_; }
   bool deconv() const { return deconv_; }
   DataType type() const { return type_; }
 
-  // The descriptors (and pre-padding) for input xs, weights ws and output ys; no algorithm yet.
-  std::unique_ptr<ConvPlan> describe(const Dims& xs, const Dims& ws, const Dims& ys) const {
+  // The descriptors (and pre-padding) for input xs, weights ws and output ys in the layer's layout; no
+  // algorithm yet.
+  std::unique_ptr<ConvPlan> describe(const Dims& layoutXs, const Dims& layoutWs, const Dims& layoutYs) const {
+    const Dims xs = channelsLast_ ? channelsFirstOf(layoutXs) : layoutXs;
+    const Dims ws = channelsLast_ ? channelsFirstOf(layoutWs) : layoutWs;
+    const Dims ys = channelsLast_ ? channelsFirstOf(layoutYs) : layoutYs;
     int sr = static_cast<int>(xs.size()) - 2;
     KILN_CHECK(sr >= 1 && sr <= 3, kUnsupported, layer_->describe(), ": cuDNN convolution needs 1-3 spatial dims");
     auto at = [](const Dims& d, int i, int64_t def) { return i < static_cast<int>(d.size()) ? d[i] : def; };
@@ -172,6 +208,10 @@ class ConvGeometry {
       }
       xShape = plan->paddedShape;
       plan->paddedBytes = static_cast<size_t>(volume(xShape)) * dataTypeSize(type_);
+      if (channelsLast_) {  // the zero-pad kernel works on the memory layout
+        plan->paddedShape = channelsLastOf(plan->paddedShape);
+        plan->prePadBegin = channelsLastOf(plan->prePadBegin);
+      }
     }
     // 1-D: a trailing unit dim
     int nd = std::max(sr, 2);
@@ -188,9 +228,10 @@ class ConvGeometry {
     KILN_DNN_CHECK(cudnnCreateTensorDescriptor(&plan->y));
     KILN_DNN_CHECK(cudnnCreateFilterDescriptor(&plan->w));
     KILN_DNN_CHECK(cudnnCreateConvolutionDescriptor(&plan->conv));
-    setTensor(plan->x, dt, xShape);
-    setTensor(plan->y, dt, ys);
-    KILN_DNN_CHECK(cudnnSetFilterNdDescriptor(plan->w, dt, CUDNN_TENSOR_NCHW, 2 + nd, filt.data()));
+    setTensor(plan->x, dt, xShape, channelsLast_);
+    setTensor(plan->y, dt, ys, channelsLast_);
+    KILN_DNN_CHECK(cudnnSetFilterNdDescriptor(plan->w, dt, channelsLast_ ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, 2 + nd,
+                                              filt.data()));
     KILN_DNN_CHECK(cudnnSetConvolutionNdDescriptor(plan->conv, nd, padA.data(), strideA.data(), dilA.data(),
                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     KILN_DNN_CHECK(cudnnSetConvolutionGroupCount(plan->conv, static_cast<int>(groups_)));
@@ -206,6 +247,7 @@ class ConvGeometry {
   Dims strides_, dilations_, padsBegin_, padsEnd_, outputPadding_;
   PaddingMode mode_ = PaddingMode::kExplicit;
   int64_t groups_ = 1;
+  bool channelsLast_ = false;
 };
 
 // An algorithm cuDNN can run for a described (de)convolution, and its workspace.
@@ -262,6 +304,8 @@ class ConvKernel final : public NamedKernel {
       const auto& p = layer.as<ConvolutionParams>();
       clampMin_ = p.outputMin;
       clampMax_ = p.outputMax;
+      activation_ = p.activation;
+      channelsLast_ = p.channelsLast;
     }
   }
 
@@ -289,25 +333,54 @@ class ConvKernel final : public NamedKernel {
       xin = ws;
     }
     void* algoWs = p.algoWorkspace ? ws + alignUp(p.paddedBytes) : nullptr;
+    const void* z = present(args, 3) ? args.inputs[3].data : nullptr;
+    if (z)
+      KILN_CHECK(args.inputs[3].shape == y.shape, kInvalidArgument, geometry_.layer().describe(), ": residual ",
+                 dimsToString(args.inputs[3].shape), " does not match the output ", dimsToString(y.shape));
     float alpha = 1.f, beta = 0.f;
     if (x.count() > 0) {
       std::lock_guard<std::mutex> lock(ctx_->cudnnMutex());
       auto h = reinterpret_cast<cudnnHandle_t>(ctx_->cudnn());
       KILN_DNN_CHECK(cudnnSetStream(h, s));
-      if (geometry_.deconv())
+      if (geometry_.deconv()) {
         KILN_DNN_CHECK(cudnnConvolutionBackwardData(h, &alpha, p.w, w, p.x, xin, p.conv,
                                                     static_cast<cudnnConvolutionBwdDataAlgo_t>(p.algo), algoWs,
                                                     p.algoWorkspace, &beta, p.y, y.data));
-      else
+      } else if (p.fused && b && !p.fusedRejected.load()) {
+        // y = act(conv + alpha2 * z + bias); without a residual z is y itself with alpha2 = 0.
+        float alpha2 = z ? 1.f : 0.f;
+        cudnnStatus_t status = cudnnConvolutionBiasActivationForward(
+            h, &alpha, p.x, xin, p.w, w, p.conv, static_cast<cudnnConvolutionFwdAlgo_t>(p.algo), algoWs,
+            p.algoWorkspace, &alpha2, p.y, z ? z : y.data, p.bias, b, p.activation, p.y, y.data);
+        if (status == CUDNN_STATUS_SUCCESS) return;
+        // cuDNN refuses some configurations (types, layouts) of its fused call as unsupported or as bad
+        // parameters; the same convolution then runs unfused, checked by cudnnConvolutionForward.
+        if (status != CUDNN_STATUS_NOT_SUPPORTED && status != CUDNN_STATUS_BAD_PARAM)
+          fail(ErrorCode::kRuntimeError, concat(geometry_.layer().describe(),
+                                                ": cudnnConvolutionBiasActivationForward failed with ",
+                                                cudnnGetErrorString(status)));
+        p.fusedRejected.store(true);
         KILN_DNN_CHECK(cudnnConvolutionForward(h, &alpha, p.x, xin, p.w, w, p.conv,
                                                static_cast<cudnnConvolutionFwdAlgo_t>(p.algo), algoWs,
                                                p.algoWorkspace, &beta, p.y, y.data));
+      } else {
+        KILN_DNN_CHECK(cudnnConvolutionForward(h, &alpha, p.x, xin, p.w, w, p.conv,
+                                               static_cast<cudnnConvolutionFwdAlgo_t>(p.algo), algoWs,
+                                               p.algoWorkspace, &beta, p.y, y.data));
+      }
     } else {
       KILN_CUDA_CHECK(cudaMemsetAsync(y.data, 0, y.bytes(), s));
     }
-    if (b || clampMin_ != -INFINITY || clampMax_ != INFINITY)
-      launchChannelBiasClamp(y.data, b, type, y.shape[0], y.shape[1], prodDims(y.shape, 2, y.shape.size()), clampMin_,
-                             clampMax_, s);
+    const int64_t channels = channelsLast_ ? y.shape.back() : y.shape[1];
+    if (geometry_.deconv()) {
+      if (b) launchChannelBiasClamp(y.data, b, type, y.shape[0], y.shape[1], prodDims(y.shape, 2, y.shape.size()),
+                                    -INFINITY, INFINITY, s);
+    } else if (b || z || activation_ != ConvActivation::kNone || clampMin_ != -INFINITY || clampMax_ != INFINITY) {
+      // NC[D]HW: channel (i / spatial) % C; channels-last: i % C.
+      const int64_t inner = channelsLast_ ? 1 : prodDims(y.shape, 2, y.shape.size());
+      launchConvEpilogue(y.data, b, z, type, y.count() / std::max<int64_t>(channels * inner, 1), channels, inner,
+                         activation_, clampMin_, clampMax_, s);
+    }
   }
 
  private:
@@ -334,13 +407,36 @@ class ConvKernel final : public NamedKernel {
       if (r.algo == fixedAlgo_) chosen = r;
     plan->algo = chosen.algo;
     plan->algoWorkspace = chosen.workspace;
+    describeFusedEpilogue(*plan, ys);
     return plan;
+  }
+
+  // cudnnConvolutionBiasActivationForward computes act(conv + z + bias) with act ReLU or identity, the
+  // identity with the implicit precomputed GEMM algorithm only; it needs a bias. Else the plan stays unfused.
+  void describeFusedEpilogue(ConvPlan& plan, const Dims& ys) const {
+    const ir::Layer& layer = geometry_.layer();
+    if (geometry_.deconv() || layer.inputs.size() < 3 || !layer.inputs[2] || activation_ != ConvActivation::kNone)
+      return;
+    const bool relu = clampMin_ == 0.f && clampMax_ == INFINITY;
+    const bool identity = clampMin_ == -INFINITY && clampMax_ == INFINITY;
+    if (!relu && !(identity && plan.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)) return;
+    const int64_t channels = channelsLast_ ? ys.back() : ys[1];
+    Dims biasShape(std::max<size_t>(ys.size(), 4), 1);
+    biasShape[1] = channels;
+    KILN_DNN_CHECK(cudnnCreateTensorDescriptor(&plan.bias));
+    setTensor(plan.bias, geometry_.type() == DataType::kFloat16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT, biasShape);
+    KILN_DNN_CHECK(cudnnCreateActivationDescriptor(&plan.activation));
+    KILN_DNN_CHECK(cudnnSetActivationDescriptor(plan.activation, relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
+                                                CUDNN_PROPAGATE_NAN, 0.0));
+    plan.fused = true;
   }
 
   std::shared_ptr<DeviceContext> ctx_;
   ConvGeometry geometry_;
   int fixedAlgo_;
   float clampMin_ = -INFINITY, clampMax_ = INFINITY;  // fuse_conv_activation's output clamp
+  ConvActivation activation_ = ConvActivation::kNone;
+  bool channelsLast_ = false;
   mutable std::mutex mutex_;
   mutable std::map<std::pair<Dims, Dims>, std::unique_ptr<ConvPlan>> plans_;
 };
@@ -404,6 +500,7 @@ std::string convolutionReason(const ir::Layer& layer) {
   if (!isFloat(t)) return typeReason(t, "float32, float16");
   if (inType(layer, 1) != t) return "weights of another type than the input";
   if (layer.inputs.size() > 2 && layer.inputs[2] && inType(layer, 2) != t) return "bias of another type";
+  if (layer.inputs.size() > 3 && layer.inputs[3] && inType(layer, 3) != t) return "residual of another type";
   int64_t r = inRank(layer);
   if (r < 3 || r > 5) return "cuDNN convolutions need 1-3 spatial dims";
   return "";
@@ -411,7 +508,15 @@ std::string convolutionReason(const ir::Layer& layer) {
 
 }  // namespace
 
-std::string supportsConvolution(const ir::Layer& layer) { return convolutionReason(layer); }
+std::string supportsConvolution(const ir::Layer& layer) {
+  if (layer.as<ConvolutionParams>().channelsLast) return "channels-last convolutions run in cuda.conv.cudnn_nhwc";
+  return convolutionReason(layer);
+}
+std::string supportsConvolutionChannelsLast(const ir::Layer& layer) {
+  if (!layer.as<ConvolutionParams>().channelsLast) return "channels-first convolutions run in cuda.conv.cudnn";
+  if (inRank(layer) != 4) return "channels-last convolutions are 2-D (NHWC) only";
+  return convolutionReason(layer);
+}
 std::unique_ptr<Kernel> createConvolution(const std::shared_ptr<DeviceContext>& ctx, const ir::Layer& layer,
                                           const Constants&, const TacticChoice& tactic) {
   return std::make_unique<ConvKernel>(tactic.name, ctx, layer, false, fixedAlgorithmOf(layer, tactic, false));
