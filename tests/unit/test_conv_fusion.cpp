@@ -493,6 +493,23 @@ TEST(ConvFusionCpu, ResidualWithoutBiasAndNaNThroughTheClamp) {
   std::vector<HostTensor> y = host::evaluateLayer(layer, {&x, &w, nullptr, &z});
   EXPECT_TRUE(std::isnan(y[0].as<float>()[5]));
   EXPECT_FALSE(std::isnan(y[0].as<float>()[4]));
+  // Every CPU tactic (oneDNN's clip post-op would turn the NaN into the lower bound).
+  auto cpu = backendFor("cpu");
+  for (const std::string& tactic : cpu->tactics(layer, kMaxBuilderEffort)) {
+    SCOPED_TRACE(tactic);
+    auto kernel = cpu->createKernel(layer, {nullptr, nullptr, nullptr, nullptr}, tactic);
+    HostTensor out = tensorOf(DataType::kFloat32, {1, 2, 4, 4}, std::vector<float>(32, 77.f));
+    KernelArgs args;
+    for (const HostTensor* t : {&x, &w, static_cast<const HostTensor*>(nullptr), &z})
+      args.inputs.push_back(t ? TensorView{const_cast<void*>(t->data()), t->type, t->shape} : TensorView{});
+    args.outputs.push_back(TensorView{const_cast<void*>(out.data()), DataType::kFloat32, out.shape});
+    args.workspaceBytes = kernel->workspaceSize(args);
+    std::vector<uint64_t> workspace(args.workspaceBytes / 8 + 16);
+    args.workspace = workspace.data() + (8 - reinterpret_cast<uintptr_t>(workspace.data()) % 64 / 8) % 8;
+    kernel->execute(args);
+    EXPECT_TRUE(std::isnan(out.as<float>()[5]));
+    EXPECT_FALSE(std::isnan(out.as<float>()[4]));
+  }
 }
 
 TEST(ConvFusionCpu, ChannelsLastMatchesChannelsFirst) {

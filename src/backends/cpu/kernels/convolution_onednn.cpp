@@ -1,6 +1,6 @@
 // Convolution through oneDNN (float32; 1-D/2-D/3-D, groups, dilations, strides, asymmetric pads, bias, the
 // fused epilogue as post-ops: the residual as a sum into the destination, which holds z before the
-// convolution runs, then the activation and the clamp as eltwise): one primitive per input shape, cached; constant weights
+// convolution runs, then the activation as eltwise; the clamp after it in Kiln's NaN-passing epilogue): one primitive per input shape, cached; constant weights
 // reordered once into the primitive's preferred format; the NC[D]HW activations reordered to and from the
 // primitive's (blocked) formats in the kernel's workspace, which also holds oneDNN's scratchpad.
 #if KILN_HAVE_DNNL
@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "backends/cpu/kernels/compute_common.h"
+#include "backends/cpu/kernels/conv_epilogue.h"
 #include "backends/cpu/kernels/kernels.h"
 #include "backends/cpu/kernels/onednn.h"
 #include "backends/cpu/kernels/type_support.h"
@@ -43,6 +44,8 @@ class OneDnnConvolution final : public CpuKernel {
       : CpuKernel(layer, tactic),
         hasBias_(layer.inputs.size() > 2 && layer.inputs[2] != nullptr),
         hasResidual_(layer.inputs.size() > 3 && layer.inputs[3] != nullptr) {
+    clampOnly_.outputMin = layer.as<ConvolutionParams>().outputMin;
+    clampOnly_.outputMax = layer.as<ConvolutionParams>().outputMax;
     const Dims& ws = layer.inputs[1]->dims();
     if (constantWeights) {
       KILN_CHECK(constantWeights->shape == ws || volume(ws) < 0, kInvalidArgument, layer.describe(), ": weights ",
@@ -115,6 +118,7 @@ class OneDnnConvolution final : public CpuKernel {
       plan->conv.execute(stream, convArgs);
       if (plan->dstOut) plan->dstOut->execute(stream, dst, dstPlain);
       stream.wait();
+      if (clampOnly_.hasOutputClamp()) applyConvEpilogue(clampOnly_, y.as<float>(), nullptr, y.count());
     } catch (const dnnl::error& e) {
       fail(ErrorCode::kRuntimeError, concat(l.describe(), ": oneDNN convolution failed: ", e.what()));
     }
@@ -193,7 +197,7 @@ class OneDnnConvolution final : public CpuKernel {
         case ConvActivation::kSigmoid: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_logistic, 0.f, 0.f); break;
         case ConvActivation::kGelu: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f); break;
       }
-      if (p.hasOutputClamp()) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, p.outputMin, p.outputMax);
+      // The clamp is not a post-op: oneDNN's clip and relu turn NaN into the lower bound (see execute()).
       if (ops.len() > 0) attr.set_post_ops(ops);
       dnnl::convolution_forward::primitive_desc pd(desc, attr, engine());
       plan->conv = dnnl::convolution_forward(pd);
@@ -232,6 +236,7 @@ class OneDnnConvolution final : public CpuKernel {
 
   bool hasBias_;
   bool hasResidual_;
+  ConvolutionParams clampOnly_;  // the layer's output clamp alone, applied NaN-passing after the primitive
   std::optional<onednn::ReorderedWeights> weights_;  // constant weights; empty when they are an input
   mutable std::mutex mutex_;
   mutable std::map<std::pair<Dims, Dims>, std::shared_ptr<const ConvPlan>> plans_;
