@@ -118,7 +118,7 @@ class OneDnnConvolution final : public CpuKernel {
       plan->conv.execute(stream, convArgs);
       if (plan->dstOut) plan->dstOut->execute(stream, dst, dstPlain);
       stream.wait();
-      if (clampOnly_.hasOutputClamp()) applyConvEpilogue(clampOnly_, y.as<float>(), nullptr, y.count());
+      if (clampOnly_.hasOutputClamp()) applyConvEpilogue<float>(clampOnly_, y.as<float>(), nullptr, y.count());
     } catch (const dnnl::error& e) {
       fail(ErrorCode::kRuntimeError, concat(l.describe(), ": oneDNN convolution failed: ", e.what()));
     }
