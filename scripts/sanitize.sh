@@ -7,7 +7,7 @@
 #                bit-identical results) under ThreadSanitizer, in its own build (build-tsan)
 # unit, conformance and fuzz share one build (scripts/asan_build.sh: build-asan). CI (scripts/test.sh) runs
 # all three; measured here from scratch without ccache: the build about 1,850 CPU-seconds (~15 min on CI's
-# 2 cores), conformance 20 CPU-seconds, the fuzzers 4 x 60 s, the unit tests a few minutes: ~20 min on top
+# 2 cores), the unit tests 20 CPU-seconds, conformance 20 CPU-seconds, the fuzzers 4 x 60 s: ~21 min on top
 # of CI's 17. thread is a second full build (~15 min more): it stays out of CI; run
 # `scripts/sanitize.sh thread` before a release and after changes to the runtime, the contexts, the CPU
 # thread pool or anything shared between contexts.
