@@ -1,6 +1,6 @@
 // One engine shared by many threads, each with its own ExecutionContext (the documented way to run in
 // parallel): every thread's outputs must be bit-identical to a single-threaded run. scripts/sanitize.sh
-// --thread runs these tests under ThreadSanitizer.
+// thread runs these tests under ThreadSanitizer.
 #include <gtest/gtest.h>
 
 #include <cmath>
