@@ -1,36 +1,32 @@
 #!/usr/bin/env bash
 # Fuzzes Kiln's file readers with libFuzzer under ASan + UBSan: the ONNX parser + builder + one run, the plan
 # reader + one run (raw bytes, and a structure-aware mutator that keeps the checksum valid), and the .pb
-# tensor reader. Builds the targets (tests/fuzz) in build-fuzz with clang, makes the seed corpora from the
-# ONNX test data (Debian libonnx-testdata) and samples/, runs each target for SECONDS (default 60), prints
-# executions and time per target, and fails when any target finds a crash (inputs kept under
-# build-fuzz/artifacts/). The corpora grow in build-fuzz/corpus/ from run to run.
+# tensor reader. Builds the targets (tests/fuzz) in the shared sanitizer build (scripts/asan_build.sh:
+# build-asan), makes the seed corpora from the ONNX test data (Debian libonnx-testdata) and samples/, runs
+# each target for SECONDS (default 60) with one job, prints executions and time per target, and fails when
+# any target finds a crash, a sanitizer report or a timeout (inputs kept under build-asan/fuzz/artifacts/).
+# The corpora grow in build-asan/fuzz/corpus/ from run to run. CI runs 60 s per target (scripts/sanitize.sh
+# fuzz); on a quiet machine or the GPU machine run longer: scripts/fuzz.sh 1800.
 #   scripts/fuzz.sh [SECONDS]
-# Environment: KILN_FUZZ_JOBS (build jobs, default 2), KILN_FUZZ_SEED_STRIDE (every Nth test model and
-# .pb file is a seed, default 4), KILN_FUZZ_TARGETS (default: all four).
+# Environment: KILN_FUZZ_SEED_STRIDE (every Nth test model and .pb file is a seed, default 4),
+# KILN_FUZZ_TARGETS (default: all four).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 seconds=${1:-60}
-build=$root/build-fuzz
+build=$root/build-asan
+work=$build/fuzz
 data=/usr/share/libonnx-testdata/data
 stride=${KILN_FUZZ_SEED_STRIDE:-4}
 targets=${KILN_FUZZ_TARGETS:-kiln_fuzz_onnx kiln_fuzz_plan kiln_fuzz_plan_structured kiln_fuzz_tensor_proto}
 
-launcher=()
-if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache); fi
-echo "== configure and build (clang, -fsanitize=fuzzer-no-link,address,undefined) in $build"
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ "${launcher[@]}" \
-  -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" \
-  -DKILN_WITH_CUDA=OFF -DKILN_BUILD_TESTS=OFF -DKILN_FUZZ=ON >/dev/null
 # shellcheck disable=SC2086
-cmake --build "$build" -j "${KILN_FUZZ_JOBS:-2}" --target $targets kiln_fuzz_plan_seeds
+bash scripts/asan_build.sh $targets kiln_fuzz_plan_seeds
 
 echo "== seed corpora (every ${stride}th test model and .pb file)"
-seeds=$build/seeds
+seeds=$work/seeds
 rm -rf "$seeds"
-mkdir -p "$seeds/onnx" "$seeds/plan" "$seeds/tensor_proto" "$build/artifacts"
+mkdir -p "$seeds/onnx" "$seeds/plan" "$seeds/tensor_proto" "$work/artifacts"
 models=()
 if [ -d "$data" ]; then
   mapfile -t models < <(find "$data" -name model.onnx | sort | awk -v n="$stride" 'NR % n == 0')
@@ -54,13 +50,13 @@ for target in $targets; do
     kiln_fuzz_plan | kiln_fuzz_plan_structured) corpus=plan ;;
     kiln_fuzz_tensor_proto) corpus=tensor_proto ;;
   esac
-  mkdir -p "$build/corpus/$target"
-  log=$build/$target.log
+  mkdir -p "$work/corpus/$target"
+  log=$work/$target.log
   echo "== $target for ${seconds}s (log: $log)"
   start=$(date +%s)
   set +e
   "$build/tests/fuzz/$target" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2560 -print_final_stats=1 \
-    -artifact_prefix="$build/artifacts/$target-" "$build/corpus/$target" "$seeds/$corpus" >"$log" 2>&1
+    -artifact_prefix="$work/artifacts/$target-" "$work/corpus/$target" "$seeds/$corpus" >"$log" 2>&1
   rc=$?
   set -e
   elapsed=$(($(date +%s) - start))
@@ -70,7 +66,7 @@ for target in $targets; do
   else
     status=1
     result="CRASH (exit $rc): $(grep -m1 -E 'ERROR: |runtime error|kiln fuzz:|deadly signal|out-of-memory|timeout' "$log" || true)"
-    result="$result; input: $(grep -o "$build/artifacts/[^ ]*" "$log" | tail -1)"
+    result="$result; input: $(grep -o "$work/artifacts/[^ ]*" "$log" | tail -1)"
     tail -40 "$log"
   fi
   summary+=("$(printf '%-28s %10s executions in %4ss: %s' "$target" "${runs:-?}" "$elapsed" "$result")")

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The test command: unit and kernel tests (GoogleTest through ctest), the ONNX conformance
-# regression check, and the Python package's pytest suite (scripts/python_tests.sh).
+# regression check, the Python package's pytest suite (scripts/python_tests.sh), and the sanitizer
+# stages of scripts/sanitize.sh named by KILN_SANITIZE_STAGES (default "unit conformance fuzz": the unit
+# tests and the CPU conformance under ASan + UBSan, each fuzzer for 60 s; "none" skips them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -11,5 +13,11 @@ echo "== ONNX conformance (CPU) against tests/conformance/expected_cpu.txt"
 python3 scripts/check_conformance.py --kiln build/kiln --expected tests/conformance/expected_cpu.txt || status=1
 echo "== Python package (pip install ./python, pytest tests/python)"
 bash scripts/python_tests.sh || status=1
+sanitize_stages=${KILN_SANITIZE_STAGES:-unit conformance fuzz}
+if [ "$sanitize_stages" != none ]; then
+  echo "== sanitizers: $sanitize_stages (scripts/sanitize.sh)"
+  # shellcheck disable=SC2086
+  bash scripts/sanitize.sh $sanitize_stages || status=1
+fi
 [ $status -eq 0 ] && echo "all test stages passed" || echo "some test stage FAILED"
 exit $status

@@ -149,6 +149,19 @@ static void checkTensorElements(const ir::Network& net, const OptimizationProfil
   }
 }
 
+// Whether any layer has several tactics at this effort. Without one, nothing is timed: the plan keeps no
+// tactic names (each layer loads its backend's preferred tactic, what timing would have kept), and the
+// build skips loading a preliminary engine and writing the plan twice (a third of a long chain's build).
+static bool hasTacticChoices(const ir::Network& net, const plan::PlanInfo& info, const Backend& device,
+                             const Backend& cpu, int effort) {
+  if (effort <= 0) return false;
+  for (size_t li = 0; li < net.layers().size(); ++li) {
+    const Backend& backend = info.layerBackends[li] == "cpu" ? cpu : device;
+    if (backend.tactics(*net.layers()[li], effort).size() > 1) return true;
+  }
+  return false;
+}
+
 std::vector<uint8_t> Builder::buildSerializedNetwork(NetworkDefinition& definition, const BuilderConfig& config,
                                                      BuildSummary* summary) const {
   auto start = std::chrono::steady_clock::now();
@@ -220,7 +233,7 @@ std::vector<uint8_t> Builder::buildSerializedNetwork(NetworkDefinition& definiti
     if (!cache.load(config.timingCache, &why)) logger_.log(Severity::kWarning, why);
   }
   builder::TacticSelection selection;
-  {
+  if (hasTacticChoices(net, info, *device, *cpu, config.builderEffort)) {
     auto preliminary = Runtime(logger_).deserializeEngine(planBytes.data(), planBytes.size());
     builder::TacticSelectionOptions options;
     options.effort = config.builderEffort;
@@ -230,11 +243,11 @@ std::vector<uint8_t> Builder::buildSerializedNetwork(NetworkDefinition& definiti
     std::map<std::string, Dims> optShapes;
     for (auto& [name, range] : info.profile.shapes) optShapes[name] = range.opt;
     selection = builder::selectTactics(preliminary->impl(), optShapes, options);
+    info.layerTactics = selection.tactics;
+    info.layerTacticMs = selection.milliseconds;
+    info.layerCandidates = selection.candidates;
+    planBytes = plan::writePlan(net, info);
   }
-  info.layerTactics = selection.tactics;
-  info.layerTacticMs = selection.milliseconds;
-  info.layerCandidates = selection.candidates;
-  planBytes = plan::writePlan(net, info);
   if (!config.timingCache.empty()) cache.save(config.timingCache);
   result.layersTimed = selection.layersTimed;
   result.timingCacheHits = selection.cacheHits;

@@ -1,5 +1,7 @@
 // Assigns offsets in one arena to buffers with known lifetimes, reusing memory between buffers whose
-// lifetimes do not overlap. Greedy by size (largest first, lowest offset that fits), as TFLite's planner.
+// lifetimes do not overlap. Greedy by size (largest first, best-fitting gap), as TFLite's planner. Each
+// buffer looks only at the placed buffers alive with it (an interval index), so the cost is
+// O(n log n + overlaps): linear-ish in a long chain.
 #pragma once
 
 #include <cstdint>
@@ -9,8 +11,8 @@ namespace kiln {
 
 struct BufferRequest {
   int64_t bytes = 0;
-  int firstUse = 0;  // index of the producing step
-  int lastUse = 0;   // index of the last consuming step (inclusive)
+  int firstUse = 0;  // index of the producing step (>= 0)
+  int lastUse = 0;   // index of the last consuming step (inclusive, >= firstUse)
 };
 
 struct MemoryPlan {

@@ -500,7 +500,7 @@ TEST(ConvFusionCpu, ResidualWithoutBiasAndNaNThroughTheClamp) {
     auto kernel = cpu->createKernel(layer, {nullptr, nullptr, nullptr, nullptr}, tactic);
     HostTensor out = tensorOf(DataType::kFloat32, {1, 2, 4, 4}, std::vector<float>(32, 77.f));
     KernelArgs args;
-    for (const HostTensor* t : {&x, &w, static_cast<const HostTensor*>(nullptr), &z})
+    for (const HostTensor* t : std::initializer_list<const HostTensor*>{&x, &w, nullptr, &z})
       args.inputs.push_back(t ? TensorView{const_cast<void*>(t->data()), t->type, t->shape} : TensorView{});
     args.outputs.push_back(TensorView{const_cast<void*>(out.data()), DataType::kFloat32, out.shape});
     args.workspaceBytes = kernel->workspaceSize(args);
