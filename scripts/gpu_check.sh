@@ -60,8 +60,9 @@ if [ -n "$UNIT_TESTS" ]; then
   step unit_tests "$UNIT_TESTS" --gtest_color=no --gtest_brief=1
 else skip unit_tests "not built"; fi
 
-# compute-sanitizer over the CUDA tests: memcheck (out-of-bounds and misaligned accesses, leaks of device
-# memory) on the float32 kernel, engine and runtime tests, racecheck (shared-memory hazards) on the float32
+# compute-sanitizer over the CUDA tests: memcheck (out-of-bounds and misaligned accesses, invalid frees) on
+# the float32 kernel, engine and runtime tests (no leak check: the per-device cuDNN/cuBLASLt handles live for
+# the process and are released by a static destructor after the tool's exit-time leak report), racecheck (shared-memory hazards) on the float32
 # kernel tests. Each tool is cut at 120 s so the step stays under ~4 minutes; a cut run fails the step
 # (narrow the filter then). It needs a runtime whose driver lets the tool attach (seen refused on gVisor
 # machines: "Device not supported").
@@ -69,7 +70,7 @@ SANITIZER=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-san
 cuda_sanitizer() {
   local status=0
   echo "--- memcheck"
-  timeout 120 "$SANITIZER" --tool memcheck --leak-check full --error-exitcode 1 "$CUDA_TESTS" --gtest_brief=1 \
+  timeout 120 "$SANITIZER" --tool memcheck --error-exitcode 1 "$CUDA_TESTS" --gtest_brief=1 \
     --gtest_filter='*Typed.*/float32:Cuda.*:CudaEngine.*:CudaRuntime.*:CudaMore.*' || status=1
   echo "--- racecheck"
   timeout 120 "$SANITIZER" --tool racecheck --error-exitcode 1 "$CUDA_TESTS" --gtest_brief=1 \
