@@ -121,6 +121,16 @@ std::string checkActivation(const NodeView& n) {
   return "";
 }
 
+// Swish (opset 24): x * sigmoid(alpha * x).
+void importSwish(ImporterContext& ctx) {
+  ITensor* x = ctx.requireInput(0);
+  double alpha = ctx.attrFloat("alpha", 1.f);
+  ITensor* scaled = alpha == 1.0 ? x : ctx.elementWise(x, ctx.scalar(x->type(), alpha), ElementWiseOp::kMul);
+  ActivationParams sigmoid;
+  sigmoid.type = ActivationType::kSigmoid;
+  ctx.setOutput(0, ctx.elementWise(x, ctx.add(sigmoid, {scaled}), ElementWiseOp::kMul));
+}
+
 void importActivation(ImporterContext& ctx) {
   const std::string& type = ctx.opType();
   ActivationParams p;

@@ -22,9 +22,13 @@ struct OpEntry {
 
 // The importer's supported opset range of the default domain.
 constexpr int64_t kMinOpset = 1;
-constexpr int64_t kMaxOpset = 22;
+// Ops whose newer versions Kiln does not implement are refused by node (unimplementedVersionReason).
+constexpr int64_t kMaxOpset = 28;
 
 const OpEntry* findOp(const std::string& opType);
+// Why `opType` cannot be imported at `opset` because its version there changed semantics that the
+// importer does not implement; "" when it can.
+std::string unimplementedVersionReason(const std::string& opType, int64_t opset);
 const std::vector<OpEntry>& opTable();
 
 // elementwise.cpp
@@ -36,6 +40,7 @@ void importClip(ImporterContext& ctx);
 void importPRelu(ImporterContext& ctx);
 void importWhere(ImporterContext& ctx);
 void importShrink(ImporterContext& ctx);
+void importSwish(ImporterContext& ctx);
 std::string checkBinary(const NodeView& n);
 std::string checkUnary(const NodeView& n);
 std::string checkActivation(const NodeView& n);
@@ -49,6 +54,9 @@ void importLayerNormalization(ImporterContext& ctx);
 void importGroupNormalization(ImporterContext& ctx);
 void importLRN(ImporterContext& ctx);
 void importMeanVarianceNormalization(ImporterContext& ctx);
+void importRMSNormalization(ImporterContext& ctx);
+void importLpNormalization(ImporterContext& ctx);
+void importRotaryEmbedding(ImporterContext& ctx);
 void importSoftmax(ImporterContext& ctx);     // Softmax LogSoftmax Hardmax
 void importDropout(ImporterContext& ctx);
 void importQuantizeLinear(ImporterContext& ctx);

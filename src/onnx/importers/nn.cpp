@@ -166,6 +166,108 @@ void importMeanVarianceNormalization(ImporterContext& ctx) {
   ctx.setOutput(0, ctx.elementWise(deviation, denominator, ElementWiseOp::kDiv));
 }
 
+// RMSNormalization (opset 23): X / sqrt(mean(X^2 over axes [axis, rank)) + epsilon) * scale, the first
+// stage in the stash type (float32 by default), as ONNX's function body defines it.
+void importRMSNormalization(ImporterContext& ctx) {
+  ITensor* x = ctx.requireInput(0);
+  int64_t rank = ctx.inputRank(0);
+  int64_t axis = ctx.attrInt("axis", -1);
+  if (axis < -rank || axis >= rank)
+    ctx.fail(ErrorCode::kInvalidModel, concat("axis ", axis, " is out of range for an input of rank ", rank));
+  if (axis < 0) axis += rank;
+  int64_t stash = ctx.attrInt("stash_type", 1);
+  DataType stashType = fromOnnxType(static_cast<int32_t>(stash), ctx.where() + " stash_type");
+  if (!isFloatType(stashType))
+    ctx.fail(ErrorCode::kInvalidModel, concat("stash_type ", stash, " is not a floating-point type"));
+  ITensor* xs = x->type() == stashType ? x : ctx.add(CastParams{stashType}, {x});
+  ReduceParams mean;
+  mean.op = ReduceOp::kMean;
+  for (int64_t a = axis; a < rank; ++a) mean.axes.push_back(a);
+  ITensor* meanSquare = ctx.add(mean, {ctx.elementWise(xs, xs, ElementWiseOp::kMul)});
+  double epsilon = ctx.attrFloat("epsilon", 1e-5f);
+  ITensor* rms = ctx.add(UnaryParams{UnaryOp::kSqrt},
+                         {ctx.elementWise(meanSquare, ctx.scalar(stashType, epsilon), ElementWiseOp::kAdd)});
+  ITensor* normalized = ctx.elementWise(xs, rms, ElementWiseOp::kDiv);
+  if (normalized->type() != x->type()) normalized = ctx.add(CastParams{x->type()}, {normalized});
+  ctx.setOutput(0, ctx.elementWise(normalized, ctx.requireInput(1), ElementWiseOp::kMul));
+}
+
+// LpNormalization: x / ||x||_p along `axis` (p 1 or 2), 0 where the norm is 0 (ONNX's reference).
+void importLpNormalization(ImporterContext& ctx) {
+  ITensor* x = ctx.requireInput(0);
+  int64_t p = ctx.attrInt("p", 2);
+  if (p != 1 && p != 2) ctx.fail(ErrorCode::kInvalidModel, concat("p must be 1 or 2, got ", p));
+  int64_t rank = ctx.inputRank(0), axis = ctx.attrInt("axis", -1);
+  if (axis < -rank || axis >= rank)
+    ctx.fail(ErrorCode::kInvalidModel, concat("axis ", axis, " is out of range for an input of rank ", rank));
+  ReduceParams norm;
+  norm.op = p == 1 ? ReduceOp::kL1 : ReduceOp::kL2;
+  norm.axes = {axis < 0 ? axis + rank : axis};
+  ITensor* n = ctx.add(norm, {x});
+  ITensor* zero = ctx.scalar(x->type(), 0);
+  ITensor* isZero = ctx.elementWise(n, zero, ElementWiseOp::kEqual);
+  ctx.setOutput(0, ctx.add(SelectParams{}, {isZero, zero, ctx.elementWise(x, n, ElementWiseOp::kDiv)}));
+}
+
+// RotaryEmbedding (opset 23), as ONNX's reference computes it, on the layout [batch, seq, heads, head_size]:
+// the first rotary_embedding_dim values of each head are rotated by the (position-gathered) cos/sin caches,
+// as halves or (interleaved) as even/odd pairs; the rest pass through.
+void importRotaryEmbedding(ImporterContext& ctx) {
+  ITensor* x = ctx.requireInput(0);
+  const Dims& dims = x->dims();
+  int64_t rank = ctx.inputRank(0);
+  int64_t numHeads = ctx.attrInt("num_heads", 0);
+  if (rank != 3 && rank != 4) ctx.fail(ErrorCode::kInvalidModel, concat("input must be 3-D or 4-D, got ", dimsToString(dims)));
+  if (rank == 3 && numHeads <= 0) ctx.fail(ErrorCode::kInvalidModel, "a 3-D input needs a positive num_heads");
+  int64_t headSize = rank == 4 ? dims[3] : dims[2] < 0 ? -1 : dims[2] / numHeads;
+  if (headSize < 0)
+    ctx.fail(ErrorCode::kUnsupported, concat("the head size of input ", dimsToString(dims), " must be known at build time"));
+  if (rank == 3 && dims[2] % numHeads != 0)
+    ctx.fail(ErrorCode::kInvalidModel, concat("hidden size ", dims[2], " is not a multiple of num_heads ", numHeads));
+  int64_t rotaryDim = ctx.attrInt("rotary_embedding_dim", 0);
+  if (rotaryDim == 0) rotaryDim = headSize;
+  if (rotaryDim < 0 || rotaryDim > headSize || rotaryDim % 2 != 0)
+    ctx.fail(ErrorCode::kInvalidModel, concat("rotary_embedding_dim ", rotaryDim, " must be even and at most the head size ", headSize));
+  bool interleaved = ctx.attrInt("interleaved", 0) != 0;
+
+  auto reshape = [&](ITensor* t, const std::vector<int64_t>& shape) {
+    return ctx.add(ReshapeParams{}, {t, ctx.constantInt64(shape)});  // 0 keeps the input's dim
+  };
+  auto transposeHeads = [&](ITensor* t) { return ctx.add(TransposeParams{{0, 2, 1, 3}}, {t}); };
+  auto slice = [&](ITensor* t, int64_t start, int64_t end, int64_t axis, int64_t step) {
+    return ctx.add(SliceParams{}, {t, ctx.constantInt64({start}), ctx.constantInt64({end}), ctx.constantInt64({axis}),
+                                   ctx.constantInt64({step})});
+  };
+  auto unsqueeze = [&](ITensor* t, int64_t axis) {
+    ReshapeParams p;
+    p.mode = ReshapeMode::kUnsqueeze;
+    p.axes = {axis};
+    return ctx.add(p, {t});
+  };
+  auto concat2 = [&](ITensor* a, ITensor* b, int64_t axis) { return ctx.add(ConcatenationParams{axis}, {a, b}); };
+
+  ITensor* heads = rank == 4 ? transposeHeads(x) : reshape(x, {0, 0, numHeads, headSize});
+  ITensor* cosCache = ctx.requireInput(1);
+  ITensor* sinCache = ctx.requireInput(2);
+  if (ITensor* positions = ctx.input(3)) {
+    cosCache = ctx.add(GatherParams{}, {cosCache, positions});
+    sinCache = ctx.add(GatherParams{}, {sinCache, positions});
+  }
+  ITensor* cos = unsqueeze(cosCache, 2);  // [batch, seq, 1, rotaryDim / 2]
+  ITensor* sin = unsqueeze(sinCache, 2);
+  ITensor* rotated = rotaryDim == headSize ? heads : slice(heads, 0, rotaryDim, 3, 1);
+  int64_t half = rotaryDim / 2;
+  ITensor* x1 = interleaved ? slice(rotated, 0, rotaryDim, 3, 2) : slice(rotated, 0, half, 3, 1);
+  ITensor* x2 = interleaved ? slice(rotated, 1, rotaryDim, 3, 2) : slice(rotated, half, rotaryDim, 3, 1);
+  auto mul = [&](ITensor* a, ITensor* b) { return ctx.elementWise(a, b, ElementWiseOp::kMul); };
+  ITensor* real = ctx.elementWise(mul(cos, x1), mul(sin, x2), ElementWiseOp::kSub);
+  ITensor* imag = ctx.elementWise(mul(sin, x1), mul(cos, x2), ElementWiseOp::kAdd);
+  ITensor* out = interleaved ? reshape(concat2(unsqueeze(real, 4), unsqueeze(imag, 4), 4), {0, 0, 0, rotaryDim})
+                             : concat2(real, imag, 3);
+  if (rotaryDim < headSize) out = concat2(out, slice(heads, rotaryDim, headSize, 3, 1), 3);
+  ctx.setOutput(0, rank == 4 ? transposeHeads(out) : reshape(out, {0, 0, -1}));
+}
+
 void importLRN(ImporterContext& ctx) {
   LRNParams p;
   p.size = ctx.attrInt("size", 1);
