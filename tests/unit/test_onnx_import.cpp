@@ -567,6 +567,61 @@ TEST(OnnxImport, UnsupportedNodesAreAllListed) {
   EXPECT_TRUE(contains(errorOf([&] { import(future); }).what(), "opset 30 is outside"));
 }
 
+TEST(OnnxImport, ShapeIsFoldedOnlyWhereTheDimsItReportsAreKnown) {
+  ModelBuilder mb(21);
+  mb.input("x", {-1, 3, -1}, onnx::TensorProto::FLOAT, {"n", "", "w"});
+  mb.node("Shape", {"x"}, {"all"}, "all_dims");
+  auto& middle = mb.node("Shape", {"x"}, {"middle"}, "middle_dim");
+  attrInt(middle, "start", 1);
+  attrInt(middle, "end", 2);
+  auto& last = mb.node("Shape", {"x"}, {"last"}, "last_dim");
+  attrInt(last, "start", -1);
+  mb.output("all");
+  mb.output("middle");
+  mb.output("last");
+  auto net = import(mb);
+  // Dims known only at run time are never folded into a value (it would hold -1).
+  EXPECT_EQ(producer(*net, "all")->type(), LayerType::kShape);
+  EXPECT_EQ(producer(*net, "last")->type(), LayerType::kShape);
+  // The known middle dim is folded, although the others are not known.
+  ir::Layer* folded = producer(*net, "middle");
+  ASSERT_NE(folded, nullptr);
+  ASSERT_EQ(folded->type(), LayerType::kConstant);
+  const HostTensor& value = folded->as<ConstantParams>().weights;
+  ASSERT_EQ(value.count(), 1);
+  EXPECT_EQ(value.as<int64_t>()[0], 3);
+}
+
+TEST(OnnxImport, NewestOpsetLoadsAndNewerOpVersionsAreRefusedByNode) {
+  ModelBuilder relu(onnx_import::kMaxOpset);
+  relu.input("x", {2});
+  relu.node("Relu", {"x"}, {"y"}, "r");
+  relu.output("y");
+  auto net = import(relu);
+  EXPECT_EQ(producer(*net, "y")->as<ActivationParams>().type, ActivationType::kRelu);
+
+  // Mod 28 defines fmod=0 on floats, which Kiln does not implement: the node is named, not the opset.
+  ModelBuilder mod(28);
+  mod.input("a", {2});
+  mod.input("b", {2});
+  mod.node("Relu", {"a"}, {"r"}, "fine");
+  mod.node("Mod", {"r", "b"}, {"y"}, "mod28");
+  mod.output("y");
+  Error e = errorOf([&] { import(mod); });
+  EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
+  std::string msg = e.what();
+  EXPECT_TRUE(contains(msg, "node 'mod28' (Mod, domain 'ai.onnx', opset 28): Mod version 28")) << msg;
+  EXPECT_TRUE(contains(msg, "as defined up to opset 27")) << msg;
+  EXPECT_FALSE(contains(msg, "'fine'")) << msg;
+
+  ModelBuilder mod27(27);  // the version Kiln implements still imports at the opset just before
+  mod27.input("a", {2}, onnx::TensorProto::INT64);
+  mod27.input("b", {2}, onnx::TensorProto::INT64);
+  mod27.node("Mod", {"a", "b"}, {"y"}, "mod13");
+  mod27.output("y");
+  EXPECT_EQ(producer(*import(mod27), "y")->as<ElementWiseParams>().op, ElementWiseOp::kMod);
+}
+
 TEST(OnnxImport, RecurrentAttributes) {
   // Bidirectional GRU with one activation list for both directions: alpha/beta go, in order, to the functions
   // that take them; hidden_size is read from r when absent.
