@@ -1,8 +1,6 @@
 // The one table of supported ONNX ops (default domain): op type -> importer, checker, opset range.
 #include <unordered_map>
 
-#include "core/error.h"
-
 #include "onnx/importers/importers.h"
 
 namespace kiln::onnx_import {
@@ -92,7 +90,7 @@ const std::vector<OpEntry>& opTable() {
       {"Hardmax", importSoftmax, nullptr, 1, 0},
       {"Dropout", importDropout, checkDropout, 1, 0},
       {"QuantizeLinear", importQuantizeLinear, checkQuantizeLinear, 10, 0},
-      {"DequantizeLinear", importDequantizeLinear, nullptr, 10, 0},
+      {"DequantizeLinear", importDequantizeLinear, checkDequantizeLinear, 10, 0},
       {"Einsum", importEinsum, nullptr, 12, 0},
       // conv_pool.cpp
       {"Conv", importConv, checkConv, 1, 0},
@@ -135,7 +133,7 @@ const std::vector<OpEntry>& opTable() {
       {"Pad", importPad, checkPad, 1, 0},
       {"Expand", importExpand, nullptr, 8, 0},
       {"Tile", importTile, checkTile, 1, 0},
-      {"Range", importRange, nullptr, 11, 0},
+      {"Range", importRange, checkRange, 11, 0},
       {"Constant", importConstant, checkConstant, 1, 0},
       {"ConstantOfShape", importConstantOfShape, nullptr, 9, 0},
       {"NonZero", importNonZero, nullptr, 9, 0},
@@ -224,34 +222,6 @@ const OpEntry* findOp(const std::string& opType) {
   }();
   auto it = index.find(opType);
   return it == index.end() ? nullptr : it->second;
-}
-
-// The ops of Kiln's table whose definition changed in opsets 23..28 in a way the importer does not
-// implement: from that version on, a node is refused. Every other change of those opsets only adds
-// element types (float4e2m1, float8e8m0, int2, float6, bfloat16 here and there), which the tensor-type
-// reader refuses by name when Kiln lacks them, or removes types; those versions are imported as before.
-// Checked against onnx 1.23.2 (onnx.defs.get_schema(op, max_inclusive_version=v)).
-struct UnimplementedVersion {
-  const char* opType;
-  int version;         // the first version Kiln does not implement
-  const char* change;  // what that version changed
-};
-constexpr UnimplementedVersion kUnimplementedVersions[] = {
-    {"QuantizeLinear", 23, "the 'precision' attribute and float4e2m1 outputs"},
-    {"DequantizeLinear", 23, "the 'output_dtype' attribute and float4e2m1 inputs"},
-    {"Range", 27, "float16/bfloat16 accumulation in 'stash_type' precision"},
-    {"Mod", 28, "fmod=0 on floating-point inputs"},
-    {"BitShift", 28, "signed integer inputs (arithmetic right shift)"},
-    {"SpaceToDepth", 28, "the 'mode' attribute (DCR/CRD)"},
-};
-
-std::string unimplementedVersionReason(const std::string& opType, int64_t opset) {
-  for (const auto& u : kUnimplementedVersions)
-    if (opType == u.opType && opset >= u.version)
-      return concat(opType, " version ", u.version, " (opset ", u.version, " and newer; the model's is ", opset,
-                    ") is not supported: it added ", u.change, ", and Kiln implements ", opType,
-                    " as defined up to opset ", u.version - 1);
-  return "";
 }
 
 }  // namespace kiln::onnx_import

@@ -129,9 +129,6 @@ std::vector<std::string> findUnsupportedNodes(const onnx::GraphProto& graph,
       reason = concat(node.op_type(), " does not exist before opset ", entry->minOpset);
     } else if (entry->maxOpset && opset > entry->maxOpset) {
       reason = concat(node.op_type(), " was removed after opset ", entry->maxOpset);
-    } else if (std::string versionReason = unimplementedVersionReason(node.op_type(), opset);
-               !versionReason.empty()) {
-      reason = versionReason;
     } else if (entry->check) {
       try {
         reason = entry->check(NodeView(node, opset));

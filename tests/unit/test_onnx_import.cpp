@@ -592,7 +592,7 @@ TEST(OnnxImport, ShapeIsFoldedOnlyWhereTheDimsItReportsAreKnown) {
   EXPECT_EQ(value.as<int64_t>()[0], 3);
 }
 
-TEST(OnnxImport, NewestOpsetLoadsAndNewerOpVersionsAreRefusedByNode) {
+TEST(OnnxImport, NewestOpsetLoadsAndNewerOpVariantsAreRefusedByNode) {
   ModelBuilder relu(onnx_import::kMaxOpset);
   relu.input("x", {2});
   relu.node("Relu", {"x"}, {"y"}, "r");
@@ -600,26 +600,34 @@ TEST(OnnxImport, NewestOpsetLoadsAndNewerOpVersionsAreRefusedByNode) {
   auto net = import(relu);
   EXPECT_EQ(producer(*net, "y")->as<ActivationParams>().type, ActivationType::kRelu);
 
-  // Mod 28 defines fmod=0 on floats, which Kiln does not implement: the node is named, not the opset.
-  ModelBuilder mod(28);
-  mod.input("a", {2});
-  mod.input("b", {2});
-  mod.node("Relu", {"a"}, {"r"}, "fine");
-  mod.node("Mod", {"r", "b"}, {"y"}, "mod28");
-  mod.output("y");
-  Error e = errorOf([&] { import(mod); });
+  // QuantizeLinear 23 adds the 'precision' attribute: the default imports, another value is refused by
+  // node, not by opset.
+  ModelBuilder quantize(23);
+  quantize.input("x", {2});
+  quantize.init("scale", floats({}, {0.5f}));
+  quantize.node("Relu", {"x"}, {"r"}, "fine");
+  auto& q = quantize.node("QuantizeLinear", {"r", "scale"}, {"y"}, "quantize23");
+  attrInt(q, "precision", onnx::TensorProto::FLOAT16);
+  quantize.output("y");
+  Error e = errorOf([&] { import(quantize); });
   EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
   std::string msg = e.what();
-  EXPECT_TRUE(contains(msg, "node 'mod28' (Mod, domain 'ai.onnx', opset 28): Mod version 28")) << msg;
-  EXPECT_TRUE(contains(msg, "as defined up to opset 27")) << msg;
+  EXPECT_TRUE(contains(msg, "node 'quantize23' (QuantizeLinear, domain 'ai.onnx', opset 23): precision 10 is not "
+                            "supported")) << msg;
   EXPECT_FALSE(contains(msg, "'fine'")) << msg;
+  q.mutable_attribute()->Clear();
+  EXPECT_EQ(producer(*import(quantize), "y")->type(), LayerType::kQuantize);
 
-  ModelBuilder mod27(27);  // the version Kiln implements still imports at the opset just before
-  mod27.input("a", {2}, onnx::TensorProto::INT64);
-  mod27.input("b", {2}, onnx::TensorProto::INT64);
-  mod27.node("Mod", {"a", "b"}, {"y"}, "mod13");
-  mod27.output("y");
-  EXPECT_EQ(producer(*import(mod27), "y")->as<ElementWiseParams>().op, ElementWiseOp::kMod);
+  // BitShift 28 allows signed integers, which Kiln refuses naming the type.
+  ModelBuilder shift(28);
+  shift.input("a", {2}, onnx::TensorProto::INT32);
+  shift.input("b", {2}, onnx::TensorProto::INT32);
+  auto& n = shift.node("BitShift", {"a", "b"}, {"y"}, "shift28");
+  attrString(n, "direction", "RIGHT");
+  shift.output("y");
+  Error signedShift = errorOf([&] { import(shift); });
+  EXPECT_EQ(signedShift.code(), ErrorCode::kUnsupported);
+  EXPECT_TRUE(contains(signedShift.what(), "BitShift on int32")) << signedShift.what();
 }
 
 TEST(OnnxImport, RecurrentAttributes) {

@@ -80,6 +80,11 @@ void importBinary(ImporterContext& ctx) {
     op = binaryOps().at(type);
   }
   ITensor* a = ctx.requireInput(0);
+  // BitShift 28 allows signed integers (arithmetic right shift, shifts past the width): not implemented.
+  if (type == "BitShift" && a->type() != DataType::kUInt8 && a->type() != DataType::kUInt16 &&
+      a->type() != DataType::kUInt32 && a->type() != DataType::kUInt64)
+    ctx.fail(ErrorCode::kUnsupported, concat("BitShift on ", dataTypeName(a->type()),
+                                             " (signed integers, opset 28) is not supported: only unsigned integers"));
   ITensor* b = legacyBroadcast(ctx, a, ctx.requireInput(1));
   ctx.setOutput(0, ctx.elementWise(a, b, op));
 }

@@ -329,6 +329,9 @@ void importDropout(ImporterContext& ctx) {
 }
 
 std::string checkQuantizeLinear(const NodeView& n) {
+  // Opset 23: 'precision' sets the type of the division by the scale; Kiln divides in the scale's type (0).
+  if (int64_t precision = n.attrInt("precision", 0); precision != 0)
+    return concat("precision ", precision, " is not supported (Kiln divides in the scale's type: 0)");
   if (int64_t t = n.attrInt("output_dtype", 0); t != 0) {
     try {
       fromOnnxType(static_cast<int32_t>(t), "output_dtype");
@@ -349,6 +352,13 @@ void importQuantizeLinear(ImporterContext& ctx) {
   else if (int64_t t = ctx.attrInt("output_dtype", 0); t != 0) p.outputType = fromOnnxType(static_cast<int32_t>(t), ctx.where());
   else p.outputType = DataType::kUInt8;
   ctx.setOutput(0, ctx.add(p, {ctx.requireInput(0), ctx.requireInput(1), zp}));
+}
+
+// Opset 23: 'output_dtype' sets the output type; Kiln's output has the scale's type (0).
+std::string checkDequantizeLinear(const NodeView& n) {
+  if (int64_t t = n.attrInt("output_dtype", 0); t != 0)
+    return concat("output_dtype ", t, " is not supported (Kiln's output has the scale's type: 0)");
+  return "";
 }
 
 void importDequantizeLinear(ImporterContext& ctx) {
