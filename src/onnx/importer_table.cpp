@@ -84,6 +84,7 @@ const std::vector<OpEntry>& opTable() {
       {"RMSNormalization", importRMSNormalization, nullptr, 23, 0},
       {"LpNormalization", importLpNormalization, nullptr, 1, 0},
       {"RotaryEmbedding", importRotaryEmbedding, nullptr, 23, 0},
+      {"Attention", importAttention, nullptr, 23, 0},
       {"LRN", importLRN, nullptr, 1, 0},
       {"Softmax", importSoftmax, nullptr, 1, 0},
       {"LogSoftmax", importSoftmax, nullptr, 1, 0},

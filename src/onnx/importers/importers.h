@@ -59,6 +59,7 @@ void importMeanVarianceNormalization(ImporterContext& ctx);
 void importRMSNormalization(ImporterContext& ctx);
 void importLpNormalization(ImporterContext& ctx);
 void importRotaryEmbedding(ImporterContext& ctx);
+void importAttention(ImporterContext& ctx);
 void importSoftmax(ImporterContext& ctx);     // Softmax LogSoftmax Hardmax
 void importDropout(ImporterContext& ctx);
 void importQuantizeLinear(ImporterContext& ctx);

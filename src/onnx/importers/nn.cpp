@@ -1,4 +1,7 @@
 // Neural-network ops: Gemm/MatMul, normalizations, softmax family, Dropout, quantization, Einsum.
+#include <cmath>
+#include <limits>
+
 #include "onnx/importers/importers.h"
 #include "onnx/tensor_proto.h"
 
@@ -266,6 +269,124 @@ void importRotaryEmbedding(ImporterContext& ctx) {
                              : concat2(real, imag, 3);
   if (rotaryDim < headSize) out = concat2(out, slice(heads, rotaryDim, headSize, 3, 1), 3);
   ctx.setOutput(0, rank == 4 ? transposeHeads(out) : reshape(out, {0, 0, -1}));
+}
+
+// Attention (opsets 23..25), as ONNX's reference computes it: softmax(Q K^T * scale (softcapped) + bias) V on
+// [batch, heads, seq, head_size], K and V after the past cache and repeated over query heads (GQA). The bias
+// is the attention mask (bool: -inf where false; float: added) and the causal mask (offset by the past
+// length); rows that the bias masks entirely give 0. nonpad_kv_seqlen and the sliding window are refused.
+void importAttention(ImporterContext& ctx) {
+  if (ctx.hasInput(6)) ctx.fail(ErrorCode::kUnsupported, "nonpad_kv_seqlen (opset 24) is not supported");
+  if (ctx.attrInt("left_window_size", -1) != -1 || ctx.attrInt("right_window_size", -1) != -1)
+    ctx.fail(ErrorCode::kUnsupported, "the sliding window (left/right_window_size, opset 25) is not supported");
+  if (ctx.hasInput(4) != ctx.hasInput(5)) ctx.fail(ErrorCode::kInvalidModel, "past_key and past_value go together");
+  ITensor* q = ctx.requireInput(0);
+  ITensor* k = ctx.requireInput(1);
+  ITensor* v = ctx.requireInput(2);
+  int64_t rank = ctx.inputRank(0);
+  if (rank != 3 && rank != 4) ctx.fail(ErrorCode::kInvalidModel, concat("Q must be 3-D or 4-D, got ", dimsToString(q->dims())));
+  DataType type = q->type();
+  auto reshape = [&](ITensor* t, const std::vector<int64_t>& shape) {
+    return ctx.add(ReshapeParams{}, {t, ctx.constantInt64(shape)});  // 0 keeps the input's dim
+  };
+  auto transposeHeads = [&](ITensor* t) { return ctx.add(TransposeParams{{0, 2, 1, 3}}, {t}); };
+  auto mul = [&](ITensor* a, ITensor* b) { return ctx.elementWise(a, b, ElementWiseOp::kMul); };
+  auto add = [&](ITensor* a, ITensor* b) { return ctx.elementWise(a, b, ElementWiseOp::kAdd); };
+  auto cast = [&](ITensor* t, DataType to) { return t->type() == to ? t : ctx.add(CastParams{to}, {t}); };
+  const double inf = std::numeric_limits<double>::infinity();
+
+  if (rank == 3) {
+    int64_t qHeads = ctx.attrInt("q_num_heads", 0), kvHeads = ctx.attrInt("kv_num_heads", 0);
+    if (qHeads <= 0 || kvHeads <= 0) ctx.fail(ErrorCode::kInvalidModel, "3-D inputs need q_num_heads and kv_num_heads");
+    q = transposeHeads(reshape(q, {0, 0, qHeads, -1}));
+    k = transposeHeads(reshape(k, {0, 0, kvHeads, -1}));
+    v = transposeHeads(reshape(v, {0, 0, kvHeads, -1}));
+  }
+  if (ctx.hasInput(4)) {
+    k = ctx.add(ConcatenationParams{2}, {ctx.requireInput(4), k});
+    v = ctx.add(ConcatenationParams{2}, {ctx.requireInput(5), v});
+  }
+  ctx.setOutput(1, k);
+  ctx.setOutput(2, v);
+  const Dims& qd = q->dims();
+  const Dims& kd = k->dims();
+  int64_t qHeads = qd[1], kvHeads = kd[1], headSize = qd[3], qLength = qd[2], kvLength = kd[2];
+  if (qHeads < 0 || kvHeads < 0 || headSize < 0)
+    ctx.fail(ErrorCode::kUnsupported, concat("head counts and size must be known at build time: Q ", dimsToString(qd),
+                                             ", K ", dimsToString(kd)));
+  if (qHeads != kvHeads) {  // grouped-query attention: each K/V head serves qHeads / kvHeads query heads
+    if (qHeads % kvHeads != 0)
+      ctx.fail(ErrorCode::kInvalidModel, concat(qHeads, " query heads are not a multiple of ", kvHeads, " key/value heads"));
+    auto repeatHeads = [&](ITensor* t) {
+      ReshapeParams unsqueeze;
+      unsqueeze.mode = ReshapeMode::kUnsqueeze;
+      unsqueeze.axes = {2};
+      ITensor* one = ctx.add(unsqueeze, {t});
+      std::vector<ITensor*> copies(static_cast<size_t>(qHeads / kvHeads), one);
+      return reshape(ctx.add(ConcatenationParams{2}, copies), {0, qHeads, -1, t->dims()[3]});
+    };
+    k = repeatHeads(k);
+    v = repeatHeads(v);
+  }
+
+  double scale = ctx.hasAttr("scale") ? ctx.attrFloat("scale", 1.f) : 1.0 / std::sqrt(static_cast<double>(headSize));
+  MatrixMultiplyParams qkT;
+  qkT.transposeB = true;
+  ITensor* scores = mul(ctx.add(qkT, {q, k}), ctx.scalar(type, scale));
+  if (double softcap = ctx.attrFloat("softcap", 0.f); softcap > 0) {
+    ActivationParams tanh;
+    tanh.type = ActivationType::kTanh;
+    scores = mul(ctx.add(tanh, {ctx.elementWise(scores, ctx.scalar(type, softcap), ElementWiseOp::kDiv)}),
+                 ctx.scalar(type, softcap));
+  }
+  ITensor* capped = scores;
+
+  // The bias: the mask (bool -> 0 / -inf) plus the causal mask, [.., qLength, kvLength].
+  ITensor* bias = nullptr;
+  if (ITensor* mask = ctx.input(3)) {
+    int64_t maskLength = mask->dims().empty() ? -1 : mask->dims().back();
+    if (maskLength != kvLength || kvLength < 0)
+      ctx.fail(ErrorCode::kUnsupported, concat("attn_mask ", dimsToString(mask->dims()), " must cover the ", kvLength,
+                                               " keys (past and new) exactly"));
+    bias = mask->type() == DataType::kBool
+               ? ctx.add(SelectParams{}, {mask, ctx.scalar(type, 0), ctx.scalar(type, -inf)})
+               : cast(mask, type);
+  }
+  if (ctx.attrInt("is_causal", 0) != 0) {
+    if (qLength < 0 || kvLength < 0)
+      ctx.fail(ErrorCode::kUnsupported, "is_causal needs sequence lengths known at build time");
+    // Query i sees keys up to i + the past length (top-left aligned without a past).
+    int64_t offset = ctx.hasInput(4) ? ctx.requireInput(4)->dims()[2] : 0;
+    if (offset < 0) ctx.fail(ErrorCode::kUnsupported, "is_causal needs the past length known at build time");
+    std::vector<float> causal(static_cast<size_t>(qLength * kvLength));
+    for (int64_t i = 0; i < qLength; ++i)
+      for (int64_t j = 0; j < kvLength; ++j)
+        causal[static_cast<size_t>(i * kvLength + j)] = j <= i + offset ? 0.f : -std::numeric_limits<float>::infinity();
+    ITensor* causalBias = cast(ctx.constant(HostTensor::copyOf(DataType::kFloat32, {qLength, kvLength}, causal.data())), type);
+    bias = bias ? add(bias, causalBias) : causalBias;
+  }
+  if (bias) scores = add(scores, bias);
+
+  DataType softmaxType = type;
+  if (int64_t precision = ctx.attrInt("softmax_precision", 0); precision != 0)
+    softmaxType = fromOnnxType(static_cast<int32_t>(precision), ctx.where() + " softmax_precision");
+  SoftmaxParams softmax;
+  softmax.axis = -1;
+  ITensor* probabilities = cast(ctx.add(softmax, {cast(scores, softmaxType)}), type);
+  if (bias) {  // rows the bias masks entirely: 0 (softmax of all -inf is NaN)
+    ReduceParams rowMax;
+    rowMax.op = ReduceOp::kMax;
+    rowMax.axes = {static_cast<int64_t>(bias->dims().size()) - 1};
+    ITensor* masked = ctx.elementWise(ctx.add(rowMax, {bias}), ctx.scalar(type, -inf), ElementWiseOp::kEqual);
+    probabilities = ctx.add(SelectParams{}, {masked, ctx.scalar(type, 0), probabilities});
+  }
+  ITensor* y = ctx.add(MatrixMultiplyParams{}, {probabilities, v});
+  ctx.setOutput(0, rank == 3 ? reshape(transposeHeads(y), {0, 0, -1}) : y);
+  if (ctx.hasOutput(3)) {
+    int64_t mode = ctx.attrInt("qk_matmul_output_mode", 0);
+    if (mode < 0 || mode > 3) ctx.fail(ErrorCode::kInvalidModel, concat("qk_matmul_output_mode ", mode, " is not 0..3"));
+    ctx.setOutput(3, mode == 3 ? probabilities : mode == 2 ? scores : capped);
+  }
 }
 
 void importLRN(ImporterContext& ctx) {
