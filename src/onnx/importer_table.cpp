@@ -71,6 +71,7 @@ const std::vector<OpEntry>& opTable() {
       {"Mish", importActivation, nullptr, 18, 0},
       {"Celu", importActivation, nullptr, 12, 0},
       {"Swish", importSwish, nullptr, 24, 0},
+      {"SwiGLU", importSwiGLU, nullptr, 28, 0},
       {"Clip", importClip, nullptr, 1, 0},
       {"PRelu", importPRelu, nullptr, 1, 0},
       {"Where", importWhere, nullptr, 9, 0},
@@ -149,6 +150,7 @@ const std::vector<OpEntry>& opTable() {
       {"Scatter", importScatter, checkScatter, 9, 10},
       {"ScatterElements", importScatter, checkScatter, 11, 0},
       {"ScatterND", importScatter, checkScatter, 11, 0},
+      {"TensorScatter", importTensorScatter, nullptr, 24, 0},
       // resize.cpp
       {"Resize", importResize, checkResize, 10, 0},
       {"Upsample", importResize, checkResize, 1, 9},

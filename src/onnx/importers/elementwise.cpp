@@ -126,14 +126,32 @@ std::string checkActivation(const NodeView& n) {
   return "";
 }
 
-// Swish (opset 24): x * sigmoid(alpha * x).
-void importSwish(ImporterContext& ctx) {
-  ITensor* x = ctx.requireInput(0);
+namespace {
+// x * sigmoid(alpha * x): ONNX's Swish, and SwiGLU's gate.
+ITensor* swish(ImporterContext& ctx, ITensor* x) {
   double alpha = ctx.attrFloat("alpha", 1.f);
   ITensor* scaled = alpha == 1.0 ? x : ctx.elementWise(x, ctx.scalar(x->type(), alpha), ElementWiseOp::kMul);
   ActivationParams sigmoid;
   sigmoid.type = ActivationType::kSigmoid;
-  ctx.setOutput(0, ctx.elementWise(x, ctx.add(sigmoid, {scaled}), ElementWiseOp::kMul));
+  return ctx.elementWise(x, ctx.add(sigmoid, {scaled}), ElementWiseOp::kMul);
+}
+}  // namespace
+
+// Swish (opset 24).
+void importSwish(ImporterContext& ctx) { ctx.setOutput(0, swish(ctx, ctx.requireInput(0))); }
+
+// SwiGLU (opset 28): Swish(A) * B, A and B of one shape (no broadcasting).
+void importSwiGLU(ImporterContext& ctx) {
+  ITensor* a = ctx.requireInput(0);
+  ITensor* b = ctx.requireInput(1);
+  if (a->dims().size() != b->dims().size())
+    ctx.fail(ErrorCode::kInvalidModel, concat("A ", dimsToString(a->dims()), " and B ", dimsToString(b->dims()),
+                                              " must have the same shape"));
+  for (size_t i = 0; i < a->dims().size(); ++i)
+    if (a->dims()[i] >= 0 && b->dims()[i] >= 0 && a->dims()[i] != b->dims()[i])
+      ctx.fail(ErrorCode::kInvalidModel, concat("A ", dimsToString(a->dims()), " and B ", dimsToString(b->dims()),
+                                                " must have the same shape"));
+  ctx.setOutput(0, ctx.elementWise(swish(ctx, a), b, ElementWiseOp::kMul));
 }
 
 void importActivation(ImporterContext& ctx) {

@@ -43,6 +43,7 @@ void importPRelu(ImporterContext& ctx);
 void importWhere(ImporterContext& ctx);
 void importShrink(ImporterContext& ctx);
 void importSwish(ImporterContext& ctx);
+void importSwiGLU(ImporterContext& ctx);
 std::string checkBinary(const NodeView& n);
 std::string checkUnary(const NodeView& n);
 std::string checkActivation(const NodeView& n);
@@ -120,6 +121,7 @@ std::string checkRange(const NodeView& n);
 // gather_scatter.cpp
 void importGather(ImporterContext& ctx);      // Gather GatherElements GatherND
 void importScatter(ImporterContext& ctx);     // Scatter ScatterElements ScatterND
+void importTensorScatter(ImporterContext& ctx);
 std::string checkScatter(const NodeView& n);
 
 // vision_index.cpp
