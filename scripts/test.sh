@@ -11,6 +11,11 @@ echo "== unit tests"
 (cd build && ctest --output-on-failure -j2 --timeout 300) || status=1
 echo "== ONNX conformance (CPU) against tests/conformance/expected_cpu.txt"
 python3 scripts/check_conformance.py --kiln build/kiln --expected tests/conformance/expected_cpu.txt || status=1
+# The node tests of the installed onnx release (scripts/setup.sh generates them; about a minute).
+onnx_version=$(python3 -c "import onnx; print(onnx.__version__)")
+echo "== ONNX $onnx_version node tests (CPU) against tests/conformance/expected_cpu_onnx$onnx_version.txt"
+python3 scripts/check_conformance.py --kiln build/kiln --data "third_party/onnx-node-tests/$onnx_version" \
+  --expected "tests/conformance/expected_cpu_onnx$onnx_version.txt" || status=1
 echo "== Python package (pip install ./python, pytest tests/python)"
 bash scripts/python_tests.sh || status=1
 sanitize_stages=${KILN_SANITIZE_STAGES:-unit conformance fuzz}

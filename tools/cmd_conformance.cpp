@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -34,10 +35,40 @@ struct CaseResult {
   std::string reason;
 };
 
-// The model with each static graph input shape that the test data contradicts replaced by the data's
-// shape. The test data is what the case runs (ONNX's reference evaluator does not check declared shapes);
-// e.g. test_castlike_*BFLOAT16* declare 'like' as [3,4] and feed [1] (CastLike reads only its type).
-std::string modelMatchingData(const fs::path& modelPath, const std::vector<std::pair<std::string, HostTensor>>& inputs) {
+using NamedTensors = std::vector<std::pair<std::string, HostTensor>>;
+
+// The shapes every test set feeds one graph input: the optimization profile spans them (min and max
+// over all sets, opt from the first), so a dynamic case whose sets differ in shape runs every set.
+struct InputShapes {
+  Dims min, opt, max;
+  bool varies = false;  // the sets disagree on some dim (same rank)
+};
+
+// The shapes of data input `position` over all sets; nullopt when a set lacks it or the ranks differ.
+std::optional<InputShapes> inputShapesOverSets(const std::vector<NamedTensors>& sets, size_t position) {
+  for (const NamedTensors& set : sets)
+    if (position >= set.size() || set[position].second.shape.size() != sets[0][position].second.shape.size())
+      return std::nullopt;
+  InputShapes shapes;
+  shapes.min = shapes.opt = shapes.max = sets[0][position].second.shape;
+  for (const NamedTensors& set : sets) {
+    const Dims& d = set[position].second.shape;
+    for (size_t i = 0; i < d.size(); ++i) {
+      shapes.min[i] = std::min(shapes.min[i], d[i]);
+      shapes.max[i] = std::max(shapes.max[i], d[i]);
+    }
+  }
+  shapes.varies = shapes.min != shapes.max;
+  return shapes;
+}
+
+// The model as the test data runs it, and the profile of its inputs whose shape differs between sets.
+// Each static graph input shape that the data contradicts is replaced by the data's shape, with the dims
+// that differ between sets made dynamic. The test data is what the case runs (ONNX's reference
+// evaluator does not check declared shapes); e.g. test_castlike_*BFLOAT16* declare 'like' as [3,4] and
+// feed [1] (CastLike reads only its type).
+std::string modelMatchingData(const fs::path& modelPath, const std::vector<NamedTensors>& sets,
+                              OptimizationProfile& profile) {
   std::ifstream file(modelPath, std::ios::binary);
   std::stringstream bytes;
   bytes << file.rdbuf();
@@ -46,21 +77,26 @@ std::string modelMatchingData(const fs::path& modelPath, const std::vector<std::
              modelPath.string(), "'");
   std::set<std::string> initializers;
   for (const auto& init : model.graph().initializer()) initializers.insert(init.name());
+  const NamedTensors& first = sets.front();
   size_t position = 0;
   for (auto& input : *model.mutable_graph()->mutable_input()) {
     if (initializers.count(input.name())) continue;
-    const HostTensor* data = nullptr;
-    for (auto& [name, value] : inputs)
-      if (name == input.name()) data = &value;
-    if (!data && position < inputs.size()) data = &inputs[position].second;
-    ++position;
-    if (!data || !input.type().has_tensor_type() || !input.type().tensor_type().has_shape()) continue;
+    size_t dataPosition = position++;
+    for (size_t i = 0; i < first.size(); ++i)
+      if (first[i].first == input.name()) dataPosition = i;
+    std::optional<InputShapes> shapes = inputShapesOverSets(sets, dataPosition);
+    if (!shapes || !input.type().has_tensor_type()) continue;
+    if (shapes->varies) profile.setDimensions(input.name(), shapes->min, shapes->opt, shapes->max);
+    if (!input.type().tensor_type().has_shape()) continue;
     auto* shape = input.mutable_type()->mutable_tensor_type()->mutable_shape();
     Dims declared;
     for (const auto& d : shape->dim()) declared.push_back(d.has_dim_value() ? d.dim_value() : -1);
-    if (volume(declared) < 0 || declared == data->shape) continue;
+    if (volume(declared) < 0 || (declared == shapes->opt && !shapes->varies)) continue;
     shape->clear_dim();
-    for (int64_t d : data->shape) shape->add_dim()->set_dim_value(d);
+    for (size_t i = 0; i < shapes->opt.size(); ++i) {
+      if (shapes->min[i] == shapes->max[i]) shape->add_dim()->set_dim_value(shapes->opt[i]);
+      else shape->add_dim()->set_dim_param(concat(input.name(), "_dim", i));
+    }
   }
   return model.SerializeAsString();
 }
@@ -79,20 +115,22 @@ CaseResult runCase(const fs::path& dir, const Options& options) {
     std::string model = (dir / "model.onnx").string();
     std::vector<ValueKind> inputKinds = onnx_import::modelValueKinds(model, false);
     std::vector<ValueKind> outputKinds = onnx_import::modelValueKinds(model, true);
-    auto inputs = readTensorFiles(dataSets[0].string(), "input", inputKinds);
-    std::vector<Dims> shapes;
-    for (auto& in : inputs) shapes.push_back(in.second.shape);
+    std::vector<NamedTensors> setInputs;
+    for (auto& set : dataSets) setInputs.push_back(readTensorFiles(set.string(), "input", inputKinds));
+    std::vector<Dims> shapes;  // fix the profile of dynamic inputs whose shape all sets share
+    for (auto& in : setInputs[0]) shapes.push_back(in.second.shape);
     BuilderConfig config = builderConfigFrom(options);
     config.progress = nullptr;  // one line per case is the output
-    std::vector<uint8_t> plan = buildPlanFromOnnxBytes(modelMatchingData(dir / "model.onnx", inputs), dir.string(), config,
-                                                       nullptr, nullptr, shapes);
+    std::string runnable = modelMatchingData(dir / "model.onnx", setInputs, config.profile);
+    std::vector<uint8_t> plan = buildPlanFromOnnxBytes(runnable, dir.string(), config, nullptr, nullptr, shapes);
     auto engine = Runtime().deserializeEngine(plan.data(), plan.size());
     // Outputs of a model that draws random numbers that differ from the reference are judged by their support.
     auto randomRules = randomOutputRules((dir / "model.onnx").string());
     std::vector<std::string> judged;
-    for (auto& set : dataSets) {
+    for (size_t s = 0; s < dataSets.size(); ++s) {
+      const fs::path& set = dataSets[s];
       auto context = engine->createExecutionContext();
-      auto inputs = readTensorFiles(set.string(), "input", inputKinds);
+      const NamedTensors& inputs = setInputs[s];
       auto outputs = runEngine(*engine, *context, inputs);
       auto expected = readTensorFiles(set.string(), "output", outputKinds);
       if (expected.size() != outputs.size())

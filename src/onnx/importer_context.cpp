@@ -4,6 +4,7 @@
 
 #include "backends/host_eval.h"
 #include "core/half.h"
+#include "ir/layers/shape_value.h"
 #include "ir/shape_inference.h"
 #include "onnx/tensor_proto.h"
 
@@ -132,7 +133,7 @@ void foldShapeValues(GraphState& graph, size_t firstLayer) {
     std::vector<const HostTensor*> inputs;
     if (layer->type() == LayerType::kShape) {
       const ir::Tensor* in = layer->inputs[0];
-      foldable = foldable && volume(in->dims()) >= 0;
+      foldable = foldable && ir::shapeValueKnown(*layer, in->dims());  // never a -1 folded into a value
       shapeOnly.push_back(Weights::shapeOnly(in->type(), in->dims()));
       inputs.push_back(&shapeOnly[0]);
     } else {

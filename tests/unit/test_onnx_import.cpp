@@ -567,6 +567,69 @@ TEST(OnnxImport, UnsupportedNodesAreAllListed) {
   EXPECT_TRUE(contains(errorOf([&] { import(future); }).what(), "opset 30 is outside"));
 }
 
+TEST(OnnxImport, ShapeIsFoldedOnlyWhereTheDimsItReportsAreKnown) {
+  ModelBuilder mb(21);
+  mb.input("x", {-1, 3, -1}, onnx::TensorProto::FLOAT, {"n", "", "w"});
+  mb.node("Shape", {"x"}, {"all"}, "all_dims");
+  auto& middle = mb.node("Shape", {"x"}, {"middle"}, "middle_dim");
+  attrInt(middle, "start", 1);
+  attrInt(middle, "end", 2);
+  auto& last = mb.node("Shape", {"x"}, {"last"}, "last_dim");
+  attrInt(last, "start", -1);
+  mb.output("all");
+  mb.output("middle");
+  mb.output("last");
+  auto net = import(mb);
+  // Dims known only at run time are never folded into a value (it would hold -1).
+  EXPECT_EQ(producer(*net, "all")->type(), LayerType::kShape);
+  EXPECT_EQ(producer(*net, "last")->type(), LayerType::kShape);
+  // The known middle dim is folded, although the others are not known.
+  ir::Layer* folded = producer(*net, "middle");
+  ASSERT_NE(folded, nullptr);
+  ASSERT_EQ(folded->type(), LayerType::kConstant);
+  const HostTensor& value = folded->as<ConstantParams>().weights;
+  ASSERT_EQ(value.count(), 1);
+  EXPECT_EQ(value.as<int64_t>()[0], 3);
+}
+
+TEST(OnnxImport, NewestOpsetLoadsAndNewerOpVariantsAreRefusedByNode) {
+  ModelBuilder relu(onnx_import::kMaxOpset);
+  relu.input("x", {2});
+  relu.node("Relu", {"x"}, {"y"}, "r");
+  relu.output("y");
+  auto net = import(relu);
+  EXPECT_EQ(producer(*net, "y")->as<ActivationParams>().type, ActivationType::kRelu);
+
+  // QuantizeLinear 23 adds the 'precision' attribute: the default imports, another value is refused by
+  // node, not by opset.
+  ModelBuilder quantize(23);
+  quantize.input("x", {2});
+  quantize.init("scale", floats({}, {0.5f}));
+  quantize.node("Relu", {"x"}, {"r"}, "fine");
+  auto& q = quantize.node("QuantizeLinear", {"r", "scale"}, {"y"}, "quantize23");
+  attrInt(q, "precision", onnx::TensorProto::FLOAT16);
+  quantize.output("y");
+  Error e = errorOf([&] { import(quantize); });
+  EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
+  std::string msg = e.what();
+  EXPECT_TRUE(contains(msg, "node 'quantize23' (QuantizeLinear, domain 'ai.onnx', opset 23): precision 10 is not "
+                            "supported")) << msg;
+  EXPECT_FALSE(contains(msg, "'fine'")) << msg;
+  q.mutable_attribute()->Clear();
+  EXPECT_EQ(producer(*import(quantize), "y")->type(), LayerType::kQuantize);
+
+  // BitShift 28 allows signed integers, which Kiln refuses naming the type.
+  ModelBuilder shift(28);
+  shift.input("a", {2}, onnx::TensorProto::INT32);
+  shift.input("b", {2}, onnx::TensorProto::INT32);
+  auto& n = shift.node("BitShift", {"a", "b"}, {"y"}, "shift28");
+  attrString(n, "direction", "RIGHT");
+  shift.output("y");
+  Error signedShift = errorOf([&] { import(shift); });
+  EXPECT_EQ(signedShift.code(), ErrorCode::kUnsupported);
+  EXPECT_TRUE(contains(signedShift.what(), "BitShift on int32")) << signedShift.what();
+}
+
 TEST(OnnxImport, RecurrentAttributes) {
   // Bidirectional GRU with one activation list for both directions: alpha/beta go, in order, to the functions
   // that take them; hidden_size is read from r when absent.

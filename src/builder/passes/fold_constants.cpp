@@ -4,6 +4,7 @@
 #include "builder/passes/passes.h"
 #include "core/checked_math.h"
 #include "core/error.h"
+#include "ir/layers/shape_value.h"
 #include "ir/shape_inference.h"
 
 namespace kiln::passes {
@@ -25,13 +26,14 @@ bool foldConstants(PassContext& context) {
   for (ir::Layer* layer : layers) {
     // Random draws, control flow, sequences and optionals stay (see producesRunTimeValues).
     if (layer->type() == LayerType::kConstant || ir::producesRunTimeValues(*layer)) continue;
-    // A Shape layer needs only its input's shape; other layers need every input constant.
+    // A Shape layer needs only the dims it reports, known (ir::shapeValueKnown); other layers need every
+    // input constant.
     std::vector<HostTensor> shapeOnly;
     std::vector<const HostTensor*> inputs;
     bool foldable = !layer->inputs.empty();
     if (layer->type() == LayerType::kShape) {
       const ir::Tensor* in = layer->inputs[0];
-      foldable = volume(in->dims()) >= 0;
+      foldable = ir::shapeValueKnown(*layer, in->dims());
       shapeOnly.push_back(Weights::shapeOnly(in->type(), in->dims()));
       inputs.push_back(&shapeOnly[0]);
     } else {

@@ -1,6 +1,7 @@
 // Shape rules of the layers that move or rearrange data: Reshape (flatten, squeeze, unsqueeze), Transpose,
 // Concatenation, Slice, Split, Shape, Expand, Tile, Padding, Trilu, SpaceDepth.
 #include "ir/layers/shape_rules.h"
+#include "ir/layers/shape_value.h"
 
 #include <algorithm>
 #include <optional>
@@ -282,13 +283,19 @@ Outputs inferSplit(const ShapeInferenceContext& c) {
   return result;
 }
 
+namespace {
+// The [start, end) range of dims a Shape layer reports for an input of `rank` (clamped as ONNX does).
+std::pair<int64_t, int64_t> shapeRange(const ShapeParams& p, int64_t rank) {
+  auto clampIndex = [rank](int64_t i) { return std::clamp<int64_t>(i < 0 ? i + rank : i, 0, rank); };
+  int64_t start = clampIndex(p.start), end = clampIndex(p.end);
+  return {start, std::max(start, end)};
+}
+}  // namespace
+
 Outputs inferShape(const ShapeInferenceContext& c) {
   expectInputs(c, 1, 1);
-  const auto& p = c.layer.as<ShapeParams>();
-  int64_t r = c.rank(0);
-  auto clampIndex = [r](int64_t i) { return std::clamp<int64_t>(i < 0 ? i + r : i, 0, r); };
-  int64_t start = clampIndex(p.start), end = clampIndex(p.end);
-  return one(DataType::kInt64, {std::max<int64_t>(end - start, 0)});
+  auto [start, end] = shapeRange(c.layer.as<ShapeParams>(), c.rank(0));
+  return one(DataType::kInt64, {end - start});
 }
 
 Outputs inferExpand(const ShapeInferenceContext& c) {
@@ -393,3 +400,13 @@ Outputs inferSpaceDepth(const ShapeInferenceContext& c) {
 }
 
 }  // namespace kiln::ir::shape_rules
+
+namespace kiln::ir {
+
+bool shapeValueKnown(const Layer& shapeLayer, const Dims& inputDims) {
+  KILN_CHECK(shapeLayer.type() == LayerType::kShape, kInternal, shapeLayer.describe(), " is not a Shape layer");
+  auto [start, end] = shape_rules::shapeRange(shapeLayer.as<ShapeParams>(), static_cast<int64_t>(inputDims.size()));
+  return std::all_of(inputDims.begin() + start, inputDims.begin() + end, [](int64_t d) { return d >= 0; });
+}
+
+}  // namespace kiln::ir

@@ -80,6 +80,11 @@ void importBinary(ImporterContext& ctx) {
     op = binaryOps().at(type);
   }
   ITensor* a = ctx.requireInput(0);
+  // BitShift 28 allows signed integers (arithmetic right shift, shifts past the width): not implemented.
+  if (type == "BitShift" && a->type() != DataType::kUInt8 && a->type() != DataType::kUInt16 &&
+      a->type() != DataType::kUInt32 && a->type() != DataType::kUInt64)
+    ctx.fail(ErrorCode::kUnsupported, concat("BitShift on ", dataTypeName(a->type()),
+                                             " (signed integers, opset 28) is not supported: only unsigned integers"));
   ITensor* b = legacyBroadcast(ctx, a, ctx.requireInput(1));
   ctx.setOutput(0, ctx.elementWise(a, b, op));
 }
@@ -119,6 +124,34 @@ std::string checkActivation(const NodeView& n) {
     if (approx != "none" && approx != "tanh") return concat("approximate '", approx, "' must be none or tanh");
   }
   return "";
+}
+
+namespace {
+// x * sigmoid(alpha * x): ONNX's Swish, and SwiGLU's gate.
+ITensor* swish(ImporterContext& ctx, ITensor* x) {
+  double alpha = ctx.attrFloat("alpha", 1.f);
+  ITensor* scaled = alpha == 1.0 ? x : ctx.elementWise(x, ctx.scalar(x->type(), alpha), ElementWiseOp::kMul);
+  ActivationParams sigmoid;
+  sigmoid.type = ActivationType::kSigmoid;
+  return ctx.elementWise(x, ctx.add(sigmoid, {scaled}), ElementWiseOp::kMul);
+}
+}  // namespace
+
+// Swish (opset 24).
+void importSwish(ImporterContext& ctx) { ctx.setOutput(0, swish(ctx, ctx.requireInput(0))); }
+
+// SwiGLU (opset 28): Swish(A) * B, A and B of one shape (no broadcasting).
+void importSwiGLU(ImporterContext& ctx) {
+  ITensor* a = ctx.requireInput(0);
+  ITensor* b = ctx.requireInput(1);
+  if (a->dims().size() != b->dims().size())
+    ctx.fail(ErrorCode::kInvalidModel, concat("A ", dimsToString(a->dims()), " and B ", dimsToString(b->dims()),
+                                              " must have the same shape"));
+  for (size_t i = 0; i < a->dims().size(); ++i)
+    if (a->dims()[i] >= 0 && b->dims()[i] >= 0 && a->dims()[i] != b->dims()[i])
+      ctx.fail(ErrorCode::kInvalidModel, concat("A ", dimsToString(a->dims()), " and B ", dimsToString(b->dims()),
+                                                " must have the same shape"));
+  ctx.setOutput(0, ctx.elementWise(swish(ctx, a), b, ElementWiseOp::kMul));
 }
 
 void importActivation(ImporterContext& ctx) {

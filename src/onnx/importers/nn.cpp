@@ -1,4 +1,7 @@
 // Neural-network ops: Gemm/MatMul, normalizations, softmax family, Dropout, quantization, Einsum.
+#include <cmath>
+#include <limits>
+
 #include "onnx/importers/importers.h"
 #include "onnx/tensor_proto.h"
 
@@ -166,6 +169,226 @@ void importMeanVarianceNormalization(ImporterContext& ctx) {
   ctx.setOutput(0, ctx.elementWise(deviation, denominator, ElementWiseOp::kDiv));
 }
 
+// RMSNormalization (opset 23): X / sqrt(mean(X^2 over axes [axis, rank)) + epsilon) * scale, the first
+// stage in the stash type (float32 by default), as ONNX's function body defines it.
+void importRMSNormalization(ImporterContext& ctx) {
+  ITensor* x = ctx.requireInput(0);
+  int64_t rank = ctx.inputRank(0);
+  int64_t axis = ctx.attrInt("axis", -1);
+  if (axis < -rank || axis >= rank)
+    ctx.fail(ErrorCode::kInvalidModel, concat("axis ", axis, " is out of range for an input of rank ", rank));
+  if (axis < 0) axis += rank;
+  int64_t stash = ctx.attrInt("stash_type", 1);
+  DataType stashType = fromOnnxType(static_cast<int32_t>(stash), ctx.where() + " stash_type");
+  if (!isFloatType(stashType))
+    ctx.fail(ErrorCode::kInvalidModel, concat("stash_type ", stash, " is not a floating-point type"));
+  ITensor* xs = x->type() == stashType ? x : ctx.add(CastParams{stashType}, {x});
+  ReduceParams mean;
+  mean.op = ReduceOp::kMean;
+  for (int64_t a = axis; a < rank; ++a) mean.axes.push_back(a);
+  ITensor* meanSquare = ctx.add(mean, {ctx.elementWise(xs, xs, ElementWiseOp::kMul)});
+  double epsilon = ctx.attrFloat("epsilon", 1e-5f);
+  ITensor* rms = ctx.add(UnaryParams{UnaryOp::kSqrt},
+                         {ctx.elementWise(meanSquare, ctx.scalar(stashType, epsilon), ElementWiseOp::kAdd)});
+  ITensor* normalized = ctx.elementWise(xs, rms, ElementWiseOp::kDiv);
+  if (normalized->type() != x->type()) normalized = ctx.add(CastParams{x->type()}, {normalized});
+  ctx.setOutput(0, ctx.elementWise(normalized, ctx.requireInput(1), ElementWiseOp::kMul));
+}
+
+// LpNormalization: x / ||x||_p along `axis` (p 1 or 2), 0 where the norm is 0 (ONNX's reference).
+void importLpNormalization(ImporterContext& ctx) {
+  ITensor* x = ctx.requireInput(0);
+  int64_t p = ctx.attrInt("p", 2);
+  if (p != 1 && p != 2) ctx.fail(ErrorCode::kInvalidModel, concat("p must be 1 or 2, got ", p));
+  int64_t rank = ctx.inputRank(0), axis = ctx.attrInt("axis", -1);
+  if (axis < -rank || axis >= rank)
+    ctx.fail(ErrorCode::kInvalidModel, concat("axis ", axis, " is out of range for an input of rank ", rank));
+  ReduceParams norm;
+  norm.op = p == 1 ? ReduceOp::kL1 : ReduceOp::kL2;
+  norm.axes = {axis < 0 ? axis + rank : axis};
+  ITensor* n = ctx.add(norm, {x});
+  ITensor* zero = ctx.scalar(x->type(), 0);
+  ITensor* isZero = ctx.elementWise(n, zero, ElementWiseOp::kEqual);
+  ctx.setOutput(0, ctx.add(SelectParams{}, {isZero, zero, ctx.elementWise(x, n, ElementWiseOp::kDiv)}));
+}
+
+// RotaryEmbedding (opset 23), as ONNX's reference computes it, on the layout [batch, seq, heads, head_size]:
+// the first rotary_embedding_dim values of each head are rotated by the (position-gathered) cos/sin caches,
+// as halves or (interleaved) as even/odd pairs; the rest pass through.
+void importRotaryEmbedding(ImporterContext& ctx) {
+  ITensor* x = ctx.requireInput(0);
+  const Dims& dims = x->dims();
+  int64_t rank = ctx.inputRank(0);
+  int64_t numHeads = ctx.attrInt("num_heads", 0);
+  if (rank != 3 && rank != 4) ctx.fail(ErrorCode::kInvalidModel, concat("input must be 3-D or 4-D, got ", dimsToString(dims)));
+  if (rank == 3 && numHeads <= 0) ctx.fail(ErrorCode::kInvalidModel, "a 3-D input needs a positive num_heads");
+  int64_t headSize = rank == 4 ? dims[3] : dims[2] < 0 ? -1 : dims[2] / numHeads;
+  if (headSize < 0)
+    ctx.fail(ErrorCode::kUnsupported, concat("the head size of input ", dimsToString(dims), " must be known at build time"));
+  if (rank == 3 && dims[2] % numHeads != 0)
+    ctx.fail(ErrorCode::kInvalidModel, concat("hidden size ", dims[2], " is not a multiple of num_heads ", numHeads));
+  int64_t rotaryDim = ctx.attrInt("rotary_embedding_dim", 0);
+  if (rotaryDim == 0) rotaryDim = headSize;
+  if (rotaryDim < 0 || rotaryDim > headSize || rotaryDim % 2 != 0)
+    ctx.fail(ErrorCode::kInvalidModel, concat("rotary_embedding_dim ", rotaryDim, " must be even and at most the head size ", headSize));
+  bool interleaved = ctx.attrInt("interleaved", 0) != 0;
+
+  auto reshape = [&](ITensor* t, const std::vector<int64_t>& shape) {
+    return ctx.add(ReshapeParams{}, {t, ctx.constantInt64(shape)});  // 0 keeps the input's dim
+  };
+  auto transposeHeads = [&](ITensor* t) { return ctx.add(TransposeParams{{0, 2, 1, 3}}, {t}); };
+  auto slice = [&](ITensor* t, int64_t start, int64_t end, int64_t axis, int64_t step) {
+    return ctx.add(SliceParams{}, {t, ctx.constantInt64({start}), ctx.constantInt64({end}), ctx.constantInt64({axis}),
+                                   ctx.constantInt64({step})});
+  };
+  auto unsqueeze = [&](ITensor* t, int64_t axis) {
+    ReshapeParams p;
+    p.mode = ReshapeMode::kUnsqueeze;
+    p.axes = {axis};
+    return ctx.add(p, {t});
+  };
+  auto concat2 = [&](ITensor* a, ITensor* b, int64_t axis) { return ctx.add(ConcatenationParams{axis}, {a, b}); };
+
+  ITensor* heads = rank == 4 ? transposeHeads(x) : reshape(x, {0, 0, numHeads, headSize});
+  ITensor* cosCache = ctx.requireInput(1);
+  ITensor* sinCache = ctx.requireInput(2);
+  if (ITensor* positions = ctx.input(3)) {
+    cosCache = ctx.add(GatherParams{}, {cosCache, positions});
+    sinCache = ctx.add(GatherParams{}, {sinCache, positions});
+  }
+  ITensor* cos = unsqueeze(cosCache, 2);  // [batch, seq, 1, rotaryDim / 2]
+  ITensor* sin = unsqueeze(sinCache, 2);
+  ITensor* rotated = rotaryDim == headSize ? heads : slice(heads, 0, rotaryDim, 3, 1);
+  int64_t half = rotaryDim / 2;
+  ITensor* x1 = interleaved ? slice(rotated, 0, rotaryDim, 3, 2) : slice(rotated, 0, half, 3, 1);
+  ITensor* x2 = interleaved ? slice(rotated, 1, rotaryDim, 3, 2) : slice(rotated, half, rotaryDim, 3, 1);
+  auto mul = [&](ITensor* a, ITensor* b) { return ctx.elementWise(a, b, ElementWiseOp::kMul); };
+  ITensor* real = ctx.elementWise(mul(cos, x1), mul(sin, x2), ElementWiseOp::kSub);
+  ITensor* imag = ctx.elementWise(mul(sin, x1), mul(cos, x2), ElementWiseOp::kAdd);
+  ITensor* out = interleaved ? reshape(concat2(unsqueeze(real, 4), unsqueeze(imag, 4), 4), {0, 0, 0, rotaryDim})
+                             : concat2(real, imag, 3);
+  if (rotaryDim < headSize) out = concat2(out, slice(heads, rotaryDim, headSize, 3, 1), 3);
+  ctx.setOutput(0, rank == 4 ? transposeHeads(out) : reshape(out, {0, 0, -1}));
+}
+
+// Attention (opsets 23..25), as ONNX's reference computes it: softmax(Q K^T * scale (softcapped) + bias) V on
+// [batch, heads, seq, head_size], K and V after the past cache and repeated over query heads (GQA). The bias
+// is the attention mask (bool: -inf where false; float: added) and the causal mask (offset by the past
+// length); rows that the bias masks entirely give 0. nonpad_kv_seqlen and the sliding window are refused.
+void importAttention(ImporterContext& ctx) {
+  if (ctx.hasInput(6)) ctx.fail(ErrorCode::kUnsupported, "nonpad_kv_seqlen (opset 24) is not supported");
+  if (ctx.attrInt("left_window_size", -1) != -1 || ctx.attrInt("right_window_size", -1) != -1)
+    ctx.fail(ErrorCode::kUnsupported, "the sliding window (left/right_window_size, opset 25) is not supported");
+  if (ctx.hasInput(4) != ctx.hasInput(5)) ctx.fail(ErrorCode::kInvalidModel, "past_key and past_value go together");
+  ITensor* q = ctx.requireInput(0);
+  ITensor* k = ctx.requireInput(1);
+  ITensor* v = ctx.requireInput(2);
+  int64_t rank = ctx.inputRank(0);
+  if (rank != 3 && rank != 4) ctx.fail(ErrorCode::kInvalidModel, concat("Q must be 3-D or 4-D, got ", dimsToString(q->dims())));
+  DataType type = q->type();
+  auto reshape = [&](ITensor* t, const std::vector<int64_t>& shape) {
+    return ctx.add(ReshapeParams{}, {t, ctx.constantInt64(shape)});  // 0 keeps the input's dim
+  };
+  auto transposeHeads = [&](ITensor* t) { return ctx.add(TransposeParams{{0, 2, 1, 3}}, {t}); };
+  auto mul = [&](ITensor* a, ITensor* b) { return ctx.elementWise(a, b, ElementWiseOp::kMul); };
+  auto add = [&](ITensor* a, ITensor* b) { return ctx.elementWise(a, b, ElementWiseOp::kAdd); };
+  auto cast = [&](ITensor* t, DataType to) { return t->type() == to ? t : ctx.add(CastParams{to}, {t}); };
+  const double inf = std::numeric_limits<double>::infinity();
+
+  if (rank == 3) {
+    int64_t qHeads = ctx.attrInt("q_num_heads", 0), kvHeads = ctx.attrInt("kv_num_heads", 0);
+    if (qHeads <= 0 || kvHeads <= 0) ctx.fail(ErrorCode::kInvalidModel, "3-D inputs need q_num_heads and kv_num_heads");
+    q = transposeHeads(reshape(q, {0, 0, qHeads, -1}));
+    k = transposeHeads(reshape(k, {0, 0, kvHeads, -1}));
+    v = transposeHeads(reshape(v, {0, 0, kvHeads, -1}));
+  }
+  if (ctx.hasInput(4)) {
+    k = ctx.add(ConcatenationParams{2}, {ctx.requireInput(4), k});
+    v = ctx.add(ConcatenationParams{2}, {ctx.requireInput(5), v});
+  }
+  ctx.setOutput(1, k);
+  ctx.setOutput(2, v);
+  const Dims& qd = q->dims();
+  const Dims& kd = k->dims();
+  int64_t qHeads = qd[1], kvHeads = kd[1], headSize = qd[3], qLength = qd[2], kvLength = kd[2];
+  if (qHeads < 0 || kvHeads < 0 || headSize < 0)
+    ctx.fail(ErrorCode::kUnsupported, concat("head counts and size must be known at build time: Q ", dimsToString(qd),
+                                             ", K ", dimsToString(kd)));
+  if (qHeads != kvHeads) {  // grouped-query attention: each K/V head serves qHeads / kvHeads query heads
+    if (qHeads % kvHeads != 0)
+      ctx.fail(ErrorCode::kInvalidModel, concat(qHeads, " query heads are not a multiple of ", kvHeads, " key/value heads"));
+    auto repeatHeads = [&](ITensor* t) {
+      ReshapeParams unsqueeze;
+      unsqueeze.mode = ReshapeMode::kUnsqueeze;
+      unsqueeze.axes = {2};
+      ITensor* one = ctx.add(unsqueeze, {t});
+      std::vector<ITensor*> copies(static_cast<size_t>(qHeads / kvHeads), one);
+      return reshape(ctx.add(ConcatenationParams{2}, copies), {0, qHeads, -1, t->dims()[3]});
+    };
+    k = repeatHeads(k);
+    v = repeatHeads(v);
+  }
+
+  double scale = ctx.hasAttr("scale") ? ctx.attrFloat("scale", 1.f) : 1.0 / std::sqrt(static_cast<double>(headSize));
+  MatrixMultiplyParams qkT;
+  qkT.transposeB = true;
+  ITensor* scores = mul(ctx.add(qkT, {q, k}), ctx.scalar(type, scale));
+  if (double softcap = ctx.attrFloat("softcap", 0.f); softcap > 0) {
+    ActivationParams tanh;
+    tanh.type = ActivationType::kTanh;
+    scores = mul(ctx.add(tanh, {ctx.elementWise(scores, ctx.scalar(type, softcap), ElementWiseOp::kDiv)}),
+                 ctx.scalar(type, softcap));
+  }
+  ITensor* capped = scores;
+
+  // The bias: the mask (bool -> 0 / -inf) plus the causal mask, [.., qLength, kvLength].
+  ITensor* bias = nullptr;
+  if (ITensor* mask = ctx.input(3)) {
+    int64_t maskLength = mask->dims().empty() ? -1 : mask->dims().back();
+    if (maskLength != kvLength || kvLength < 0)
+      ctx.fail(ErrorCode::kUnsupported, concat("attn_mask ", dimsToString(mask->dims()), " must cover the ", kvLength,
+                                               " keys (past and new) exactly"));
+    bias = mask->type() == DataType::kBool
+               ? ctx.add(SelectParams{}, {mask, ctx.scalar(type, 0), ctx.scalar(type, -inf)})
+               : cast(mask, type);
+  }
+  if (ctx.attrInt("is_causal", 0) != 0) {
+    if (qLength < 0 || kvLength < 0)
+      ctx.fail(ErrorCode::kUnsupported, "is_causal needs sequence lengths known at build time");
+    // Query i sees keys up to i + the past length (top-left aligned without a past).
+    int64_t offset = ctx.hasInput(4) ? ctx.requireInput(4)->dims()[2] : 0;
+    if (offset < 0) ctx.fail(ErrorCode::kUnsupported, "is_causal needs the past length known at build time");
+    std::vector<float> causal(static_cast<size_t>(qLength * kvLength));
+    for (int64_t i = 0; i < qLength; ++i)
+      for (int64_t j = 0; j < kvLength; ++j)
+        causal[static_cast<size_t>(i * kvLength + j)] = j <= i + offset ? 0.f : -std::numeric_limits<float>::infinity();
+    ITensor* causalBias = cast(ctx.constant(HostTensor::copyOf(DataType::kFloat32, {qLength, kvLength}, causal.data())), type);
+    bias = bias ? add(bias, causalBias) : causalBias;
+  }
+  if (bias) scores = add(scores, bias);
+
+  DataType softmaxType = type;
+  if (int64_t precision = ctx.attrInt("softmax_precision", 0); precision != 0)
+    softmaxType = fromOnnxType(static_cast<int32_t>(precision), ctx.where() + " softmax_precision");
+  SoftmaxParams softmax;
+  softmax.axis = -1;
+  ITensor* probabilities = cast(ctx.add(softmax, {cast(scores, softmaxType)}), type);
+  if (bias) {  // rows the bias masks entirely: 0 (softmax of all -inf is NaN)
+    ReduceParams rowMax;
+    rowMax.op = ReduceOp::kMax;
+    rowMax.axes = {static_cast<int64_t>(bias->dims().size()) - 1};
+    ITensor* masked = ctx.elementWise(ctx.add(rowMax, {bias}), ctx.scalar(type, -inf), ElementWiseOp::kEqual);
+    probabilities = ctx.add(SelectParams{}, {masked, ctx.scalar(type, 0), probabilities});
+  }
+  ITensor* y = ctx.add(MatrixMultiplyParams{}, {probabilities, v});
+  ctx.setOutput(0, rank == 3 ? reshape(transposeHeads(y), {0, 0, -1}) : y);
+  if (ctx.hasOutput(3)) {
+    int64_t mode = ctx.attrInt("qk_matmul_output_mode", 0);
+    if (mode < 0 || mode > 3) ctx.fail(ErrorCode::kInvalidModel, concat("qk_matmul_output_mode ", mode, " is not 0..3"));
+    ctx.setOutput(3, mode == 3 ? probabilities : mode == 2 ? scores : capped);
+  }
+}
+
 void importLRN(ImporterContext& ctx) {
   LRNParams p;
   p.size = ctx.attrInt("size", 1);
@@ -227,6 +450,9 @@ void importDropout(ImporterContext& ctx) {
 }
 
 std::string checkQuantizeLinear(const NodeView& n) {
+  // Opset 23: 'precision' sets the type of the division by the scale; Kiln divides in the scale's type (0).
+  if (int64_t precision = n.attrInt("precision", 0); precision != 0)
+    return concat("precision ", precision, " is not supported (Kiln divides in the scale's type: 0)");
   if (int64_t t = n.attrInt("output_dtype", 0); t != 0) {
     try {
       fromOnnxType(static_cast<int32_t>(t), "output_dtype");
@@ -247,6 +473,13 @@ void importQuantizeLinear(ImporterContext& ctx) {
   else if (int64_t t = ctx.attrInt("output_dtype", 0); t != 0) p.outputType = fromOnnxType(static_cast<int32_t>(t), ctx.where());
   else p.outputType = DataType::kUInt8;
   ctx.setOutput(0, ctx.add(p, {ctx.requireInput(0), ctx.requireInput(1), zp}));
+}
+
+// Opset 23: 'output_dtype' sets the output type; Kiln's output has the scale's type (0).
+std::string checkDequantizeLinear(const NodeView& n) {
+  if (int64_t t = n.attrInt("output_dtype", 0); t != 0)
+    return concat("output_dtype ", t, " is not supported (Kiln's output has the scale's type: 0)");
+  return "";
 }
 
 void importDequantizeLinear(ImporterContext& ctx) {

@@ -169,6 +169,13 @@ void importTile(ImporterContext& ctx) {
   ctx.setOutput(0, ctx.add(TileParams{}, {ctx.requireInput(0), ctx.requireInput(1)}));
 }
 
+// Opset 27 adds stash_type, the precision of float16/bfloat16 ranges: Kiln computes them in float32 (1).
+std::string checkRange(const NodeView& n) {
+  if (int64_t stash = n.attrInt("stash_type", 1); stash != 1)
+    return concat("stash_type ", stash, " is not supported (Kiln computes ranges of float16/bfloat16 in float32: 1)");
+  return "";
+}
+
 void importRange(ImporterContext& ctx) {
   ctx.setOutput(0, ctx.add(RangeParams{}, {ctx.requireInput(0), ctx.requireInput(1), ctx.requireInput(2)}));
 }
@@ -267,8 +274,22 @@ void importDepthSpace(ImporterContext& ctx) {
   if (p.blockSize <= 0) ctx.fail(ErrorCode::kInvalidModel, "blocksize must be positive");
   std::string mode = ctx.attrString("mode", "DCR");
   if (mode != "DCR" && mode != "CRD") ctx.fail(ErrorCode::kUnsupported, concat("mode '", mode, "' is not DCR or CRD"));
-  p.crd = !p.toDepth && mode == "CRD";
-  ctx.setOutput(0, ctx.add(p, {ctx.requireInput(0)}));
+  p.crd = mode == "CRD";
+  ITensor* x = ctx.requireInput(0);
+  if (!(p.toDepth && p.crd)) {
+    ctx.setOutput(0, ctx.add(p, {x}));
+    return;
+  }
+  // SpaceToDepth CRD (opset 28): output channel c * b * b + i * b + j takes x[c, h * b + i, w * b + j].
+  const Dims& d = x->dims();
+  int64_t b = p.blockSize;
+  if (d.size() != 4 || d[2] < 0 || d[3] < 0)
+    ctx.fail(ErrorCode::kUnsupported, concat("mode CRD needs a 4-D input of known height and width, got ", dimsToString(d)));
+  if (d[2] % b != 0 || d[3] % b != 0)
+    ctx.fail(ErrorCode::kInvalidModel, concat("height and width of ", dimsToString(d), " must be multiples of ", b));
+  ITensor* blocks = ctx.add(ReshapeParams{}, {x, ctx.constantInt64({0, 0, d[2] / b, b, d[3] / b, b})});
+  ITensor* moved = ctx.add(TransposeParams{{0, 1, 3, 5, 2, 4}}, {blocks});
+  ctx.setOutput(0, ctx.add(ReshapeParams{}, {moved, ctx.constantInt64({0, -1, d[2] / b, d[3] / b})}));
 }
 
 void importTrilu(ImporterContext& ctx) {
