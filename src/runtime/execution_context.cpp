@@ -21,6 +21,7 @@
 #include "backends/run_control.h"
 #include "core/checked_math.h"
 #include "core/error.h"
+#include "ir/layers/shape_value.h"
 #include "ir/shape_inference.h"
 #include "runtime/engine_impl.h"
 #include "runtime/memory_planner.h"
@@ -222,6 +223,22 @@ void ContextImpl::reshape(bool bindingsOnHost) {
       inValues.push_back(in ? values[engine.indexOf(in)] : nullptr);
     }
     if (engine.hostLayer[li]) {
+      // A Shape of dims known only once the network runs (after NonZero, a Pad by computed pads), and what
+      // is computed from it, run with the data-dependent layers: never evaluated here with -1 dims.
+      bool deferred = false;
+      if (layer.type() == LayerType::kShape) deferred = !ir::shapeValueKnown(layer, inDescs[0]->shape);
+      else
+        for (size_t i = 0; i < layer.inputs.size(); ++i) deferred = deferred || (layer.inputs[i] && !inValues[i]);
+      if (deferred) {
+        std::vector<TensorDesc> outs = ir::inferOutputs(layer, inDescs, inValues);
+        for (size_t o = 0; o < outs.size(); ++o) {
+          int t = engine.indexOf(layer.outputs[o]);
+          descs[t] = outs[o];
+          values[t] = nullptr;
+        }
+        dataDependent = true;
+        continue;
+      }
       if (checkSizes) {  // before evaluateLayer allocates the outputs
         std::vector<TensorDesc> expected = ir::inferOutputs(layer, inDescs, inValues);
         for (size_t o = 0; o < expected.size(); ++o) {
@@ -567,7 +584,8 @@ void ContextImpl::runDataDependent() {
   for (size_t li = 0; li < net.layers().size(); ++li) {
     host::checkRunControl();
     const ir::Layer& layer = *net.layers()[li];
-    if (layer.type() == LayerType::kConstant || engine.hostLayer[li]) continue;
+    if (layer.type() == LayerType::kConstant || (engine.hostLayer[li] && values[engine.indexOf(layer.outputs[0])]))
+      continue;  // evaluated at reshape
     std::vector<const HostTensor*> inputs;
     std::vector<const TensorDesc*> inDescs;
     for (auto* in : layer.inputs) {

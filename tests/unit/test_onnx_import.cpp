@@ -1010,6 +1010,31 @@ TEST(OnnxImportQuantized, DynamicQuantizeLinear) {
   }
 }
 
+// ---- Shape of dims known only at run time ---------------------------------------------------------
+
+// NonZero -> Shape -> Gather -> Concat -> Reshape: the count of non-zeros is known only once NonZero ran.
+// ONNX Runtime gives s = [1, 3] and r = [[1], [3], [4]] for x = [0, 1, 0, 2, 3, 0].
+TEST(OnnxImportShapeAtRunTime, ShapeOfNonZeroOutputIsComputedWhenItRuns) {
+  ModelBuilder mb(13);
+  mb.input("x", {6});
+  mb.init("one", ints({1}));
+  mb.node("NonZero", {"x"}, {"nz"});
+  mb.node("Shape", {"nz"}, {"s"});
+  auto& gather = mb.node("Gather", {"s", "one"}, {"k"});
+  attrInt(gather, "axis", 0);
+  auto& concat = mb.node("Concat", {"k", "one"}, {"new_shape"});
+  attrInt(concat, "axis", 0);
+  mb.node("Reshape", {"nz", "new_shape"}, {"r"});
+  mb.output("s");
+  mb.output("r");
+  auto out = runModel(mb, "shape_of_nonzero", {{"x", floats({6}, {0, 1, 0, 2, 3, 0})}});
+  ASSERT_EQ(out.size(), 2u);
+  ASSERT_EQ(out[0].shape, (Dims{2}));
+  EXPECT_EQ(std::vector<int64_t>(out[0].as<int64_t>(), out[0].as<int64_t>() + 2), (std::vector<int64_t>{1, 3}));
+  ASSERT_EQ(out[1].shape, (Dims{3, 1}));
+  EXPECT_EQ(std::vector<int64_t>(out[1].as<int64_t>(), out[1].as<int64_t>() + 3), (std::vector<int64_t>{1, 3, 4}));
+}
+
 // ---- random ops: drawn at run time, never folded into constants ----------------------------------
 
 TEST(OnnxImportRandom, DrawsOnEveryExecutionUnlessSeeded) {
