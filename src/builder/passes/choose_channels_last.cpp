@@ -125,6 +125,7 @@ ir::Layer* addTranspose(ir::Network& net, ir::Tensor* input, const Dims& perm, c
 
 // Transpose(Transpose(a, p1), p2) with p1[p2[j]] == j: readers of the second read a.
 bool removeCancellingTransposes(ir::Network& net, std::vector<std::string>& log) {
+  if (!hasLayerOfType(net, LayerType::kTranspose)) return false;
   auto consumers = net.consumers();
   int removed = 0;
   for (auto& owned : net.layers()) {

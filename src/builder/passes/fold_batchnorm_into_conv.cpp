@@ -12,6 +12,7 @@ namespace kiln::passes {
 
 bool foldBatchNormIntoConv(PassContext& context) {
   ir::Network& net = context.network;
+  if (!hasLayerOfType(net, LayerType::kConvolution)) return false;
   auto consumers = net.consumers();
   std::vector<ir::Layer*> folded;
   std::vector<ir::Layer*> layers;

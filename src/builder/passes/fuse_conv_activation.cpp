@@ -46,6 +46,7 @@ ir::Layer* siluSigmoid(const Consumers& consumers, const ir::Layer* mul, ir::Ten
 
 bool fuseConvActivation(PassContext& context) {
   ir::Network& net = context.network;
+  if (!hasLayerOfType(net, LayerType::kConvolution)) return false;
   auto consumers = net.consumers();
   std::vector<ir::Layer*> fused;  // the absorbed layers
   std::unordered_set<const ir::Layer*> absorbed;  // the same, to look up

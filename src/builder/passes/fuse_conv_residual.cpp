@@ -24,6 +24,7 @@ bool staticEqualShapes(const ir::Tensor* a, const ir::Tensor* b) {
 
 bool fuseConvResidual(PassContext& context) {
   ir::Network& net = context.network;
+  if (!hasLayerOfType(net, LayerType::kConvolution)) return false;
   auto consumers = net.consumers();
   std::unordered_map<const ir::Layer*, size_t> position;
   for (size_t i = 0; i < net.layers().size(); ++i) position[net.layers()[i].get()] = i;

@@ -4,6 +4,12 @@
 
 namespace kiln::passes {
 
+bool hasLayerOfType(const ir::Network& net, LayerType type) {
+  for (const auto& layer : net.layers())
+    if (layer->type() == type) return true;
+  return false;
+}
+
 const Weights* constantWeights(const ir::Tensor* t) {
   if (!t || !t->producerLayer || t->producerLayer->type() != LayerType::kConstant) return nullptr;
   const Weights& w = t->producerLayer->as<ConstantParams>().weights;

@@ -14,6 +14,9 @@ namespace kiln::passes {
 using Consumers = std::unordered_map<const ir::Tensor*, std::vector<std::pair<ir::Layer*, int>>>;
 
 // The weights behind `t` when a Constant layer produces it, else nullptr.
+// Whether the network has a layer of `type`: passes anchored on one type skip building the consumer map
+// (a hash map of every tensor) when it is absent, which keeps long networks' builds linear and cheap.
+bool hasLayerOfType(const ir::Network& net, LayerType type);
 const Weights* constantWeights(const ir::Tensor* t);
 // The float32 constant behind `t` with `count` elements, else nullptr.
 const Weights* floatConstant(const ir::Tensor* t, int64_t count);
