@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
 #include <functional>
 #include <mutex>
@@ -31,27 +32,35 @@ class ThreadPool {
   // Runs task(i) for i in [0, count) on the workers and the calling thread; returns when all are done.
   void run(int count, const std::function<void(int)>& task) {
     std::unique_lock<std::mutex> runLock(runMutex_);  // one parallel region at a time
+    uint32_t generation;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       task_ = &task;
       count_ = count;
-      next_.store(0);
       pending_ = count;
-      ++generation_;
+      generation = static_cast<uint32_t>(++generation_);
+      next_.store(uint64_t{generation} << 32);
     }
     wake_.notify_all();
-    drain();
+    drain(generation, count, &task);
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [this] { return pending_ == 0; });
     task_ = nullptr;
   }
 
  private:
-  void drain() {
+  // Claims and runs indices of one region. `next_` holds the region's generation beside the next index, so a
+  // worker still draining a finished region can never claim an index of the next one (which would run a
+  // task twice and end the region early); the region's count and task are the caller's copies, never the
+  // shared fields another region may be writing.
+  void drain(uint32_t generation, int count, const std::function<void(int)>* task) {
     for (;;) {
-      int i = next_.fetch_add(1);
-      if (i >= count_) return;
-      (*task_)(i);
+      uint64_t claimed = next_.load();
+      if (static_cast<uint32_t>(claimed >> 32) != generation) return;
+      int i = static_cast<int>(claimed & 0xffffffffu);
+      if (i >= count) return;
+      if (!next_.compare_exchange_weak(claimed, claimed + 1)) continue;
+      (*task)(i);
       std::lock_guard<std::mutex> lock(mutex_);
       if (--pending_ == 0) done_.notify_all();
     }
@@ -59,13 +68,19 @@ class ThreadPool {
   void workerLoop() {
     uint64_t seen = 0;
     for (;;) {
+      uint32_t generation;
+      int count;
+      const std::function<void(int)>* task;
       {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return stop_ || (generation_ != seen && task_ != nullptr); });
         if (stop_) return;
         seen = generation_;
+        generation = static_cast<uint32_t>(generation_);
+        count = count_;
+        task = task_;
       }
-      drain();
+      drain(generation, count, task);
     }
   }
 
@@ -74,7 +89,7 @@ class ThreadPool {
   std::condition_variable wake_, done_;
   const std::function<void(int)>* task_ = nullptr;
   int count_ = 0;
-  std::atomic<int> next_{0};
+  std::atomic<uint64_t> next_{0};  // generation << 32 | next index to claim
   int pending_ = 0;
   uint64_t generation_ = 0;
   bool stop_ = false;
