@@ -1,5 +1,6 @@
 // Shape rules of the neural-network layers: MatrixMultiply, Convolution, Deconvolution, Pooling, Softmax,
 // Normalization, LRN, and the linear-algebra layers Einsum and Determinant.
+#include "core/channels_last.h"
 #include "ir/layers/shape_rules.h"
 
 #include <algorithm>
@@ -101,17 +102,6 @@ EinsumTerm parseEinsumTerm(const ShapeInferenceContext& c, const std::string& te
   return t;
 }
 
-// Channels-last dims N[D]HWC as channels-first NC[D]HW, and back (conv and pooling with channelsLast).
-Dims channelsFirstOf(const Dims& d) {
-  Dims r = d;
-  if (d.size() >= 3) std::rotate(r.begin() + 1, r.end() - 1, r.end());
-  return r;
-}
-Dims channelsLastOf(const Dims& d) {
-  Dims r = d;
-  if (d.size() >= 3) std::rotate(r.begin() + 1, r.begin() + 2, r.end());
-  return r;
-}
 
 }  // namespace
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backends/cpu/kernels/compute_common.h"
+#include "core/channels_last.h"
 #include "backends/cpu/kernels/conv_epilogue.h"
 #include "backends/cpu/kernels/gemm.h"
 #include "backends/cpu/kernels/indexing.h"
@@ -224,12 +225,6 @@ void swapInnerAxes(const T* in, T* out, int64_t outer, int64_t a, int64_t b) {
   });
 }
 
-// N[D]HWC as NC[D]HW, [M, k..., C/groups] as [M, C/groups, k...] (rank >= 3).
-Dims channelsFirstOf(const Dims& d) {
-  Dims r = d;
-  std::rotate(r.begin() + 1, r.end() - 1, r.end());
-  return r;
-}
 
 // A channels-first copy of the channels-last view `v` in `storage`.
 template <class T>

@@ -22,6 +22,7 @@
 #include <mutex>
 
 #include "backends/cuda/kernels/channels_last.h"
+#include "core/channels_last.h"
 #include "backends/cuda/kernels/conv_epilogue.h"
 #include "backends/cuda/kernels/kernels.h"
 #include "backends/cuda/kernels/supports.h"
@@ -108,17 +109,6 @@ void setTensor(cudnnTensorDescriptor_t d, cudnnDataType_t dt, Dims shape, bool c
   KILN_DNN_CHECK(cudnnSetTensorNdDescriptor(d, dt, static_cast<int>(dims.size()), dims.data(), strides.data()));
 }
 
-// N[D]HWC dims as NC[D]HW (and KRSC filters as KCRS), and back.
-Dims channelsFirstOf(const Dims& d) {
-  Dims r = d;
-  if (d.size() >= 3) std::rotate(r.begin() + 1, r.end() - 1, r.end());
-  return r;
-}
-Dims channelsLastOf(const Dims& d) {
-  Dims r = d;
-  if (d.size() >= 3) std::rotate(r.begin() + 1, r.begin() + 2, r.end());
-  return r;
-}
 
 // A (de)convolution layer's parameters, and its cuDNN descriptors for given shapes.
 class ConvGeometry {
