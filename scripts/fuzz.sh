@@ -9,7 +9,8 @@
 # fuzz); on a quiet machine or the GPU machine run longer: scripts/fuzz.sh 1800.
 #   scripts/fuzz.sh [SECONDS]
 # Environment: KILN_FUZZ_SEED_STRIDE (every Nth test model and .pb file is a seed, default 4),
-# KILN_FUZZ_TARGETS (default: all four).
+# KILN_FUZZ_TARGETS (default: all four), KILN_FUZZ_SEED (libFuzzer's -seed: 0, the default, draws one; the
+# test command fixes it so that one commit fuzzes the same inputs on every run, given the same speed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -18,6 +19,7 @@ build=$root/build-asan
 work=$build/fuzz
 data=/usr/share/libonnx-testdata/data
 stride=${KILN_FUZZ_SEED_STRIDE:-4}
+seed=${KILN_FUZZ_SEED:-0}
 targets=${KILN_FUZZ_TARGETS:-kiln_fuzz_onnx kiln_fuzz_plan kiln_fuzz_plan_structured kiln_fuzz_tensor_proto}
 
 # shellcheck disable=SC2086
@@ -55,7 +57,7 @@ for target in $targets; do
   echo "== $target for ${seconds}s (log: $log)"
   start=$(date +%s)
   set +e
-  "$build/tests/fuzz/$target" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2560 -print_final_stats=1 \
+  "$build/tests/fuzz/$target" -max_total_time="$seconds" -seed="$seed" -timeout=30 -rss_limit_mb=2560 -print_final_stats=1 \
     -artifact_prefix="$work/artifacts/$target-" "$work/corpus/$target" "$seeds/$corpus" >"$log" 2>&1
   rc=$?
   set -e

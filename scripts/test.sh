@@ -22,7 +22,7 @@ sanitize_stages=${KILN_SANITIZE_STAGES:-unit conformance fuzz}
 if [ "$sanitize_stages" != none ]; then
   echo "== sanitizers: $sanitize_stages (scripts/sanitize.sh)"
   # shellcheck disable=SC2086
-  bash scripts/sanitize.sh $sanitize_stages || status=1
+  KILN_FUZZ_SEED=${KILN_FUZZ_SEED:-1} bash scripts/sanitize.sh $sanitize_stages || status=1
 fi
 [ $status -eq 0 ] && echo "all test stages passed" || echo "some test stage FAILED"
 exit $status

@@ -86,8 +86,9 @@ EngineImpl::EngineImpl(plan::PlanContents planContents) : contents(std::move(pla
     try {
       kernels[li] = backend->createKernel(layer, constants, tactic);
     } catch (const Error& e) {
-      // A tactic this build of Kiln does not have (or that cannot run the layer here) means a foreign plan.
-      if (tactic.empty()) throw;
+      // The builder created every layer's kernel before it wrote the plan, so a layer no kernel here can run
+      // (a tactic this build of Kiln does not have, or types and attributes no kernel takes) means a foreign
+      // or damaged plan.
       fail(ErrorCode::kInvalidPlan, concat("cannot load this plan: ", e.what(), "; rebuild the plan"));
     }
   }
