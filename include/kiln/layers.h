@@ -82,6 +82,7 @@ enum class LayerType : uint8_t {
   kOptional,
   kSequenceMap,
   kStringNormalizer,
+  kAttention,
   kCount,  // number of layer types; keep last
 };
 const char* layerTypeName(LayerType type);
@@ -793,6 +794,27 @@ struct StringNormalizerParams {
   template <class V> void visit(V& v) { v(caseChange, caseSensitive, stopwords); }
 };
 
+// Fused scaled dot-product attention per (batch, head): y = softmax(scale * q k^T + mask) v, in one kernel.
+// Inputs: q, k, v and an optional mask, all rank 4. With layout kBHSD, q is [B, H, Sq, D], k [B, Hkv, Skv, D],
+// v [B, Hkv, Skv, Dv] and y [B, H, Sq, Dv]; with kBSHD the middle two dims of q, k, v and y swap ([B, Sq, H, D],
+// ...), as the projections' Reshape makes them before the Transposes this layout saves. H is a multiple of
+// Hkv (grouped-query attention: query head h reads key/value head h / (H / Hkv)).
+// The mask, in either layout, is [B|1, H|1, Sq|1, Skv] (size-1 dims broadcast): boolean (false masks the key
+// out) or of q's type (added to the scaled scores). causal also masks key j > i for query i (top-left
+// aligned, as torch's is_causal). scale 0 means 1/sqrt(D). A query row whose keys are all masked out gives
+// zeros when zeroMaskedRows (what the exported Softmax -> IsNaN -> Where pattern computes), else NaN, as a
+// plain Softmax of -inf scores does. Made by the builder's fuse_attention pass and by the ONNX Attention
+// importer; never by hand-written shapes that disagree (the shape rule checks B, H, S and D).
+enum class AttentionLayout : uint8_t { kBHSD, kBSHD };
+struct AttentionParams {
+  static constexpr LayerType kType = LayerType::kAttention;
+  AttentionLayout layout = AttentionLayout::kBHSD;
+  float scale = 0.f;
+  bool causal = false;
+  bool zeroMaskedRows = false;
+  template <class V> void visit(V& v) { v(layout, scale, causal, zeroMaskedRows); }
+};
+
 // The parameters of any layer; the alternative's index is its LayerType.
 using LayerParams = std::variant<ConstantParams, IdentityParams, CastParams, ElementWiseParams, UnaryParams,
                                  ActivationParams, MatrixMultiplyParams, ConvolutionParams, DeconvolutionParams,
@@ -806,7 +828,7 @@ using LayerParams = std::variant<ConstantParams, IdentityParams, CastParams, Ele
                                  TfIdfVectorizerParams, DFTParams, STFTParams, WindowParams, MelWeightMatrixParams,
                                  RandomParams, RecurrentParams, IfParams, LoopParams, ScanParams, SequenceParams,
                                  OptionalParams, SequenceMapParams,
-                                 StringNormalizerParams>;
+                                 StringNormalizerParams, AttentionParams>;
 static_assert(std::variant_size_v<LayerParams> == static_cast<size_t>(LayerType::kCount),
               "LayerParams must list one params struct per LayerType, in order");
 

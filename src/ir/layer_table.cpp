@@ -76,6 +76,7 @@ constexpr LayerTypeInfo kLayerTable[] = {
     {kOptional,          "Optional",          inferOptional,          noInputs(),             kHostValueLayer},
     {kSequenceMap,       "SequenceMap",       inferSequenceMap,       noInputs(),             kHostValueLayer},
     {kStringNormalizer,  "StringNormalizer",  inferStringNormalizer,  noInputs(),             kDataDependentShape},
+    {kAttention,         "Attention",         inferAttention,         noInputs(),             kNoTraits},
 };
 
 constexpr bool everyRowComplete() {

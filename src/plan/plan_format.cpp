@@ -138,6 +138,7 @@ KILN_ENUM_LAST(RecurrentActivation, kSoftplus);
 KILN_ENUM_LAST(SequenceOp, kConcat);
 KILN_ENUM_LAST(OptionalOp, kHasElement);
 KILN_ENUM_LAST(StringCaseChange, kUpper);
+KILN_ENUM_LAST(AttentionLayout, kBSHD);
 #undef KILN_ENUM_LAST
 template <>
 struct EnumLast<LayerType> {

@@ -1,5 +1,5 @@
 // Shape rules of the neural-network layers: MatrixMultiply, Convolution, Deconvolution, Pooling, Softmax,
-// Normalization, LRN, and the linear-algebra layers Einsum and Determinant.
+// Normalization, Attention, LRN, and the linear-algebra layers Einsum and Determinant.
 #include "core/channels_last.h"
 #include "ir/layers/shape_rules.h"
 
@@ -295,6 +295,46 @@ Outputs inferNormalization(const ShapeInferenceContext& c) {
     }
   }
   return result;
+}
+
+Outputs inferAttention(const ShapeInferenceContext& c) {
+  const auto& p = c.layer.as<AttentionParams>();
+  expectInputs(c, 3, 4);
+  const char* names[] = {"query", "key", "value", "mask"};
+  for (int i = 0; i < c.count(); ++i) {
+    if (!c.has(i)) continue;
+    SHAPE_CHECK(c, c.shape(i).size() == 4, names[i], " ", dimsToString(c.shape(i)), " must have rank 4");
+  }
+  DataType type = c.type(0);
+  SHAPE_CHECK(c, isFloatType(type), "query type ", dataTypeName(type), " is not a float type");
+  SHAPE_CHECK(c, c.type(1) == type && c.type(2) == type, "query, key and value types differ (",
+              dataTypeName(type), ", ", dataTypeName(c.type(1)), ", ", dataTypeName(c.type(2)), ")");
+  // Dims as [B, H, S, D] whatever the layout.
+  auto headMajor = [&](int i) {
+    Dims d = c.shape(i);
+    if (p.layout == AttentionLayout::kBSHD) std::swap(d[1], d[2]);
+    return d;
+  };
+  Dims q = headMajor(0), k = headMajor(1), v = headMajor(2);
+  int64_t batch = mergeDims(c, mergeDims(c, q[0], k[0], "query and key batch"), v[0], "key and value batch");
+  int64_t kvHeads = mergeDims(c, k[1], v[1], "key and value heads");
+  SHAPE_CHECK(c, !known(q[1]) || !known(kvHeads) || (kvHeads > 0 && q[1] % kvHeads == 0), "query heads ", q[1],
+              " are not a multiple of the key/value heads ", kvHeads);
+  int64_t kvLength = mergeDims(c, k[2], v[2], "key and value sequence length");
+  mergeDims(c, q[3], k[3], "query and key head size");
+  if (c.has(3)) {
+    const Dims& m = c.shape(3);
+    SHAPE_CHECK(c, c.type(3) == DataType::kBool || c.type(3) == type, "mask type ", dataTypeName(c.type(3)),
+                " must be bool or the query type ", dataTypeName(type));
+    const int64_t full[] = {batch, q[1], q[2], kvLength};
+    for (int d = 0; d < 4; ++d)
+      SHAPE_CHECK(c, !known(m[d]) || !known(full[d]) || m[d] == full[d] || (m[d] == 1 && d < 3), "mask ",
+                  dimsToString(m), " does not broadcast to the scores [", batch, ", ", q[1], ", ", q[2], ", ",
+                  kvLength, "]");
+  }
+  Dims y = {batch, q[1], q[2], v[3]};
+  if (p.layout == AttentionLayout::kBSHD) std::swap(y[1], y[2]);
+  return one(type, y);
 }
 
 Outputs inferLRN(const ShapeInferenceContext& c) {

@@ -123,6 +123,7 @@ Outputs inferDeconvolution(const ShapeInferenceContext& c);
 Outputs inferPooling(const ShapeInferenceContext& c);
 Outputs inferSoftmax(const ShapeInferenceContext& c);
 Outputs inferNormalization(const ShapeInferenceContext& c);
+Outputs inferAttention(const ShapeInferenceContext& c);
 Outputs inferLRN(const ShapeInferenceContext& c);
 Outputs inferEinsum(const ShapeInferenceContext& c);
 Outputs inferDeterminant(const ShapeInferenceContext& c);
