@@ -8,6 +8,8 @@
 #   KILN_STEPS="build cuda_tests" bash scripts/gpu_check.sh
 #   env: BUILD (build dir, default build-gpu), KILN_PROFILE=1 (bench also prints Kiln's time per layer), OUT (logs; $OUT from the device tool when set),
 #        KILN_ONNX_TESTDATA (ONNX backend test data: a folder of test_*/ cases).
+#   carry third_party/cudnn-frontend (scripts/fetch_cudnn_frontend.sh): the GPU machine cannot download it,
+#   and without it the cuDNN graph API kernels (SDPA attention, fused convolutions) are not built.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)

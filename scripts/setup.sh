@@ -18,6 +18,8 @@ python3 -c "import numpy, onnx, onnxruntime, pytest" 2>/dev/null || \
   python3 -m pip install -q numpy onnx onnxruntime pytest 2>&1 | grep -v "Running pip as the 'root'" || true
 # The node tests of the installed onnx release (the wheel has their definitions, not their data).
 python3 scripts/make_onnx_node_tests.py
+# The cuDNN frontend headers (the graph API: fused convolutions, SDPA attention), from their PyPI wheel.
+bash scripts/fetch_cudnn_frontend.sh
 
 # CI compiles the CUDA backend for one architecture only (the H200's) to keep nvcc time down.
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 ${KILN_CMAKE_ARGS:-} >/dev/null
