@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Real models on the GPU: ResNet-50 (torchvision) and BERT-base (transformers), random weights.
+"""Real models on the GPU (torchvision, transformers; random weights): ResNet-50 and BERT-base by default,
+--models picks from the list in MODELS (CNNs, DistilBERT, GPT-2 with 6 layers, ViT-B/16, Swin-T).
 
   python3 scripts/gpu_models.py --build BUILD --check   # Kiln (cuda, fp32 and fp16) vs ONNX Runtime
   python3 scripts/gpu_models.py --build BUILD --bench   # Kiln vs PyTorch eager and torch.compile
@@ -21,36 +22,80 @@ import time
 
 import numpy as np
 
-MODELS = ("resnet50", "bert_base")
 SEQ = 128
 
 
-def log(*parts):
-    print(*parts, flush=True)
+class Model:
+    """One benchmark model: how to make it in torch, its inputs, and how Kiln's CLI names them."""
+
+    def __init__(self, name, make, inputs, outputs, image=False):
+        self.name, self.make, self.inputs, self.outputs, self.image = name, make, inputs, outputs, image
+
+    def kiln_shapes(self, batch):
+        return ",".join(f"{n}:{batch}x" + "x".join(str(d) for d in dims) for n, (dims, _) in self.inputs.items())
+
+
+def _torchvision(factory):
+    def make():
+        import torchvision
+        return getattr(torchvision.models, factory)(weights=None)
+    return make
+
+
+def _bert():
+    import transformers
+    return transformers.BertModel(transformers.BertConfig(), add_pooling_layer=True)  # 12 layers, 768, 12 heads
+
+
+def _distilbert():
+    import transformers
+    return transformers.DistilBertModel(transformers.DistilBertConfig())  # 6 layers, 768, 12 heads
+
+
+def _gpt2():
+    import transformers
+    config = transformers.GPT2Config(n_layer=6, use_cache=False)  # 6 layers, 768, 12 heads, causal
+    return transformers.GPT2Model(config)
+
+
+IMAGE = {"input": ((3, 224, 224), "image")}
+TOKENS_AND_MASK = {"input_ids": ((SEQ,), "ids"), "attention_mask": ((SEQ,), "mask")}
+MODEL_LIST = [
+    Model("resnet50", _torchvision("resnet50"), IMAGE, ["output"], image=True),
+    Model("mobilenet_v3_large", _torchvision("mobilenet_v3_large"), IMAGE, ["output"], image=True),
+    Model("efficientnet_b0", _torchvision("efficientnet_b0"), IMAGE, ["output"], image=True),
+    Model("convnext_tiny", _torchvision("convnext_tiny"), IMAGE, ["output"], image=True),
+    Model("bert_base", _bert, TOKENS_AND_MASK, ["last_hidden_state", "pooler_output"]),
+    Model("distilbert", _distilbert, TOKENS_AND_MASK, ["last_hidden_state"]),
+    Model("gpt2_6l", _gpt2, {"input_ids": ((SEQ,), "ids")}, ["last_hidden_state"]),
+    Model("vit_b_16", _torchvision("vit_b_16"), IMAGE, ["output"], image=True),
+    Model("swin_t", _torchvision("swin_t"), IMAGE, ["output"], image=True),
+]
+MODELS = {m.name: m for m in MODEL_LIST}
+DEFAULT_MODELS = ("resnet50", "bert_base")
 
 
 def make_torch_model(name):
     import torch
     torch.manual_seed(0)
-    if name == "resnet50":
-        import torchvision
-        model = torchvision.models.resnet50(weights=None)
-    else:
-        import transformers
-        config = transformers.BertConfig()  # bert-base: 12 layers, hidden 768, 12 heads
-        model = transformers.BertModel(config, add_pooling_layer=True)
-    return model.eval()
+    return MODELS[name].make().eval()
 
 
 def example_inputs(name, batch, device="cpu"):
+    """Random inputs; token models get padding at the end of each sequence so the attention mask matters."""
     import torch
     g = torch.Generator().manual_seed(1)
-    if name == "resnet50":
-        return {"input": torch.randn(batch, 3, 224, 224, generator=g).to(device)}
-    ids = torch.randint(0, 30522, (batch, SEQ), generator=g)
-    mask = torch.ones(batch, SEQ, dtype=torch.int64)
-    mask[:, SEQ - 16:] = 0  # padding at the end, so the attention mask matters
-    return {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
+    out = {}
+    for input_name, (dims, kind) in MODELS[name].inputs.items():
+        if kind == "image":
+            t = torch.randn(batch, *dims, generator=g)
+        elif kind == "ids":
+            t = torch.randint(0, 30522 if name != "gpt2_6l" else 50257, (batch, *dims), generator=g)
+        else:
+            t = torch.ones(batch, *dims, dtype=torch.int64)
+            t[:, SEQ - 16:] = 0
+        out[input_name] = t.to(device)
+    return out
 
 
 def export(name, path):
@@ -60,7 +105,7 @@ def export(name, path):
     model = make_torch_model(name)
     inputs = example_inputs(name, 1)
     names = list(inputs)
-    outputs = ["output"] if name == "resnet50" else ["last_hidden_state", "pooler_output"]
+    outputs = MODELS[name].outputs
     dynamic = {n: {0: "batch"} for n in names + outputs}
     kwargs = dict(input_names=names, output_names=outputs, dynamic_axes=dynamic, opset_version=17)
     with torch.no_grad():
@@ -103,6 +148,30 @@ def kiln(build, *args, check=True):
     return proc.stdout
 
 
+def relative_error(actual, expected):
+    """max |actual - expected| / max |expected| (inf when actual is missing)."""
+    if actual is None:
+        return float("inf")
+    return float(np.max(np.abs(actual.astype(np.float64) - expected)) / max(float(np.max(np.abs(expected))), 1e-30))
+
+
+def torch_half_outputs(name, arrays):
+    """The model's outputs from PyTorch in fp16 on the GPU, by output name: the peer's own fp16 error."""
+    import torch
+    model = make_torch_model(name).cuda().half()
+    inputs = {k: torch.from_numpy(v).cuda() for k, v in arrays.items()}
+    inputs = {k: v.half() if v.is_floating_point() else v for k, v in inputs.items()}
+    with torch.no_grad():
+        result = model(*inputs.values())
+    if isinstance(result, torch.Tensor):
+        values = [result]
+    elif hasattr(result, "to_tuple"):
+        values = list(result.to_tuple())
+    else:
+        values = list(result)
+    return {n: v.float().cpu().numpy() for n, v in zip(MODELS[name].outputs, values)}
+
+
 def check(args):
     import onnxruntime as ort
     failed = 0
@@ -114,6 +183,7 @@ def check(args):
         arrays = write_inputs(name, data, 1)
         sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
         ref = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, arrays)))
+        torch_fp16 = torch_half_outputs(name, arrays)
         for precision, tol in (("fp32", 1e-4), ("fp16", 1e-2)):
             plan = os.path.join(args.work, f"{name}_{precision}.plan")
             flags = ["--fp16"] if precision == "fp16" else []
@@ -128,20 +198,16 @@ def check(args):
                  f"--save-outputs={out_dir}")
             got = read_outputs(out_dir)
             for out_name, expected in ref.items():
-                actual = got.get(out_name)
-                if actual is None:
-                    rel = float("inf")
-                else:
-                    rel = float(np.max(np.abs(actual.astype(np.float64) - expected)) /
-                                max(float(np.max(np.abs(expected))), 1e-30))
+                rel = relative_error(got.get(out_name), expected)
                 ok = rel <= tol
                 failed += not ok
+                peer = relative_error(torch_fp16.get(out_name), expected) if precision == "fp16" else float("nan")
                 rows.append((name, precision, out_name, rel, tol, "ok" if ok else "FAIL", build_s,
-                             fallback.group(0) if fallback else ""))
-    log("\n| model | precision | output | rel error | limit | result | build s |")
-    log("|---|---|---|---|---|---|---|")
+                             fallback.group(0) if fallback else "", peer))
+    log("\n| model | precision | output | Kiln rel error | PyTorch fp16 rel error | limit | result | build s |")
+    log("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        log(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.2e} | {r[4]:.0e} | {r[5]} | {r[6]:.1f} |")
+        log(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.2e} | {r[8]:.2e} | {r[4]:.0e} | {r[5]} | {r[6]:.1f} |")
         if r[7]:
             log(f"|   | {r[7]} |")
     log(f"models check: {'PASS' if failed == 0 else 'FAIL'} ({failed} outputs over the limit)")
@@ -165,9 +231,8 @@ def torch_median_ms(fn, inputs, warmup, iterations):
     return float(np.median(times))
 
 
-def kiln_median_ms(args, plan_onnx, batch, fp16):
-    shapes = "input:{b}x3x224x224" if "resnet" in plan_onnx else "input_ids:{b}x128,attention_mask:{b}x128"
-    shapes = shapes.format(b=batch)
+def kiln_median_ms(args, name, plan_onnx, batch, fp16):
+    shapes = MODELS[name].kiln_shapes(batch)
     flags = ["--fp16"] if fp16 else []
     out = kiln(args.build, "bench", f"--onnx={plan_onnx}", "--device=cuda", *flags, f"--shapes={shapes}",
                "--use-cuda-graph", "--no-data-transfers", f"--iterations={args.iterations}",
@@ -179,10 +244,10 @@ def kiln_median_ms(args, plan_onnx, batch, fp16):
     return float(m.group(1))
 
 
-def kiln_profile(args, plan_onnx, batch):
+def kiln_profile(args, name, plan_onnx, batch):
     """Prints Kiln's per-layer-type GPU time (kiln bench --profile, CUDA events per layer), fp16."""
-    shapes = "input:{b}x3x224x224" if "resnet" in plan_onnx else "input_ids:{b}x128,attention_mask:{b}x128"
-    out = kiln(args.build, "bench", f"--onnx={plan_onnx}", "--device=cuda", "--fp16", f"--shapes={shapes.format(b=batch)}",
+    shapes = MODELS[name].kiln_shapes(batch)
+    out = kiln(args.build, "bench", f"--onnx={plan_onnx}", "--device=cuda", "--fp16", f"--shapes={shapes}",
                "--no-data-transfers", "--profile", "--iterations=20", "--warmup=5")
     start = out.find("Layer time per run")
     log(f"--- Kiln profile: {os.path.basename(plan_onnx)} batch {batch} fp16\n" + out[start:])
@@ -197,23 +262,23 @@ def bench(args):
         onnx_path = os.path.join(args.work, f"{name}.onnx")
         export(name, onnx_path)
         model = make_torch_model(name).cuda().half()
-        if name == "resnet50":
+        if MODELS[name].image:
             model = model.to(memory_format=torch.channels_last)
-        compiled = torch.compile(model, mode="reduce-overhead")
+        compiled = torch.compile(model, mode=args.compile_mode)
         for batch in args.batches:
             inputs = example_inputs(name, batch, "cuda")
-            if name == "resnet50":
+            if MODELS[name].image:
                 inputs = {"x": inputs["input"].half().contiguous(memory_format=torch.channels_last)}
             eager = torch_median_ms(model, inputs, args.warmup, args.iterations)
             comp = torch_median_ms(compiled, inputs, args.warmup, args.iterations)
             try:
-                k = kiln_median_ms(args, onnx_path, batch, fp16=True)
+                k = kiln_median_ms(args, name, onnx_path, batch, fp16=True)
             except RuntimeError as e:
                 log(f"kiln bench failed for {name} batch {batch}: {e}")
                 k = float("nan")
             rows.append((name, batch, eager, comp, k))
             if args.profile:
-                kiln_profile(args, onnx_path, batch)
+                kiln_profile(args, name, onnx_path, batch)
             log(f"{name} batch {batch}: eager {eager:.3f} ms, torch.compile {comp:.3f} ms, kiln {k:.3f} ms")
     log("\n| model (fp16) | batch | PyTorch eager ms | torch.compile ms | Kiln ms | eager/Kiln | compile/Kiln |")
     log("|---|---|---|---|---|---|---|")
@@ -230,7 +295,8 @@ def main():
     p.add_argument("--bench", action="store_true")
     p.add_argument("--profile", action="store_true", help="with --bench: also print Kiln's time per layer type")
     p.add_argument("--batches", type=int, nargs="+", default=[1, 32])
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), choices=list(MODELS))
+    p.add_argument("--compile-mode", default="reduce-overhead", help="torch.compile mode of the peer (max-autotune, ...)")
     p.add_argument("--iterations", type=int, default=50)
     p.add_argument("--warmup", type=int, default=10)
     args = p.parse_args()

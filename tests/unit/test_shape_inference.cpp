@@ -906,6 +906,10 @@ TEST_F(ShapeInference, QuantizeDequantize) {
   EXPECT_EQ(l->output(0)->dims(), (Dims{2, 4}));
   EXPECT_EQ(type(d, {qx, zeros({4}, DataType::kFloat16)}), DataType::kFloat16);
   EXPECT_THROW(add(d, {qx}), Error);
+  // Only quantized types dequantize (a plan edited to a float input once reached the kernel; fuzzing).
+  EXPECT_THROW(add(d, {input({2, 4}, DataType::kFloat32), scalarF32(0.5f)}), Error);
+  EXPECT_THROW(add(d, {input({2, 4}, DataType::kBool), scalarF32(0.5f)}), Error);
+  EXPECT_EQ(type(d, {input({2, 4}, DataType::kFP8E4M3), scalarF32(0.5f)}), DataType::kFloat32);
 }
 
 TEST_F(ShapeInference, Trilu) {

@@ -94,6 +94,9 @@ Outputs inferQuantize(const ShapeInferenceContext& c) {
 Outputs inferDequantize(const ShapeInferenceContext& c) {
   expectInputs(c, 2, 3);
   const auto& p = c.layer.as<DequantizeParams>();
+  DataType x = c.type(0);
+  SHAPE_CHECK(c, x == DataType::kFP8E4M3 || (!isFloatType(x) && x != DataType::kBool && x != DataType::kString),
+              "input type ", dataTypeName(x), " is not a quantized type (integers or float8e4m3)");
   checkQuantScale(c, p.axis, p.blockSize);
   DataType scaleType = c.type(1);
   return one(isFloatType(scaleType) ? scaleType : DataType::kFloat32, c.shape(0));
