@@ -7,6 +7,7 @@
 #   bash scripts/gpu_check.sh                    # everything
 #   KILN_STEPS="build cuda_tests" bash scripts/gpu_check.sh
 #   env: BUILD (build dir, default build-gpu), KILN_PROFILE=1 (bench also prints Kiln's time per layer), OUT (logs; $OUT from the device tool when set),
+#        KILN_MODELS / KILN_BATCHES (models and batches of the models and bench steps: scripts/gpu_models.py --models/--batches),
 #        KILN_ONNX_TESTDATA (ONNX backend test data: a folder of test_*/ cases).
 #   carry third_party/cudnn-frontend (scripts/fetch_cudnn_frontend.sh): the GPU machine cannot download it,
 #   and without it the cuDNN graph API kernels (SDPA attention, fused convolutions) are not built.
@@ -105,8 +106,9 @@ else skip cpu_bench "scripts/cpu_bench.py, kiln or taskset missing"; fi
 
 # Real models (ResNet-50, BERT-base): export with torch, compare with ONNX Runtime, time vs PyTorch.
 if [ -f "$ROOT/scripts/gpu_models.py" ] && python3 -c "import torch, onnxruntime" 2>/dev/null; then
-  step models python3 "$ROOT/scripts/gpu_models.py" --build "$BUILD" --check
-  step bench python3 "$ROOT/scripts/gpu_models.py" --build "$BUILD" --bench ${KILN_PROFILE:+--profile}
+  model_args=(${KILN_MODELS:+--models $KILN_MODELS} ${KILN_BATCHES:+--batches $KILN_BATCHES})
+  step models python3 "$ROOT/scripts/gpu_models.py" --build "$BUILD" --check "${model_args[@]}"
+  step bench python3 "$ROOT/scripts/gpu_models.py" --build "$BUILD" --bench ${KILN_PROFILE:+--profile} "${model_args[@]}"
   # Tactic selection on the GPU: build time cold / with the timing cache, tuned vs --builder-effort=0.
   step tactics python3 "$ROOT/scripts/tactics_bench.py" --kiln "$KILN_BIN" --device cuda --fp16 --batches 1 32
 else
