@@ -8,6 +8,7 @@
 #   KILN_STEPS="build cuda_tests" bash scripts/gpu_check.sh
 #   env: BUILD (build dir, default build-gpu), KILN_PROFILE=1 (bench also prints Kiln's time per layer), OUT (logs; $OUT from the device tool when set),
 #        KILN_MODELS / KILN_BATCHES (models and batches of the models and bench steps: scripts/gpu_models.py --models/--batches),
+#        KILN_BASELINE_PASSES (bench also times Kiln with these passes disabled: before/after in one run),
 #        KILN_ONNX_TESTDATA (ONNX backend test data: a folder of test_*/ cases).
 #   carry third_party/cudnn-frontend (scripts/fetch_cudnn_frontend.sh): the GPU machine cannot download it,
 #   and without it the cuDNN graph API kernels (SDPA attention, fused convolutions) are not built.
@@ -107,8 +108,9 @@ else skip cpu_bench "scripts/cpu_bench.py, kiln or taskset missing"; fi
 # Real models (ResNet-50, BERT-base): export with torch, compare with ONNX Runtime, time vs PyTorch.
 if [ -f "$ROOT/scripts/gpu_models.py" ] && python3 -c "import torch, onnxruntime" 2>/dev/null; then
   model_args=(${KILN_MODELS:+--models $KILN_MODELS} ${KILN_BATCHES:+--batches $KILN_BATCHES})
+  bench_args=(${KILN_BASELINE_PASSES:+--baseline-passes $KILN_BASELINE_PASSES})
   step models python3 "$ROOT/scripts/gpu_models.py" --build "$BUILD" --check "${model_args[@]}"
-  step bench python3 "$ROOT/scripts/gpu_models.py" --build "$BUILD" --bench ${KILN_PROFILE:+--profile} "${model_args[@]}"
+  step bench python3 "$ROOT/scripts/gpu_models.py" --build "$BUILD" --bench ${KILN_PROFILE:+--profile} "${model_args[@]}" "${bench_args[@]}"
   # Tactic selection on the GPU: build time cold / with the timing cache, tuned vs --builder-effort=0.
   step tactics python3 "$ROOT/scripts/tactics_bench.py" --kiln "$KILN_BIN" --device cuda --fp16 --batches 1 32
 else

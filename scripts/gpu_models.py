@@ -231,10 +231,10 @@ def torch_median_ms(fn, inputs, warmup, iterations):
     return float(np.median(times))
 
 
-def kiln_median_ms(args, name, plan_onnx, batch, fp16):
+def kiln_median_ms(args, name, plan_onnx, batch, fp16, extra_flags=()):
     shapes = MODELS[name].kiln_shapes(batch)
     flags = ["--fp16"] if fp16 else []
-    out = kiln(args.build, "bench", f"--onnx={plan_onnx}", "--device=cuda", *flags, f"--shapes={shapes}",
+    out = kiln(args.build, "bench", f"--onnx={plan_onnx}", "--device=cuda", *flags, *extra_flags, f"--shapes={shapes}",
                "--use-cuda-graph", "--no-data-transfers", f"--iterations={args.iterations}",
                f"--warmup={args.warmup}")
     m = re.search(r"GPU compute[^\n]*median\s+([0-9.]+)", out) or re.search(r"latency[^\n]*median\s+([0-9.]+)", out)
@@ -276,14 +276,23 @@ def bench(args):
             except RuntimeError as e:
                 log(f"kiln bench failed for {name} batch {batch}: {e}")
                 k = float("nan")
-            rows.append((name, batch, eager, comp, k))
+            base = float("nan")
+            if args.baseline_passes:
+                try:
+                    base = kiln_median_ms(args, name, onnx_path, batch, fp16=True,
+                                          extra_flags=[f"--disable-passes={args.baseline_passes}"])
+                except RuntimeError as e:
+                    log(f"kiln baseline bench failed for {name} batch {batch}: {e}")
+            rows.append((name, batch, eager, comp, k, base))
             if args.profile:
                 kiln_profile(args, name, onnx_path, batch)
             log(f"{name} batch {batch}: eager {eager:.3f} ms, torch.compile {comp:.3f} ms, kiln {k:.3f} ms")
-    log("\n| model (fp16) | batch | PyTorch eager ms | torch.compile ms | Kiln ms | eager/Kiln | compile/Kiln |")
-    log("|---|---|---|---|---|---|---|")
-    for name, batch, eager, comp, k in rows:
-        log(f"| {name} | {batch} | {eager:.3f} | {comp:.3f} | {k:.3f} | {eager / k:.2f}x | {comp / k:.2f}x |")
+    base_head = f" Kiln without {args.baseline_passes} ms |" if args.baseline_passes else ""
+    log(f"\n| model (fp16) | batch | PyTorch eager ms | torch.compile ms | Kiln ms |{base_head} eager/Kiln | compile/Kiln |")
+    log("|---|---|---|---|---|---|---|" + ("---|" if args.baseline_passes else ""))
+    for name, batch, eager, comp, k, base in rows:
+        base_cell = f" {base:.3f} |" if args.baseline_passes else ""
+        log(f"| {name} | {batch} | {eager:.3f} | {comp:.3f} | {k:.3f} |{base_cell} {eager / k:.2f}x | {comp / k:.2f}x |")
     return all(np.isfinite(r[4]) for r in rows)
 
 
@@ -296,6 +305,8 @@ def main():
     p.add_argument("--profile", action="store_true", help="with --bench: also print Kiln's time per layer type")
     p.add_argument("--batches", type=int, nargs="+", default=[1, 32])
     p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), choices=list(MODELS))
+    p.add_argument("--baseline-passes", default="",
+                   help="with --bench: also time Kiln built with these passes disabled (comma list, kiln --disable-passes)")
     p.add_argument("--compile-mode", default="reduce-overhead", help="torch.compile mode of the peer (max-autotune, ...)")
     p.add_argument("--iterations", type=int, default=50)
     p.add_argument("--warmup", type=int, default=10)
