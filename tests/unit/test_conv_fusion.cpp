@@ -166,14 +166,42 @@ TEST(ConvFusion, ResidualSkipsBroadcastSharedOrAlreadyActivatedConvolutions) {
     EXPECT_TRUE(runPass(passes::fuseConvActivation, net));
     EXPECT_FALSE(runPass(passes::fuseConvResidual, net));
   }
-  {  // a dynamic batch: equal shapes are not proven
+  {  // dynamic batches of two different inputs: equal at run time is not proven (z may broadcast)
     ir::Network net;
     ITensor* x = net.addInput("x", DataType::kFloat32, {-1, 4, 5, 6});
+    ITensor* z = net.addInput("z", DataType::kFloat32, {-1, 4, 5, 6});
     ITensor* c = net.addConvolution(x, randomWeights({4, 4, 3, 3}, 1), Weights{}, padded(1));
-    net.markOutput(net.addElementWise(c, x, ElementWiseOp::kAdd));
+    net.markOutput(net.addElementWise(c, z, ElementWiseOp::kAdd));
     net.inferShapes();
     EXPECT_FALSE(runPass(passes::fuseConvResidual, net));
   }
+}
+
+TEST(ConvFusion, ResidualWithADynamicBatchOfOneOriginIsFused) {
+  // ResNet exported with a dynamic batch: the residual and the convolution output both carry the input's
+  // batch (through Relu, MaxPool, another convolution, a broadcast bias Add), so they are equal at run time.
+  ir::Network net;
+  ITensor* x = net.addInput("x", DataType::kFloat32, {-1, 4, 6, 6});
+  ITensor* stem = net.addActivation(net.addConvolution(x, randomWeights({4, 4, 3, 3}, 1), Weights{}, padded(1)),
+                                    ActivationType::kRelu);
+  PoolingParams pool;
+  pool.kernelShape = {1, 1};
+  ITensor* pooled = net.addLayer(pool, {stem})->output(0);
+  ITensor* biased = net.addElementWise(pooled, net.addConstant(randomWeights({1, 4, 1, 1}, 5)), ElementWiseOp::kAdd);
+  ITensor* branch = net.addConvolution(biased, randomWeights({4, 4, 3, 3}, 2), randomWeights({4}, 3), padded(1));
+  ITensor* y = net.addActivation(net.addElementWise(branch, biased, ElementWiseOp::kAdd), ActivationType::kRelu);
+  net.markOutput(y);
+  net.inferShapes();
+  ASSERT_EQ(branch->dims()[0], -1);
+  std::vector<HostTensor> input = {randomWeights({3, 4, 6, 6}, 9, -2.f, 2.f)};
+  std::vector<float> before = evaluate(net, input);
+  EXPECT_TRUE(runPass(passes::fuseConvResidual, net));
+  runPass(passes::eliminateDeadLayers, net);
+  const ir::Layer* fused = producer(net)->inputs[0]->producerLayer;
+  ASSERT_EQ(fused->type(), LayerType::kConvolution);
+  ASSERT_EQ(fused->inputs.size(), 4u);
+  EXPECT_EQ(fused->inputs[3], biased);
+  expectClose(evaluate(net, input), before);
 }
 
 TEST(ConvFusion, EpilogueActivationsAreFused) {
