@@ -1,7 +1,7 @@
 // fuse_attention as before -> after networks: each exported attention form (HuggingFace BERT, torch's SDPA
 // export, the scale after a transposeB MatMul as in ViT, GPT-2's constant causal masks, a boolean Where
 // mask) becomes one Attention layer with the right params and operands, and computes what it replaced on
-// the CPU; subgraphs whose intermediates have other readers stay.
+// the CPU; subgraphs whose intermediates have other readers stay. Also NetworkDefinition::addAttention.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -353,6 +353,42 @@ TEST(FuseAttention, RunsInThePassManagerOrder) {
   EXPECT_LT(at("fuse_attention"), at("fuse_matmul_bias"));
   EXPECT_LT(at("fuse_attention"), at("reduce_precision"));
   EXPECT_LT(at("fuse_attention"), static_cast<std::ptrdiff_t>(names.size()));
+}
+
+TEST(AttentionLayer, AddAttentionMatchesTheComposite) {
+  // NetworkDefinition::addAttention with a boolean mask and causal, against the same computation spelled out.
+  ir::Network fused, composite;
+  const Dims qDims{B, H, S, D}, kvDims{B, H, S + 2, D};
+  Weights k = randomWeights(kvDims, 21, -1.f, 1.f), v = randomWeights(kvDims, 22, -1.f, 1.f);
+  std::vector<uint8_t> keep(B * (S + 2));
+  for (size_t i = 0; i < keep.size(); ++i) keep[i] = i % 4 != 1;
+  Weights mask = Weights::copyOf(DataType::kBool, {B, 1, 1, S + 2}, keep.data());
+  AttentionParams params;
+  params.scale = 0.4f;
+  params.causal = true;
+  ITensor* y = fused.addAttention(fused.addInput("q", DataType::kFloat32, qDims), fused.addConstant(k),
+                                  fused.addConstant(v), fused.addConstant(mask), params, "attention");
+  fused.markOutput(y);
+  ASSERT_EQ(y->dims(), qDims);
+  const ir::Layer* layer = fused.findLayer("attention");
+  ASSERT_NE(layer, nullptr);
+  EXPECT_EQ(layer->type(), LayerType::kAttention);
+  EXPECT_TRUE(layer->as<AttentionParams>().causal);
+  EXPECT_EQ(layer->inputs.size(), 4u);
+
+  ITensor* q = composite.addInput("q", DataType::kFloat32, qDims);
+  ITensor* scores = composite.addMatrixMultiply(q, false, composite.addConstant(k), true);
+  scores = composite.addElementWise(scores, composite.addConstant(floats({}, {0.4f})), ElementWiseOp::kMul);
+  std::vector<float> bias(static_cast<size_t>(B * S * (S + 2)));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < S; ++i)
+      for (int64_t j = 0; j < S + 2; ++j)
+        bias[(b * S + i) * (S + 2) + j] = keep[b * (S + 2) + j] && j <= i ? 0.f : kNegInf;
+  scores = composite.addElementWise(scores, composite.addConstant(floats({B, 1, S, S + 2}, bias)), ElementWiseOp::kAdd);
+  composite.markOutput(
+      composite.addMatrixMultiply(composite.addSoftmax(scores, -1), false, composite.addConstant(v), false));
+  Weights input = randomWeights(qDims, 23, -1.f, 1.f);
+  expectSame(evaluate(fused, input), evaluate(composite, input));
 }
 
 }  // namespace
