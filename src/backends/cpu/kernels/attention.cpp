@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "backends/cpu/kernels/compute_common.h"
-#include "backends/cpu/kernels/fast_exp.h"
+#include "backends/cpu/kernels/softmax_math.h"
 #include "backends/cpu/kernels/gemm.h"
 #include "backends/cpu/kernels/kernels.h"
 #include "backends/cpu/kernels/type_support.h"
@@ -50,18 +50,14 @@ bool softmaxRow(const AttentionProblem& p, float* __restrict row, int64_t visibl
     for (int64_t j = 0; j < visible; ++j) row[j] += additive[j];
   if (allowed)
     for (int64_t j = 0; j < visible; ++j) row[j] = allowed[j] ? row[j] : negInf;
-  float mx = negInf;  // NaN never wins the comparison; it reaches the sum instead
-  for (int64_t j = 0; j < visible; ++j) mx = row[j] > mx ? row[j] : mx;
   std::fill(row + visible, row + used, 0.f);
+  const float mx = visible > 0 ? detail::rowMax(row, visible) : negInf;
   if (mx == negInf) {
     std::fill(row, row + visible, 0.f);
     return false;
   }
-  float sum = 0.f;
-  for (int64_t j = 0; j < visible; ++j) {
-    row[j] = detail::fastExp(row[j] - mx);
-    sum += row[j];
-  }
+  for (int64_t j = 0; j < visible; ++j) row[j] = detail::fastExp(row[j] - mx);
+  const float sum = detail::rowSum(row, visible);
   const float inv = 1.f / sum;
   for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
   return true;

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "backends/cpu/kernels/compute_common.h"
-#include "backends/cpu/kernels/fast_exp.h"
+#include "backends/cpu/kernels/softmax_math.h"
 #include "backends/cpu/kernels/kernels.h"
 #include "backends/cpu/kernels/type_support.h"
 
@@ -19,37 +19,11 @@ inline CT expT(CT x) {
   else return std::exp(x);
 }
 
-// max and sum with 8 independent lanes, so the loops vectorize without reassociation flags.
-template <class CT>
-CT rowMax(const CT* __restrict x, int64_t n) {
-  CT lanes[8];
-  for (int l = 0; l < 8; ++l) lanes[l] = x[0];
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) lanes[l] = x[i + l] > lanes[l] ? x[i + l] : lanes[l];
-  CT mx = x[0];
-  for (int l = 0; l < 8; ++l) mx = std::max(mx, lanes[l]);
-  for (; i < n; ++i) mx = std::max(mx, x[i]);
-  return mx;
-}
-
-template <class CT>
-CT rowSum(const CT* __restrict x, int64_t n) {
-  CT lanes[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) lanes[l] += x[i + l];
-  CT sum = 0;
-  for (int l = 0; l < 8; ++l) sum += lanes[l];
-  for (; i < n; ++i) sum += x[i];
-  return sum;
-}
-
 // rows of length n, contiguous.
 template <class CT>
 void rowSoftmax(SoftmaxType type, const CT* __restrict x, CT* __restrict y, int64_t n) {
   if (n == 0) return;
-  CT mx = rowMax(x, n);  // skips NaN; a NaN still reaches every output through the sum
+  CT mx = detail::rowMax(x, n);  // skips NaN; a NaN still reaches every output through the sum
   if (type == SoftmaxType::kHardmax) {
     int64_t arg = 0;
     for (int64_t i = 0; i < n; ++i)
@@ -62,7 +36,7 @@ void rowSoftmax(SoftmaxType type, const CT* __restrict x, CT* __restrict y, int6
   CT sum = 0;
   if (type == SoftmaxType::kSoftmax) {
     for (int64_t i = 0; i < n; ++i) y[i] = expT<CT>(x[i] - mx);
-    sum = rowSum(y, n);
+    sum = detail::rowSum(y, n);
     CT inv = CT(1) / sum;
     for (int64_t i = 0; i < n; ++i) y[i] *= inv;
   } else {

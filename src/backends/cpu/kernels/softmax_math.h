@@ -1,6 +1,8 @@
-// A vectorizable float exp for max-subtracted arguments, shared by Softmax and Attention.
+// The vectorizable pieces of a softmax row shared by Softmax and Attention: exp of max-subtracted values,
+// row max and row sum.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -32,6 +34,32 @@ inline float fastExp(float in) {
   std::memcpy(&scale, &bits, 4);
   const float special = isNaN ? in : (overflows ? std::numeric_limits<float>::infinity() : 0.f);
   return isNaN || overflows || underflows ? special : p * scale;  // selects, so loops stay vectorized
+}
+
+// max and sum with 8 independent lanes, so the loops vectorize without reassociation flags.
+template <class CT>
+CT rowMax(const CT* __restrict x, int64_t n) {
+  CT lanes[8];
+  for (int l = 0; l < 8; ++l) lanes[l] = x[0];
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) lanes[l] = x[i + l] > lanes[l] ? x[i + l] : lanes[l];
+  CT mx = x[0];
+  for (int l = 0; l < 8; ++l) mx = std::max(mx, lanes[l]);
+  for (; i < n; ++i) mx = std::max(mx, x[i]);
+  return mx;
+}
+
+template <class CT>
+CT rowSum(const CT* __restrict x, int64_t n) {
+  CT lanes[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) lanes[l] += x[i + l];
+  CT sum = 0;
+  for (int l = 0; l < 8; ++l) sum += lanes[l];
+  for (; i < n; ++i) sum += x[i];
+  return sum;
 }
 
 }  // namespace kiln::cpu::detail
