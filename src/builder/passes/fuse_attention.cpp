@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <unordered_set>
 
 #include "builder/passes/passes.h"
 #include "builder/passes/patterns.h"
@@ -53,13 +54,13 @@ Dims permuted(const Dims& dims, const Dims& perm) {
   return out;
 }
 
-// What the pass removes and what the Attention layer gets, found by matchAttention.
+// What the pass removes and what the Attention layer gets, found by AttentionMatcher::match.
 struct AttentionMatch {
   HeadMajorOperand q, k, v;
   ir::Tensor* mask = nullptr;
   AttentionParams params;
   ir::Layer* last = nullptr;  // becomes the Attention layer: the output MatMul, or the Transpose after it
-  std::vector<ir::Layer*> absorbed;
+  std::vector<ir::Layer*> absorbed;  // the layers it replaces, but `last`
 };
 
 class AttentionMatcher {
@@ -70,6 +71,7 @@ class AttentionMatcher {
   std::optional<AttentionMatch> match(ir::Layer* scores) {
     AttentionMatch m;
     if (!isPlainMatMul(scores) || scores->outputs[0]->dims().size() != 4) return std::nullopt;
+    m.absorbed.push_back(scores);
     double scale = 1.0;
     // Q and K^T, each possibly scaled first.
     ir::Tensor* q = peelScale(scores->inputs[0], scores, scale, m.absorbed);
@@ -303,6 +305,7 @@ bool fuseAttention(PassContext& context) {
   Consumers consumers = net.consumers();
   AttentionMatcher matcher(consumers);
   std::vector<ir::Layer*> removed;
+  std::unordered_set<const ir::Layer*> rewritten;
   int fused = 0, bshd = 0, causal = 0;
   std::vector<ir::Layer*> matmuls;
   for (auto& owned : net.layers())
@@ -311,10 +314,9 @@ bool fuseAttention(PassContext& context) {
     std::optional<AttentionMatch> m = matcher.match(scores);
     if (!m || !isAttentionType(scores->outputs[0]->type()) || !shapesAgree(*m)) continue;
     // A layer the pass already rewrote (this subgraph overlaps an earlier match) is not matched twice.
-    bool overlaps = false;
-    for (ir::Layer* l : m->absorbed)
-      if (std::find(removed.begin(), removed.end(), l) != removed.end()) overlaps = true;
-    if (overlaps || std::find(removed.begin(), removed.end(), m->last) != removed.end()) continue;
+    bool overlaps = rewritten.count(m->last) > 0;
+    for (ir::Layer* l : m->absorbed) overlaps = overlaps || rewritten.count(l) > 0;
+    if (overlaps) continue;
     const bool bshdLayout = m->params.layout == AttentionLayout::kBSHD;
     auto input = [&](const HeadMajorOperand& o) { return bshdLayout ? o.source : o.tensor; };
     ir::Layer candidate(m->last->name(), m->params);
@@ -338,7 +340,8 @@ bool fuseAttention(PassContext& context) {
     m->last->mutableParams() = m->params;
     m->last->inputs = candidate.inputs;
     removed.insert(removed.end(), m->absorbed.begin(), m->absorbed.end());
-    removed.push_back(scores);
+    rewritten.insert(m->absorbed.begin(), m->absorbed.end());
+    rewritten.insert(m->last);
     ++fused;
     bshd += bshdLayout;
     causal += m->params.causal;
