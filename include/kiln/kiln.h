@@ -90,6 +90,10 @@ class NetworkDefinition {
   ITensor* addReshape(ITensor* x, const Dims& shape, const std::string& name = "");
   ITensor* addTranspose(ITensor* x, const Dims& perm, const std::string& name = "");
   ITensor* addConcatenation(const std::vector<ITensor*>& inputs, int64_t axis, const std::string& name = "");
+  // Scaled dot-product attention softmax(scale q k^T + mask) v (AttentionParams: layout, scale, causal,
+  // zeroMaskedRows); mask may be nullptr.
+  ITensor* addAttention(ITensor* q, ITensor* k, ITensor* v, ITensor* mask = nullptr, const AttentionParams& params = {},
+                        const std::string& name = "");
   // A Recurrent layer (RNN/GRU/LSTM, see RecurrentParams) with constant weights; bias and peephole may be empty
   // Weights, the tensors nullptr. Returns y; y_h (and y_c for LSTM) are y->producer()->output(1) (and (2)).
   ITensor* addRecurrent(ITensor* x, const Weights& w, const Weights& r, const Weights& bias,

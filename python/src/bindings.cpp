@@ -432,6 +432,7 @@ PYBIND11_MODULE(_kiln, m) {
       .value("SEQUENCE", LayerType::kSequence)
       .value("OPTIONAL", LayerType::kOptional)
       .value("SEQUENCE_MAP", LayerType::kSequenceMap)
+      .value("ATTENTION", LayerType::kAttention)
       .def_property_readonly("type_name", [](LayerType t) { return std::string(layerTypeName(t)); });
 
   py::enum_<ElementWiseOp>(m, "ElementWiseOp")
@@ -550,6 +551,9 @@ PYBIND11_MODULE(_kiln, m) {
       .value("REFLECT", PadMode::kReflect)
       .value("EDGE", PadMode::kEdge)
       .value("WRAP", PadMode::kWrap);
+  py::enum_<AttentionLayout>(m, "AttentionLayout")
+      .value("BHSD", AttentionLayout::kBHSD)
+      .value("BSHD", AttentionLayout::kBSHD);
   py::enum_<TensorIOMode>(m, "TensorIOMode")
       .value("NONE", TensorIOMode::kNone)
       .value("INPUT", TensorIOMode::kInput)
@@ -651,6 +655,11 @@ PYBIND11_MODULE(_kiln, m) {
   bindParams<EinsumParams>(m, "EinsumParams").def_readwrite("equation", &EinsumParams::equation);
   bindParams<NonZeroParams>(m, "NonZeroParams");
   bindParams<TriluParams>(m, "TriluParams").def_readwrite("upper", &TriluParams::upper);
+  bindParams<AttentionParams>(m, "AttentionParams")
+      .def_readwrite("layout", &AttentionParams::layout)
+      .def_readwrite("scale", &AttentionParams::scale)
+      .def_readwrite("causal", &AttentionParams::causal)
+      .def_readwrite("zero_masked_rows", &AttentionParams::zeroMaskedRows);
   bindParams<ConstantParams>(m, "ConstantParams")
       .def_property_readonly("weights", [](const ConstantParams& p) { return weightsToArray(p.weights); })
       .def_property_readonly("dtype", [](const ConstantParams& p) { return p.weights.type; })
@@ -839,6 +848,23 @@ PYBIND11_MODULE(_kiln, m) {
             return wrapTensor(n, n->net->addConcatenation(unwrapList(n, inputs), axis, name));
           },
           py::arg("inputs"), py::arg("axis") = 0, py::arg("name") = "")
+      .def(
+          "add_attention",
+          [](const NetworkPtr& n, const TensorHandle& q, const TensorHandle& k, const TensorHandle& v, py::object mask,
+             AttentionLayout layout, float scale, bool causal, bool zeroMaskedRows, const std::string& name) {
+            AttentionParams p;
+            p.layout = layout;
+            p.scale = scale;
+            p.causal = causal;
+            p.zeroMaskedRows = zeroMaskedRows;
+            return wrapTensor(n, n->net->addAttention(unwrap(n, q), unwrap(n, k), unwrap(n, v),
+                                                      unwrapOptional(n, mask), p, name));
+          },
+          py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask") = py::none(),
+          py::arg("layout") = AttentionLayout::kBHSD, py::arg("scale") = 0.f, py::arg("causal") = false,
+          py::arg("zero_masked_rows") = false, py::arg("name") = "",
+          "softmax(scale q k^T + mask) v per (batch, head): q [B,H,Sq,D], k/v [B,Hkv,Skv,D] (BSHD: middle dims "
+          "swapped); mask bool or additive, [B|1,H|1,Sq|1,Skv]; scale 0 is 1/sqrt(D); causal is top-left aligned")
       .def_property_readonly("num_layers", [](const NetworkPtr& n) { return n->net->numLayers(); })
       .def_property_readonly("num_inputs", [](const NetworkPtr& n) { return n->net->numInputs(); })
       .def_property_readonly("num_outputs", [](const NetworkPtr& n) { return n->net->numOutputs(); })

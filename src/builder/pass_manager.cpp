@@ -28,6 +28,7 @@ const std::vector<Pass>& allPasses() {
        fuseConvActivation},
       {"fold_transpose_into_matmul", "fold a Transpose of the last two dims feeding a MatMul into its transpose flag",
        foldTransposeIntoMatMul},
+      {"fuse_attention", "replace MatMul/scale/mask/Softmax/MatMul attention subgraphs by one Attention layer", fuseAttention},
       {"fuse_matmul_bias", "fuse an Add of a constant bias after a MatMul into the MatMul's epilogue", fuseMatMulBias},
       {"fuse_gelu", "replace the erf GELU subgraph x*0.5*(1+erf(x/sqrt2)) by one Activation(Gelu)", fuseGelu},
       {"eliminate_dead_layers", "remove layers whose outputs are never used", eliminateDeadLayers},

@@ -334,6 +334,12 @@ ITensor* NetworkDefinition::addConcatenation(const std::vector<ITensor*>& inputs
                                              const std::string& name) {
   return first(addLayer(ConcatenationParams{axis}, inputs, 1, name));
 }
+ITensor* NetworkDefinition::addAttention(ITensor* q, ITensor* k, ITensor* v, ITensor* mask,
+                                        const AttentionParams& params, const std::string& name) {
+  std::vector<ITensor*> inputs{q, k, v};
+  if (mask) inputs.push_back(mask);
+  return first(addLayer(params, inputs, 1, name));
+}
 ITensor* NetworkDefinition::addRecurrent(ITensor* x, const Weights& w, const Weights& r, const Weights& bias,
                                          const RecurrentParams& params, ITensor* sequenceLengths, ITensor* initialH,
                                          ITensor* initialC, const Weights& peephole, const std::string& name) {

@@ -51,6 +51,9 @@ bool fuseConvResidual(PassContext& context);
 bool fuseConvActivation(PassContext& context);
 // Folds a Transpose of the last two dims that alone feeds a MatMul into its transposeA/transposeB flag.
 bool foldTransposeIntoMatMul(PassContext& context);
+// Replaces the exported attention subgraph (MatMul, scale, mask, Softmax, MatMul; with the Transposes around
+// it when they make [B,S,H,D] operands) by one Attention layer, when the target backend runs it.
+bool fuseAttention(PassContext& context);
 // Fuses an Add of a constant [N] bias that alone reads a MatMul's output into the MatMul (bias input),
 // when the target backend runs it.
 bool fuseMatMulBias(PassContext& context);

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "core/half.h"
+
 namespace kiln::passes {
 
 bool hasLayerOfType(const ir::Network& net, LayerType type) {
@@ -25,6 +27,22 @@ const Weights* floatConstant(const ir::Tensor* t, int64_t count) {
 bool isScalar(const ir::Tensor* t, double value) {
   const Weights* w = floatConstant(t, 1);
   return w && std::abs(w->as<float>()[0] - value) <= 1e-5 * std::abs(value);
+}
+
+std::optional<double> scalarConstantValue(const ir::Tensor* t) {
+  const Weights* w = constantWeights(t);
+  if (!w || w->count() != 1 || w->data() == nullptr) return std::nullopt;
+  switch (w->type) {
+    case DataType::kFloat32: return w->as<float>()[0];
+    case DataType::kFloat16: return halfToFloat(w->as<uint16_t>()[0]);
+    case DataType::kBFloat16: return bfloat16ToFloat(w->as<uint16_t>()[0]);
+    default: return std::nullopt;
+  }
+}
+
+ir::Layer* producingTranspose(const ir::Tensor* t) {
+  ir::Layer* producer = t ? t->producerLayer : nullptr;
+  return producer && producer->type() == LayerType::kTranspose ? producer : nullptr;
 }
 
 ir::Layer* soleConsumer(const Consumers& consumers, const ir::Tensor* t) {

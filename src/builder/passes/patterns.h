@@ -2,6 +2,7 @@
 // layers, and adding a Constant layer in topological order.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -22,8 +23,12 @@ const Weights* constantWeights(const ir::Tensor* t);
 const Weights* floatConstant(const ir::Tensor* t, int64_t count);
 // Whether `t` is a float32 constant holding the single value `value` (relative tolerance 1e-5).
 bool isScalar(const ir::Tensor* t, double value);
+// The value of a one-element float32/float16/bfloat16 constant of any rank, else nothing.
+std::optional<double> scalarConstantValue(const ir::Tensor* t);
 // The layer that alone reads `t` (and `t` is no network output), else nullptr.
 ir::Layer* soleConsumer(const Consumers& consumers, const ir::Tensor* t);
+// Whether `t` is a Transpose's output: that Transpose, else nullptr.
+ir::Layer* producingTranspose(const ir::Tensor* t);
 // Whether `layer` is a two-input ElementWise of `op`.
 bool isElementWise(const ir::Layer* layer, ElementWiseOp op);
 // For a commutative binary `layer` with one input `known`: the other input (nullptr if `known` is neither).

@@ -275,11 +275,86 @@ void importRotaryEmbedding(ImporterContext& ctx) {
 // [batch, heads, seq, head_size], K and V after the past cache and repeated over query heads (GQA). The bias
 // is the attention mask (bool: -inf where false; float: added) and the causal mask (offset by the past
 // length); rows that the bias masks entirely give 0. nonpad_kv_seqlen and the sliding window are refused.
+// The ONNX Attention as one Attention layer, when it maps exactly: no past key/value, no present or
+// qk_matmul outputs, no softcap, the softmax in float32 or the input type (the layer computes it in
+// float32), a mask covering every key. ONNX's is_causal is bottom-right aligned to the past length, which
+// is 0 here, so it is the layer's top-left causal; a row with every key masked gives 0 (zeroMaskedRows).
+// 3-D inputs [B, S, H*D] are read as [B, S, H, D] (kBSHD). Returns false, having added nothing, otherwise.
+bool importAsAttentionLayer(ImporterContext& ctx) {
+  if (ctx.hasInput(4) || ctx.hasOutput(1) || ctx.hasOutput(2) || ctx.hasOutput(3) || ctx.attrFloat("softcap", 0.f) != 0.f)
+    return false;
+  ITensor* q = ctx.requireInput(0);
+  ITensor* k = ctx.requireInput(1);
+  ITensor* v = ctx.requireInput(2);
+  const DataType type = q->type();
+  if ((type != DataType::kFloat32 && type != DataType::kFloat16 && type != DataType::kBFloat16) || k->type() != type ||
+      v->type() != type)
+    return false;
+  if (int64_t precision = ctx.attrInt("softmax_precision", 0); precision != 0) {
+    DataType softmaxType = fromOnnxType(static_cast<int32_t>(precision), ctx.where() + " softmax_precision");
+    if (softmaxType != DataType::kFloat32 && softmaxType != type) return false;
+  }
+  const int64_t rank = ctx.inputRank(0);
+  if (rank != ctx.inputRank(1) || rank != ctx.inputRank(2)) return false;
+  AttentionParams params;
+  params.causal = ctx.attrInt("is_causal", 0) != 0;
+  params.zeroMaskedRows = true;
+  if (ctx.hasAttr("scale")) {
+    params.scale = ctx.attrFloat("scale", 1.f);
+    if (params.scale == 0.f) return false;  // the layer's 0 means 1/sqrt(D)
+  }
+  // [B, H, Sq, Skv] of the scores, from the inputs as [B, H, S, D].
+  int64_t batch = q->dims()[0], qLength = q->dims()[rank == 3 ? 1 : 2], kvLength = k->dims()[rank == 3 ? 1 : 2];
+  int64_t qHeads = q->dims()[1], kvHeads = k->dims()[1];
+  if (rank == 3) {
+    params.layout = AttentionLayout::kBSHD;
+    qHeads = ctx.attrInt("q_num_heads", 0);
+    kvHeads = ctx.attrInt("kv_num_heads", 0);
+    if (qHeads <= 0 || kvHeads <= 0) return false;
+  } else if (rank != 4) {
+    return false;
+  }
+  if (qHeads <= 0 || kvHeads <= 0 || qHeads % kvHeads != 0 || kvLength < 0) return false;
+  ITensor* mask = ctx.input(3);
+  if (mask) {
+    const Dims& m = mask->dims();
+    const int64_t full[] = {batch, qHeads, qLength, kvLength};
+    if (m.empty() || m.size() > 4 || m.back() != kvLength) return false;
+    for (size_t d = 0; d + 1 < m.size(); ++d) {
+      int64_t want = full[4 - m.size() + d];
+      if (m[d] >= 0 && want >= 0 && m[d] != 1 && m[d] != want) return false;
+    }
+  }
+  auto reshape = [&](ITensor* t, const std::vector<int64_t>& shape) {
+    return ctx.add(ReshapeParams{}, {t, ctx.constantInt64(shape)});  // 0 keeps the input's dim
+  };
+  if (rank == 3) {
+    q = reshape(q, {0, 0, qHeads, -1});
+    k = reshape(k, {0, 0, kvHeads, -1});
+    v = reshape(v, {0, 0, kvHeads, -1});
+  }
+  std::vector<ITensor*> inputs = {q, k, v};
+  if (mask) {
+    if (mask->dims().size() < 4) {  // leading 1s: ONNX broadcasts the mask from the right
+      ReshapeParams unsqueeze;
+      unsqueeze.mode = ReshapeMode::kUnsqueeze;
+      for (int64_t a = 0; a < 4 - static_cast<int64_t>(mask->dims().size()); ++a) unsqueeze.axes.push_back(a);
+      mask = ctx.add(unsqueeze, {mask});
+    }
+    if (mask->type() != DataType::kBool && mask->type() != type) mask = ctx.add(CastParams{type}, {mask});
+    inputs.push_back(mask);
+  }
+  ITensor* y = ctx.add(params, inputs);
+  ctx.setOutput(0, rank == 3 ? reshape(y, {0, 0, -1}) : y);
+  return true;
+}
+
 void importAttention(ImporterContext& ctx) {
   if (ctx.hasInput(6)) ctx.fail(ErrorCode::kUnsupported, "nonpad_kv_seqlen (opset 24) is not supported");
   if (ctx.attrInt("left_window_size", -1) != -1 || ctx.attrInt("right_window_size", -1) != -1)
     ctx.fail(ErrorCode::kUnsupported, "the sliding window (left/right_window_size, opset 25) is not supported");
   if (ctx.hasInput(4) != ctx.hasInput(5)) ctx.fail(ErrorCode::kInvalidModel, "past_key and past_value go together");
+  if (importAsAttentionLayer(ctx)) return;
   ITensor* q = ctx.requireInput(0);
   ITensor* k = ctx.requireInput(1);
   ITensor* v = ctx.requireInput(2);
