@@ -4,6 +4,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+
+#include <unistd.h>
 #include <sstream>
 
 #include "calibration_data.h"

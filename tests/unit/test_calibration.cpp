@@ -5,7 +5,10 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <fstream>
+
+#include <unistd.h>
 
 #include "builder/calibration/calibration.h"
 #include "builder/calibration/histogram.h"
@@ -95,9 +98,10 @@ TEST(Calibration, HistogramRebinsExactlyWhenTheRangeGrows) {
   double total = 0.0;
   for (double c : h.bins()) total += c;
   EXPECT_EQ(total, 4.0);
-  EXPECT_EQ(h.bins()[0], 1.0);                                  // 0
-  EXPECT_EQ(h.bins()[1024 / 6], 1.0);                           // 0.25 was bin 1024 of [0, 0.5]
-  EXPECT_EQ(h.bins()[calibration::AbsHistogram::kBins - 1], 2.0);  // 0.5 (the old top) and 3
+  EXPECT_EQ(h.bins()[0], 1.0);                                     // 0
+  EXPECT_EQ(h.bins()[1024 / 6], 1.0);                              // 0.25 was bin 1024 of [0, 0.5]
+  EXPECT_EQ(h.bins()[2047 / 6], 1.0);                              // 0.5 was the old top bin
+  EXPECT_EQ(h.bins()[calibration::AbsHistogram::kBins - 1], 1.0);  // 3
 }
 
 TEST(Calibration, MinMaxScaleIsAbsMaxOver127) {
@@ -118,7 +122,8 @@ TEST(Calibration, PercentileScaleClipsTheTopValues) {
     batches.push_back(v);
   }
   auto scales = calibrateTwoMatMuls(CalibrationMethod::kPercentile, 99.0, batches);
-  double binWidth = 1000.0 / calibration::AbsHistogram::kBins;
+  // The range grew batch by batch by whole factors: it ends below twice the absmax, a bin below 2 * 1000 / 2048.
+  double binWidth = 2 * 1000.0 / calibration::AbsHistogram::kBins;
   EXPECT_GE(scales.at("y") * 127.0, 990.0 - 1e-3);
   EXPECT_LE(scales.at("y") * 127.0, 990.0 + binWidth + 1e-3);
   EXPECT_NEAR(scales.at("z") * 127.0, 495.0, binWidth);  // z = y / 2
@@ -263,4 +268,21 @@ TEST(Calibration, ConfigMistakesAreRefused) {
             std::string::npos);
   pinned.layerPrecisions = {{"matmul1", DataType::kInt8}};
   EXPECT_NE(errorOf([&] { Builder().buildSerializedNetwork(*net, pinned); }).find("needs int8 on"), std::string::npos);
+}
+
+TEST(LayerPrecisions, AFloat16PinReducesThatLayerAloneWithoutFp16) {
+  BuilderConfig config;
+  config.builderEffort = 0;
+  config.layerPrecisions = {{"double", DataType::kFloat16}};
+  config.precisionConstraints = PrecisionConstraints::kObey;
+  BuildSummary summary;
+  auto net = twoMatMuls();
+  Builder().buildSerializedNetwork(*net, config, &summary);
+  EXPECT_EQ(summary.precision, DataType::kFloat16);
+  EXPECT_EQ(summary.reducedPrecisionLayers, 1);
+  config.fp16 = false;
+  config.bf16 = true;
+  auto other = twoMatMuls();
+  EXPECT_NE(errorOf([&] { Builder().buildSerializedNetwork(*other, config); }).find("one reduced float type per build"),
+            std::string::npos);
 }

@@ -40,7 +40,7 @@ std::unique_ptr<ir::Network> convMatMul() {
 std::vector<std::string> layerSummary(const ir::Network& net) {
   std::vector<std::string> names;
   for (auto& l : net.layers())
-    if (l->type() != LayerType::kConstant) names.push_back(concat(layerTypeName(l->type()), "(", l->inputs[0]->name(), ")"));
+    if (l->type() != LayerType::kConstant) names.push_back(layerTypeName(l->type()));
   return names;
 }
 
@@ -80,16 +80,15 @@ TEST(QuantizeImplicit, QuantizesConvAndMatMulInputsWithPerChannelWeights) {
   ASSERT_TRUE(runPass(*net, policy));
   EXPECT_EQ(policy.quantizedLayers, 2);
   EXPECT_EQ(layerSummary(*net),
-            (std::vector<std::string>{"Quantize(x)", "Dequantize(x_quantize_0)", "Quantize(conv_w)", "Dequantize(conv_w_quantize_0)",
-                                      "Convolution(x_dequantize_0)", "Activation(c)", "Quantize(r)",
-                                      "Dequantize(r_quantize_0)", "Quantize(matmul_b)", "Dequantize(matmul_b_quantize_0)",
-                                      "MatrixMultiply(r_dequantize_0)"}));
+            (std::vector<std::string>{"Quantize", "Dequantize", "Dequantize", "Convolution", "Activation", "Quantize",
+                                      "Dequantize", "Dequantize", "MatrixMultiply"}));
   // Activation: per tensor, the calibrated scale, zero point 0 of type int8.
   const ir::Layer* conv = net->findLayer("conv");
   const ir::Layer* dqx = producer(conv->inputs[0]);
   ASSERT_EQ(dqx->type(), LayerType::kDequantize);
   const ir::Layer* qx = producer(dqx->inputs[0]);
   ASSERT_EQ(qx->type(), LayerType::kQuantize);
+  EXPECT_EQ(qx->inputs[0]->name(), "x");
   EXPECT_EQ(qx->as<QuantizeParams>().outputType, DataType::kInt8);
   const Weights& sx = producer(qx->inputs[1])->as<ConstantParams>().weights;
   EXPECT_TRUE(sx.shape.empty());
@@ -98,20 +97,28 @@ TEST(QuantizeImplicit, QuantizesConvAndMatMulInputsWithPerChannelWeights) {
   EXPECT_EQ(zx.type, DataType::kInt8);
   EXPECT_EQ(zx.as<int8_t>()[0], 0);
   EXPECT_EQ(dqx->inputs[1], qx->inputs[1]);  // the pair shares its scale and zero point
-  // Conv weights: per output channel (axis 0), absmax / 127: 0.1 and 0.4.
-  const ir::Layer* qw = producer(producer(conv->inputs[1])->inputs[0]);
-  ASSERT_EQ(qw->type(), LayerType::kQuantize);
-  EXPECT_EQ(qw->as<QuantizeParams>().axis, 0);
-  const Weights& sw = producer(qw->inputs[1])->as<ConstantParams>().weights;
+  // Conv weights: an int8 constant read by a Dequantize per output channel (axis 0), scales absmax / 127:
+  // 0.1 and 0.4, so each channel's largest weight is 127 (-127 for the negative channel).
+  const ir::Layer* dqw = producer(conv->inputs[1]);
+  ASSERT_EQ(dqw->type(), LayerType::kDequantize);
+  EXPECT_EQ(dqw->as<DequantizeParams>().axis, 0);
+  const Weights& qw = producer(dqw->inputs[0])->as<ConstantParams>().weights;
+  ASSERT_EQ(qw.type, DataType::kInt8);
+  ASSERT_EQ(qw.shape, (Dims{2, 1, 3, 3}));
+  EXPECT_EQ(qw.as<int8_t>()[8], 127);    // 0.1
+  EXPECT_EQ(qw.as<int8_t>()[0], 14);     // 0.1 / 9 -> 14.1
+  EXPECT_EQ(qw.as<int8_t>()[17], -127);  // -0.4
+  const Weights& sw = producer(dqw->inputs[1])->as<ConstantParams>().weights;
   ASSERT_EQ(sw.shape, (Dims{2}));
   EXPECT_FLOAT_EQ(sw.as<float>()[0], 0.1f / 127.f);
   EXPECT_FLOAT_EQ(sw.as<float>()[1], 0.4f / 127.f);
+  EXPECT_EQ(producer(dqw->inputs[2])->as<ConstantParams>().weights.type, DataType::kInt8);
   EXPECT_EQ(producer(conv->inputs[2])->type(), LayerType::kConstant);  // the bias stays float
   // MatMul B [4, 3]: per column (axis 1).
   const ir::Layer* matmul = net->findLayer("matmul");
-  const ir::Layer* qb = producer(producer(matmul->inputs[1])->inputs[0]);
-  EXPECT_EQ(qb->as<QuantizeParams>().axis, 1);
-  const Weights& sb = producer(qb->inputs[1])->as<ConstantParams>().weights;
+  const ir::Layer* dqb = producer(matmul->inputs[1]);
+  EXPECT_EQ(dqb->as<DequantizeParams>().axis, 1);
+  const Weights& sb = producer(dqb->inputs[1])->as<ConstantParams>().weights;
   ASSERT_EQ(sb.shape, (Dims{3}));
   EXPECT_FLOAT_EQ(sb.as<float>()[0], 1.8f / 127.f);   // column 0: |(0 - 6) * 0.3|
   EXPECT_FLOAT_EQ(sb.as<float>()[2], 0.05f / 127.f);  // column 2: |(11 - 6) * 0.01|: the small column keeps its precision
@@ -133,6 +140,7 @@ TEST(QuantizeImplicit, LayersWithoutAScaleOrPinnedToFloatStayFloat) {
   ASSERT_TRUE(runPass(*net, policy));
   EXPECT_EQ(policy.quantizedLayers, 1);
   EXPECT_EQ(producer(net->findLayer("conv")->inputs[0]), nullptr);  // still reads the network input
+  EXPECT_EQ(producer(net->findLayer("conv")->inputs[1])->type(), LayerType::kConstant);
   EXPECT_EQ(producer(net->findLayer("matmul")->inputs[0])->type(), LayerType::kDequantize);
 
   auto unscaled = convMatMul();
@@ -175,9 +183,9 @@ TEST(QuantizeImplicit, Fp8UsesPerTensorFloat8Pairs) {
   policy.quantizationScales = {{"x", 2.f / 448.f}, {"r", 1.5f / 448.f}};
   ASSERT_TRUE(runPass(*net, policy));
   const ir::Layer* conv = net->findLayer("conv");
-  const ir::Layer* qw = producer(producer(conv->inputs[1])->inputs[0]);
-  EXPECT_EQ(qw->as<QuantizeParams>().outputType, DataType::kFP8E4M3);
-  const Weights& sw = producer(qw->inputs[1])->as<ConstantParams>().weights;
+  const ir::Layer* dqw = producer(conv->inputs[1]);
+  EXPECT_EQ(producer(dqw->inputs[0])->as<ConstantParams>().weights.type, DataType::kFP8E4M3);
+  const Weights& sw = producer(dqw->inputs[1])->as<ConstantParams>().weights;
   EXPECT_TRUE(sw.shape.empty());
   EXPECT_FLOAT_EQ(sw.as<float>()[0], 0.4f / 448.f);
 }

@@ -1,16 +1,18 @@
 // quantize_implicit: turns calibrated scales into Q/DQ pairs, the layout an explicitly quantized (QDQ) model has:
 //
-//   x -> Quantize(scale_x, 0) -> Dequantize(scale_x, 0) -> Conv/MatMul <- Dequantize(s_w) <- Quantize(s_w) <- W
+//   x -> Quantize(scale_x, 0) -> Dequantize(scale_x, 0) -> Conv/MatMul <- Dequantize(s_w, 0) <- W_int8 (constant)
 //
 // Activations get the per-tensor scale calibration measured (found under the tensor's name, or the name of
 // the tensor it is a Transpose/Reshape of); constant weights get scales from their own values: int8 per
-// output channel (Convolution axis 0, MatrixMultiply B along N), fp8 per tensor. Until fold_qdq turns the
+// output channel (Convolution axis 0, MatrixMultiply B along N), fp8 per tensor, and are quantized here by
+// the Quantize kernel (fold_qdq, first in the next round, wants int8 constants). Until fold_qdq turns the
 // pattern into quantized layers it computes in float32 with the quantization error (fake quantization).
 // A layer with an input from a Dequantize is quantized (by this pass in an earlier round, or
 // by the model) and left alone.
 #include <cmath>
 #include <unordered_map>
 
+#include "backends/host_eval.h"
 #include "builder/calibration/calibration.h"
 #include "builder/passes/passes.h"
 #include "builder/passes/patterns.h"
@@ -66,44 +68,68 @@ class Quantizer {
  public:
   Quantizer(ir::Network& net, DataType type) : net_(net), type_(type) {}
 
-  // Quantize -> Dequantize of `x` with `scales` (one: per tensor) along `axis`, placed before `reader`.
-  ir::Tensor* fakeQuantize(ir::Tensor* x, const std::vector<float>& scales, int64_t axis, ir::Layer* reader) {
-    bool perTensor = scales.size() == 1 && axis < 0;
-    Dims scaleShape = perTensor ? Dims{} : Dims{static_cast<int64_t>(scales.size())};
-    ir::Tensor* scale = addConstantBefore(net_, Weights::copyOf(DataType::kFloat32, scaleShape, scales.data()),
-                                          x->name() + "_scale", reader);
-    ir::Tensor* zeroPoint = addConstantBefore(net_, Weights::zeros(type_, scaleShape), x->name() + "_zero_point",
-                                              reader);
+  // Quantize -> Dequantize of activation `x` with its per-tensor scale, placed before `reader`; one pair
+  // per tensor, shared by its quantized readers.
+  ir::Tensor* activation(ir::Tensor* x, float scale, ir::Layer* reader) {
+    auto found = activations_.find(x);
+    if (found != activations_.end()) return found->second;
+    ir::Tensor* scaleTensor = nullptr;
+    ir::Tensor* zeroPoint = nullptr;
+    ir::Layer* quantize = addQuantize(x, {scale}, -1, reader, &scaleTensor, &zeroPoint);
+    return activations_[x] = addDequantize(quantize->outputs[0], scaleTensor, zeroPoint, -1, reader);
+  }
+
+  // Constant weights `w` quantized at build time (by the Quantize kernel, as fold_constants would) into a
+  // constant of the quantized type read by a Dequantize: the form quantizers write and fold_qdq folds.
+  ir::Tensor* weights(ir::Tensor* w, const std::vector<float>& scales, int64_t axis, ir::Layer* reader) {
+    ir::Tensor* scaleTensor = nullptr;
+    ir::Tensor* zeroPoint = nullptr;
+    ir::Layer* quantize = addQuantize(w, scales, axis, reader, &scaleTensor, &zeroPoint);
+    std::vector<const HostTensor*> inputs;
+    for (ir::Tensor* in : quantize->inputs) inputs.push_back(constantWeights(in));
+    ir::Tensor* quantized = quantize->outputs[0];
+    net_.replaceByConstants(quantize, host::evaluateLayer(*quantize, inputs),
+                            [&] { return net_.uniqueName(w->name() + "_" + dataTypeName(type_)); });
+    folded_.push_back(quantize);
+    return addDequantize(quantized, scaleTensor, zeroPoint, axis, reader);
+  }
+
+  // The Quantize layers replaced by constants, to remove.
+  const std::vector<ir::Layer*>& folded() const { return folded_; }
+
+ private:
+  ir::Layer* addQuantize(ir::Tensor* x, const std::vector<float>& scales, int64_t axis, ir::Layer* reader,
+                         ir::Tensor** scale, ir::Tensor** zeroPoint) {
+    Dims scaleShape = axis < 0 ? Dims{} : Dims{static_cast<int64_t>(scales.size())};
+    *scale = addConstantBefore(net_, Weights::copyOf(DataType::kFloat32, scaleShape, scales.data()),
+                               x->name() + "_scale", reader);
+    *zeroPoint = addConstantBefore(net_, Weights::zeros(type_, scaleShape), x->name() + "_zero_point", reader);
     QuantizeParams q;
-    q.axis = perTensor ? 1 : axis;
+    q.axis = axis < 0 ? 1 : axis;
     q.outputType = type_;
-    ir::Layer* quantize = net_.addLayerRaw(q, {x, scale, zeroPoint}, 1, net_.uniqueName(x->name() + "_quantize"));
+    ir::Layer* quantize = net_.addLayerRaw(q, {x, *scale, *zeroPoint}, 1, net_.uniqueName(x->name() + "_quantize"));
     quantize->origin = reader->origin;
     quantize->outputs[0]->setType(type_);
     quantize->outputs[0]->setDims(x->dims());
     net_.moveLayerBefore(quantize, reader);
+    return quantize;
+  }
+
+  ir::Tensor* addDequantize(ir::Tensor* q, ir::Tensor* scale, ir::Tensor* zeroPoint, int64_t axis, ir::Layer* reader) {
     DequantizeParams dq;
-    dq.axis = q.axis;
-    ir::Layer* dequantize = net_.addLayerRaw(dq, {quantize->outputs[0], scale, zeroPoint}, 1,
-                                             net_.uniqueName(x->name() + "_dequantize"));
+    dq.axis = axis < 0 ? 1 : axis;
+    ir::Layer* dequantize = net_.addLayerRaw(dq, {q, scale, zeroPoint}, 1, net_.uniqueName(q->name() + "_dequantize"));
     dequantize->origin = reader->origin;
     dequantize->outputs[0]->setType(DataType::kFloat32);
-    dequantize->outputs[0]->setDims(x->dims());
+    dequantize->outputs[0]->setDims(q->dims());
     net_.moveLayerBefore(dequantize, reader);
     return dequantize->outputs[0];
   }
 
-  // The fake-quantized version of activation `x` (one pair per tensor, shared by its int8 readers).
-  ir::Tensor* activation(ir::Tensor* x, float scale, ir::Layer* reader) {
-    auto found = activations_.find(x);
-    if (found != activations_.end()) return found->second;
-    return activations_[x] = fakeQuantize(x, {scale}, -1, reader);
-  }
-
- private:
   ir::Network& net_;
   DataType type_;
   std::unordered_map<ir::Tensor*, ir::Tensor*> activations_;
+  std::vector<ir::Layer*> folded_;
 };
 
 }  // namespace
@@ -160,7 +186,7 @@ bool quantizeImplicit(PassContext& context) {
       ir::Tensor*& in = layer->inputs[indices[k]];
       if (const Weights* w = constantWeights(in)) {
         int64_t axis = weightAxis(*layer, indices[k], w->shape, type);
-        in = quantizer.fakeQuantize(in, weightScales(*w, axis, qmax), axis, layer);
+        in = quantizer.weights(in, weightScales(*w, axis, qmax), axis, layer);
       } else {
         in = quantizer.activation(in, activationScales[k], layer);
       }
@@ -168,6 +194,7 @@ bool quantizeImplicit(PassContext& context) {
     ++count;
   }
   if (count == 0) return false;
+  net.removeLayers(quantizer.folded());
   policy->quantizedLayers += count;
   context.log.push_back(concat("quantize_implicit: ", count, " layers get ", dataTypeName(type),
                                " Quantize/Dequantize inputs"));
