@@ -12,6 +12,7 @@
 
 #include "builder/calibration/calibration.h"
 #include "builder/calibration/histogram.h"
+#include "core/error.h"
 #include "ir/network.h"
 #include "test_helpers.h"
 

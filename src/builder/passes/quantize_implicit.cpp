@@ -76,7 +76,7 @@ class Quantizer {
     ir::Tensor* scaleTensor = nullptr;
     ir::Tensor* zeroPoint = nullptr;
     ir::Layer* quantize = addQuantize(x, {scale}, -1, reader, &scaleTensor, &zeroPoint);
-    return activations_[x] = addDequantize(quantize->outputs[0], scaleTensor, zeroPoint, -1, reader);
+    return activations_[x] = addDequantize(quantize->outputs[0], x->name(), scaleTensor, zeroPoint, -1, reader);
   }
 
   // Constant weights `w` quantized at build time (by the Quantize kernel, as fold_constants would) into a
@@ -91,7 +91,7 @@ class Quantizer {
     net_.replaceByConstants(quantize, host::evaluateLayer(*quantize, inputs),
                             [&] { return net_.uniqueName(w->name() + "_" + dataTypeName(type_)); });
     folded_.push_back(quantize);
-    return addDequantize(quantized, scaleTensor, zeroPoint, axis, reader);
+    return addDequantize(quantized, w->name(), scaleTensor, zeroPoint, axis, reader);
   }
 
   // The Quantize layers replaced by constants, to remove.
@@ -115,10 +115,12 @@ class Quantizer {
     return quantize;
   }
 
-  ir::Tensor* addDequantize(ir::Tensor* q, ir::Tensor* scale, ir::Tensor* zeroPoint, int64_t axis, ir::Layer* reader) {
+  // Dequantize of `q`, the quantized `base`.
+  ir::Tensor* addDequantize(ir::Tensor* q, const std::string& base, ir::Tensor* scale, ir::Tensor* zeroPoint,
+                            int64_t axis, ir::Layer* reader) {
     DequantizeParams dq;
     dq.axis = axis < 0 ? 1 : axis;
-    ir::Layer* dequantize = net_.addLayerRaw(dq, {q, scale, zeroPoint}, 1, net_.uniqueName(q->name() + "_dequantize"));
+    ir::Layer* dequantize = net_.addLayerRaw(dq, {q, scale, zeroPoint}, 1, net_.uniqueName(base + "_dequantize"));
     dequantize->origin = reader->origin;
     dequantize->outputs[0]->setType(DataType::kFloat32);
     dequantize->outputs[0]->setDims(q->dims());
