@@ -287,3 +287,28 @@ TEST(LayerPrecisions, AFloat16PinReducesThatLayerAloneWithoutFp16) {
   EXPECT_NE(errorOf([&] { Builder().buildSerializedNetwork(*other, config); }).find("one reduced float type per build"),
             std::string::npos);
 }
+
+TEST(Calibration, Fp8BuildUsesFloat8PairsAndStaysClose) {
+  std::vector<std::vector<float>> batches = {{0.5f, -1.f, 0.25f, 0.f}, {1.f, 2.f, -3.f, 0.5f}};
+  BuilderConfig config;
+  config.fp8 = true;
+  config.builderEffort = 0;
+  config.calibrationMethod = CalibrationMethod::kMinMax;
+  config.calibrator = std::make_shared<ListCalibrator>(Dims{1, 4}, batches);
+  BuildSummary summary;
+  auto net = twoMatMuls();
+  std::vector<uint8_t> plan = Builder().buildSerializedNetwork(*net, config, &summary);
+  EXPECT_EQ(summary.quantizedLayers, 2);
+  auto fp8 = Runtime().deserializeEngine(plan.data(), plan.size());
+  EXPECT_NE(fp8->layerInformation().find("Quantize"), std::string::npos);
+  auto fp32 = kiln::testing::buildEngine(*twoMatMuls());
+  std::vector<float> x = {1.f, -2.f, 0.7f, 3.f}, expected(4), actual(4);
+  for (auto [engine, out] : {std::pair{fp32, &expected}, std::pair{fp8, &actual}}) {
+    auto context = engine->createExecutionContext();
+    context->setTensorAddress("x", x.data());
+    context->setTensorAddress("out", out->data());
+    context->execute();
+  }
+  // e4m3 keeps 3 mantissa bits: about 6% relative error per value.
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(actual[i], expected[i], 0.1 * std::fabs(expected[i]) + 0.05);
+}
