@@ -1,5 +1,7 @@
 #include "common.h"
 
+#include "calibration_data.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -21,7 +23,9 @@ namespace fs = std::filesystem;
 
 std::set<std::string> builderOptionNames(std::set<std::string> own) {
   std::set<std::string> names = {"device", "fp16", "bf16", "min-shapes", "opt-shapes", "max-shapes", "shapes",
-                                    "disable-passes", "memory-limit", "max-tensor-elements", "builder-effort", "timing-cache", "quiet"};
+                                    "disable-passes", "memory-limit", "max-tensor-elements", "builder-effort", "timing-cache", "quiet",
+                                    "int8", "fp8", "calib", "calib-method", "calib-percentile", "calib-cache",
+                                    "layer-precisions", "precision-constraints"};
   names.insert(own.begin(), own.end());
   return names;
 }
@@ -34,6 +38,58 @@ void printTacticProgress(int layer, int count, const std::string& name, const st
   if (line.size() > 100) line = line.substr(0, 97) + "...";
   std::fprintf(stderr, "\r%s\x1b[K", line.c_str());
   std::fflush(stderr);
+}
+}  // namespace
+
+namespace {
+// "fp32", "fp16", "bf16", "int8", "fp8" (--layer-precisions).
+DataType precisionFromName(const std::string& text, const std::string& layer) {
+  static const std::pair<const char*, DataType> kNames[] = {{"fp32", DataType::kFloat32}, {"fp16", DataType::kFloat16},
+                                                            {"bf16", DataType::kBFloat16}, {"int8", DataType::kInt8},
+                                                            {"fp8", DataType::kFP8E4M3}};
+  for (auto& [name, type] : kNames)
+    if (text == name) return type;
+  fail(ErrorCode::kInvalidArgument,
+       concat("--layer-precisions: '", text, "' for layer '", layer, "' is not fp32, fp16, bf16, int8 or fp8"));
+}
+
+// --int8, --fp8, --calib, --calib-method, --calib-percentile, --calib-cache, --layer-precisions,
+// --precision-constraints.
+void applyQuantizationOptions(const Options& options, BuilderConfig& config) {
+  config.int8 = options.has("int8");
+  config.fp8 = options.has("fp8");
+  if (options.has("calib")) config.calibrator = std::make_shared<DirectoryCalibrator>(options.get("calib"));
+  config.calibrationCache = options.get("calib-cache");
+  std::string method = options.get("calib-method", "entropy");
+  if (method == "entropy") config.calibrationMethod = CalibrationMethod::kEntropy;
+  else if (method == "minmax") config.calibrationMethod = CalibrationMethod::kMinMax;
+  else if (method == "percentile") config.calibrationMethod = CalibrationMethod::kPercentile;
+  else fail(ErrorCode::kInvalidArgument, concat("--calib-method must be entropy, minmax or percentile, got '", method, "'"));
+  if (options.has("calib-percentile")) {
+    KILN_CHECK(config.calibrationMethod == CalibrationMethod::kPercentile, kInvalidArgument,
+               "--calib-percentile needs --calib-method=percentile");
+    config.calibrationPercentile = options.getDouble("calib-percentile", config.calibrationPercentile);
+    KILN_CHECK(config.calibrationPercentile > 0 && config.calibrationPercentile <= 100, kInvalidArgument,
+               "--calib-percentile must be in (0, 100], got ", config.calibrationPercentile);
+  }
+  KILN_CHECK(config.int8 || config.fp8 || (!options.has("calib") && !options.has("calib-method") &&
+                                           !options.has("calib-cache")),
+             kInvalidArgument, "--calib, --calib-method and --calib-cache need --int8 or --fp8");
+  for (const std::string& item : splitList(options.get("layer-precisions"))) {
+    size_t colon = item.rfind(':');
+    KILN_CHECK(colon != std::string::npos && colon > 0, kInvalidArgument, "--layer-precisions: expected ",
+               "name:precision, got '", item, "'");
+    std::string layer = item.substr(0, colon);
+    KILN_CHECK(!config.layerPrecisions.count(layer), kInvalidArgument, "--layer-precisions names layer '", layer,
+               "' twice");
+    config.layerPrecisions[layer] = precisionFromName(item.substr(colon + 1), layer);
+  }
+  std::string constraints = options.get("precision-constraints", "none");
+  if (constraints == "none") config.precisionConstraints = PrecisionConstraints::kNone;
+  else if (constraints == "prefer") config.precisionConstraints = PrecisionConstraints::kPrefer;
+  else if (constraints == "obey") config.precisionConstraints = PrecisionConstraints::kObey;
+  else fail(ErrorCode::kInvalidArgument, concat("--precision-constraints must be obey, prefer or none, got '",
+                                                constraints, "'"));
 }
 }  // namespace
 
@@ -52,6 +108,7 @@ BuilderConfig builderConfigFrom(const Options& options) {
   config.maxTensorElements = options.getInt("max-tensor-elements", config.maxTensorElements);
   KILN_CHECK(config.maxTensorElements >= 1, kInvalidArgument, "--max-tensor-elements must be >= 1, got ",
              config.maxTensorElements);
+  applyQuantizationOptions(options, config);
   auto mins = parseShapes(options.get("min-shapes"));
   auto opts = parseShapes(options.get("opt-shapes"));
   auto maxs = parseShapes(options.get("max-shapes"));

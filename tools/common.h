@@ -15,7 +15,9 @@
 namespace kiln::tools {
 
 // The options of every command that builds a plan: --device, --fp16, --bf16, --min/opt/max-shapes,
-// --shapes, --disable-passes, --memory-limit, --max-tensor-elements, --builder-effort, --timing-cache, --quiet; followed by `own`.
+// --shapes, --disable-passes, --memory-limit, --max-tensor-elements, --builder-effort, --timing-cache, --quiet,
+// and quantization: --int8, --fp8, --calib, --calib-method, --calib-percentile, --calib-cache,
+// --layer-precisions, --precision-constraints; followed by `own`.
 std::set<std::string> builderOptionNames(std::set<std::string> own);
 // Builder settings from those options. Tactic timing shows its progress on a terminal (stderr) unless
 // --quiet.

@@ -133,6 +133,42 @@ struct OptimizationProfile {
   }
 };
 
+// ---- INT8 / FP8 calibration (implicit quantization) -----------------------------------------------
+
+// One calibration input: float32 values in C order and their shape.
+struct CalibrationTensor {
+  Dims dims;
+  std::vector<float> values;
+};
+// One calibration batch: a tensor for every network input, by input name.
+using CalibrationBatch = std::map<std::string, CalibrationTensor>;
+
+// Yields the batches the builder runs the float32 network on to find each tensor's int8/fp8 scale
+// (TensorRT's IInt8Calibrator). Each batch must give every network input, with a shape inside the
+// optimization profile; the builder calls nextBatch() until it returns false.
+class Calibrator {
+ public:
+  virtual ~Calibrator() = default;
+  // Fills `batch` (given empty) with the next batch and returns true, or returns false when done.
+  virtual bool nextBatch(CalibrationBatch& batch) = 0;
+};
+
+// How a tensor's scale is chosen from the values seen while calibrating.
+enum class CalibrationMethod : uint8_t {
+  kEntropy,     // the clipping threshold minimizing the KL divergence of the int8 histogram (TensorRT's default)
+  kMinMax,      // absmax / 127: nothing clipped
+  kPercentile,  // the calibrationPercentile-th percentile of |x| / 127
+};
+const char* calibrationMethodName(CalibrationMethod method);  // "entropy", "minmax", "percentile"
+
+// How per-layer precisions (BuilderConfig::layerPrecisions) are honored when the layer cannot run so.
+enum class PrecisionConstraints : uint8_t {
+  kNone,    // a hint: the layer silently keeps the precision the builder would give it
+  kPrefer,  // as kNone, with a warning naming the layer
+  kObey,    // the build fails naming the layer
+};
+const char* precisionConstraintsName(PrecisionConstraints constraints);  // "none", "prefer", "obey"
+
 struct BuilderConfig {
   // "cpu", or "cuda" / "cuda:N" when Kiln was built with CUDA.
   std::string device = "cpu";
@@ -163,6 +199,25 @@ struct BuilderConfig {
   // Called while tactics are timed, for progress on a terminal: layer index (0-based) and count of the
   // layers being tuned, the layer's name and the tactics being timed (space-separated). Empty: silent.
   std::function<void(int layer, int layerCount, const std::string& layerName, const std::string& tactic)> progress;
+
+  // Implicit quantization. With int8 (or fp8: float8 e4m3, per-tensor scales), the inputs of Convolution
+  // and MatrixMultiply layers get QuantizeLinear/DequantizeLinear pairs (symmetric, zero point 0) with the
+  // scales found by calibration, and constant weights get per-output-channel scales (per-tensor for fp8),
+  // as an explicitly quantized model has them. A layer whose input has no scale stays in float.
+  bool int8 = false;
+  bool fp8 = false;  // not together with int8
+  // The batches to calibrate with; needed with int8/fp8 unless calibrationCache exists.
+  std::shared_ptr<Calibrator> calibrator;
+  CalibrationMethod calibrationMethod = CalibrationMethod::kEntropy;
+  double calibrationPercentile = 99.99;  // kPercentile: in (0, 100]
+  // A calibration cache file (versioned text: method, Kiln version, one `tensor: scale` line per tensor).
+  // When it exists it is read instead of calibrating (an unreadable, foreign or other-method file is an
+  // error naming the file and line); otherwise it is written after calibrating. Empty: no file.
+  std::string calibrationCache;
+  // Per-layer precision by layer name: kFloat32 (keep out of int8/fp8 and fp16), kFloat16/kBFloat16 (run
+  // in that type, also without fp16/bf16), kInt8/kFP8E4M3 (quantize it). Honored as precisionConstraints says.
+  std::map<std::string, DataType> layerPrecisions;
+  PrecisionConstraints precisionConstraints = PrecisionConstraints::kNone;
 };
 
 // The tactic chosen for one layer.
@@ -192,6 +247,8 @@ struct BuildSummary {
   DataType precision = DataType::kFloat32; // the reduced type allowed by --fp16/--bf16 (kFloat32: none)
   int reducedPrecisionLayers = 0;          // layers (besides Constants and Casts) computing in `precision`
   int castsInserted = 0;                   // Casts added at the precision boundaries
+  int quantizedLayers = 0;                 // layers given Quantize/Dequantize inputs by int8/fp8 calibration
+  int calibrationBatches = 0;              // batches calibrated with (0: none, or the cache was read)
   std::vector<LayerTactic> tactics;        // per layer of the optimized network, in order
   int layersTimed = 0;                     // layers whose candidates were timed in this build
   int timingCacheHits = 0;                 // layers whose choice came from the timing cache

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -310,6 +311,73 @@ py::dict dlpackInfo(py::object capsule) {
   }
   d["dtype"] = py::make_tuple(t->dtype.code, t->dtype.bits, t->dtype.lanes);
   return d;
+}
+
+// config.calibrator: a Python object whose get_batch() returns {input name: array} (numpy, or anything with
+// .numpy() such as a torch tensor), or None when done. Called by the builder without the GIL.
+class PythonCalibrator : public Calibrator {
+ public:
+  explicit PythonCalibrator(py::object source)
+      : source_(new py::object(std::move(source)), [](py::object* o) {
+          py::gil_scoped_acquire acquire;
+          delete o;
+        }) {}
+  bool nextBatch(CalibrationBatch& batch) override {
+    py::gil_scoped_acquire acquire;
+    try {
+      py::object result = source_->attr("get_batch")();
+      if (result.is_none()) return false;
+      if (!py::isinstance<py::dict>(result))
+        throw Error(ErrorCode::kInvalidArgument, "calibrator.get_batch() must return a dict {input name: array} or None");
+      for (auto [key, value] : result.cast<py::dict>()) {
+        py::object array = py::reinterpret_borrow<py::object>(value);
+        if (!py::isinstance<py::array>(array) && py::hasattr(array, "detach"))  // a torch tensor
+          array = array.attr("detach")().attr("cpu")().attr("numpy")();
+        else if (!py::isinstance<py::array>(array) && py::hasattr(array, "numpy"))
+          array = array.attr("numpy")();
+        auto floats = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(array);
+        if (!floats)
+          throw Error(ErrorCode::kInvalidArgument,
+                      "calibrator.get_batch(): the value of '" + py::str(key).cast<std::string>() + "' is not an array");
+        CalibrationTensor& tensor = batch[py::str(key).cast<std::string>()];
+        tensor.dims.assign(floats.shape(), floats.shape() + floats.ndim());
+        tensor.values.assign(floats.data(), floats.data() + floats.size());
+      }
+      return true;
+    } catch (py::error_already_set& e) {
+      throw Error(ErrorCode::kInvalidArgument, std::string("calibrator.get_batch() raised ") + e.what());
+    }
+  }
+  const py::object& source() const { return *source_; }
+
+ private:
+  std::shared_ptr<py::object> source_;
+};
+
+template <class E>
+E enumFromName(const std::string& text, const std::vector<std::pair<const char*, E>>& names, const char* what) {
+  std::string known;
+  for (auto& [name, value] : names) {
+    if (text == name) return value;
+    known += (known.empty() ? "" : ", ") + std::string(name);
+  }
+  throw Error(ErrorCode::kInvalidArgument, std::string(what) + " '" + text + "' is not one of " + known);
+}
+
+const std::vector<std::pair<const char*, CalibrationMethod>> kCalibrationMethods = {
+    {"entropy", CalibrationMethod::kEntropy}, {"minmax", CalibrationMethod::kMinMax},
+    {"percentile", CalibrationMethod::kPercentile}};
+const std::vector<std::pair<const char*, PrecisionConstraints>> kConstraints = {
+    {"none", PrecisionConstraints::kNone}, {"prefer", PrecisionConstraints::kPrefer}, {"obey", PrecisionConstraints::kObey}};
+const std::vector<std::pair<const char*, DataType>> kPrecisions = {
+    {"fp32", DataType::kFloat32}, {"fp16", DataType::kFloat16}, {"bf16", DataType::kBFloat16},
+    {"int8", DataType::kInt8}, {"fp8", DataType::kFP8E4M3}};
+
+template <class E>
+const char* nameOf(E value, const std::vector<std::pair<const char*, E>>& names) {
+  for (auto& [name, v] : names)
+    if (v == value) return name;
+  return "?";
 }
 
 }  // namespace
@@ -1013,7 +1081,55 @@ PYBIND11_MODULE(_kiln, m) {
               (*holder)(layer, count, name, tactic);
             };
           },
-          "A callable(layer, layer_count, layer_name, tactic) called while tactics are timed, or None");
+          "A callable(layer, layer_count, layer_name, tactic) called while tactics are timed, or None")
+      .def_readwrite("int8", &BuilderConfig::int8,
+                     "Implicit int8 quantization: Conv/MatMul inputs get Q/DQ pairs with calibrated scales")
+      .def_readwrite("fp8", &BuilderConfig::fp8, "As int8 with float8 e4m3 and per-tensor scales")
+      .def_property(
+          "calibrator",
+          [](const BuilderConfig& c) -> py::object {
+            auto* python = dynamic_cast<PythonCalibrator*>(c.calibrator.get());
+            return python ? python->source() : py::none();
+          },
+          [](BuilderConfig& c, py::object source) {
+            if (source.is_none()) {
+              c.calibrator = nullptr;
+              return;
+            }
+            if (!py::hasattr(source, "get_batch"))
+              throw Error(ErrorCode::kInvalidArgument, "a calibrator needs a get_batch() method");
+            c.calibrator = std::make_shared<PythonCalibrator>(source);
+          },
+          "An object whose get_batch() returns {input name: numpy array or torch tensor}, or None when done")
+      .def_property(
+          "calibration_method", [](const BuilderConfig& c) { return nameOf(c.calibrationMethod, kCalibrationMethods); },
+          [](BuilderConfig& c, const std::string& name) {
+            c.calibrationMethod = enumFromName(name, kCalibrationMethods, "calibration_method");
+          },
+          "'entropy' (default), 'minmax' or 'percentile'")
+      .def_readwrite("calibration_percentile", &BuilderConfig::calibrationPercentile,
+                     "With calibration_method 'percentile': the percentile of |x| kept (default 99.99)")
+      .def_readwrite("calibration_cache", &BuilderConfig::calibrationCache,
+                     "Calibration cache file: read instead of calibrating when it exists, else written; '' for none")
+      .def_property(
+          "layer_precisions",
+          [](const BuilderConfig& c) {
+            std::map<std::string, std::string> names;
+            for (auto& [layer, type] : c.layerPrecisions) names[layer] = nameOf(type, kPrecisions);
+            return names;
+          },
+          [](BuilderConfig& c, const std::map<std::string, std::string>& names) {
+            std::map<std::string, DataType> types;
+            for (auto& [layer, name] : names) types[layer] = enumFromName(name, kPrecisions, "layer precision");
+            c.layerPrecisions = types;
+          },
+          "{layer name: 'fp32' | 'fp16' | 'bf16' | 'int8' | 'fp8'} (assign a dict)")
+      .def_property(
+          "precision_constraints", [](const BuilderConfig& c) { return nameOf(c.precisionConstraints, kConstraints); },
+          [](BuilderConfig& c, const std::string& name) {
+            c.precisionConstraints = enumFromName(name, kConstraints, "precision_constraints");
+          },
+          "How layer_precisions hold: 'none' (a hint), 'prefer' (warn when not honored), 'obey' (fail)");
 
   py::class_<LayerTactic>(m, "LayerTactic")
       .def_readonly("layer_name", &LayerTactic::layerName)
@@ -1041,6 +1157,8 @@ PYBIND11_MODULE(_kiln, m) {
       .def_readonly("fallback_layers", &BuildSummary::fallbackLayers)
       .def_readonly("reduced_precision_layers", &BuildSummary::reducedPrecisionLayers)
       .def_readonly("casts_inserted", &BuildSummary::castsInserted)
+      .def_readonly("quantized_layers", &BuildSummary::quantizedLayers)
+      .def_readonly("calibration_batches", &BuildSummary::calibrationBatches)
       .def_readonly("tactics", &BuildSummary::tactics, "The chosen tactic of every layer (LayerTactic list)")
       .def_readonly("layers_timed", &BuildSummary::layersTimed)
       .def_readonly("timing_cache_hits", &BuildSummary::timingCacheHits)

@@ -3,11 +3,13 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <set>
 #include <sstream>
 #include <unordered_map>
 
 #include "backends/backend.h"
 #include "backends/host_eval.h"
+#include "builder/calibration/calibration.h"
 #include "builder/pass_manager.h"
 #include "builder/tactic_selector.h"
 #include "core/checked_math.h"
@@ -149,6 +151,43 @@ static void checkTensorElements(const ir::Network& net, const OptimizationProfil
   }
 }
 
+// BuilderConfig::layerPrecisions, checked against the network and the config, into the precision policy.
+// A float16/bfloat16 pin without fp16/bf16 reduces only the pinned layers.
+static void applyLayerPrecisions(const ir::Network& net, const BuilderConfig& config,
+                                 passes::PrecisionPolicy& precision) {
+  KILN_CHECK(!(config.int8 && config.fp8), kInvalidArgument, "int8 and fp8 cannot both be on: pick one");
+  for (auto& [name, type] : config.layerPrecisions) {
+    KILN_CHECK(net.findLayer(name) != nullptr, kInvalidArgument, "layer precision given for '", name,
+               "', which is not a layer of the network");
+    switch (type) {
+      case DataType::kFloat32:
+        break;
+      case DataType::kInt8:
+      case DataType::kFP8E4M3:
+        KILN_CHECK(type == DataType::kInt8 ? config.int8 : config.fp8, kInvalidArgument, "layer '", name,
+                   "' is asked to run in ", dataTypeName(type), ", which needs ", type == DataType::kInt8 ? "int8" : "fp8",
+                   " on (it is calibrated)");
+        break;
+      case DataType::kFloat16:
+      case DataType::kBFloat16:
+        if (precision.reduced == DataType::kFloat32) {
+          precision.reduced = type;
+          precision.onlyPinnedLayers = !config.fp16 && !config.bf16;
+        }
+        KILN_CHECK(precision.reduced == type, kInvalidArgument, "layer '", name, "' is asked to run in ",
+                   dataTypeName(type), ", but the build reduces to ", dataTypeName(precision.reduced),
+                   ": one reduced float type per build");
+        break;
+      default:
+        fail(ErrorCode::kInvalidArgument, concat("layer '", name, "' is asked to run in ", dataTypeName(type),
+                                                 ": layer precisions are float32, float16, bfloat16, int8 or ",
+                                                 "float8e4m3"));
+    }
+  }
+  precision.layerPrecisions = config.layerPrecisions;
+  precision.constraints = config.precisionConstraints;
+}
+
 // Whether any layer has several tactics at this effort. Without one, nothing is timed: the plan keeps no
 // tactic names (each layer loads its backend's preferred tactic, what timing would have kept), and the
 // build skips loading a preliminary engine and writing the plan twice (a third of a long chain's build).
@@ -190,9 +229,35 @@ std::vector<uint8_t> Builder::buildSerializedNetwork(NetworkDefinition& definiti
   precision.reduced = config.fp16 ? DataType::kFloat16 : config.bf16 ? DataType::kBFloat16 : DataType::kFloat32;
   precision.device = device.get();
   precision.fallback = cpu.get();
+  applyLayerPrecisions(net, config, precision);
+  if (config.int8 || config.fp8) {
+    // Calibrated on the network as given, before any pass: the scales are named by its tensors, which the
+    // passes keep (a fusion's layer takes over the fused layer's output tensor).
+    calibration::Settings settings;
+    settings.method = config.calibrationMethod;
+    settings.percentile = config.calibrationPercentile;
+    settings.type = config.int8 ? DataType::kInt8 : DataType::kFP8E4M3;
+    bool cached = !config.calibrationCache.empty() && std::filesystem::exists(config.calibrationCache);
+    if (cached) {
+      precision.quantizationScales = calibration::readCache(config.calibrationCache, settings);
+      logger_.log(Severity::kInfo, concat("calibration scales read from '", config.calibrationCache, "'"));
+    } else {
+      precision.quantizationScales =
+          calibration::calibrate(net, config, info.profile, settings, logger_, &result.calibrationBatches);
+      if (!config.calibrationCache.empty()) calibration::writeCache(config.calibrationCache, settings, precision.quantizationScales);
+    }
+    precision.quantizedType = settings.type;
+  } else {
+    KILN_CHECK(!config.calibrator && config.calibrationCache.empty(), kInvalidArgument,
+               "a calibrator or calibration cache is given but neither int8 nor fp8 is on");
+  }
   passes::runPasses(net, config.disabledPasses, result.passLog, /*maxRounds=*/10, device.get(), &precision);
   result.precision = precision.reduced;
   result.castsInserted = precision.castsInserted;
+  result.quantizedLayers = precision.quantizedLayers;
+  std::set<std::string> warned;  // the passes repeat until nothing changes: each warning once
+  for (const std::string& warning : precision.warnings)
+    if (warned.insert(warning).second) logger_.log(Severity::kWarning, warning);
   if (precision.reduced != DataType::kFloat32)
     for (auto& layer : net.layers()) {
       if (layer->type() == LayerType::kConstant || layer->type() == LayerType::kCast) continue;
@@ -295,6 +360,10 @@ std::string BuildSummary::toString() const {
   if (precision != DataType::kFloat32)
     out << "  precision:         " << reducedPrecisionLayers << " layers in " << dataTypeName(precision) << ", "
         << castsInserted << " casts inserted\n";
+  if (quantizedLayers > 0 || calibrationBatches > 0)
+    out << "  quantization:      " << quantizedLayers << " layers with Quantize/Dequantize inputs"
+        << (calibrationBatches > 0 ? concat(" (calibrated on ", calibrationBatches, " batches)") : std::string(""))
+        << "\n";
   int tuned = 0;
   for (const LayerTactic& t : tactics) tuned += t.candidates > 1 ? 1 : 0;
   out << "  tactics:           " << tuned << " layers chose among timed candidates (" << layersTimed

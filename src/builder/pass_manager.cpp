@@ -10,8 +10,9 @@ const std::vector<Pass>& allPasses() {
   // Order: folding first turns shape chains into constants, which makes Reshapes static and so
   // exposes no-ops; BatchNorm folds into a convolution before residual and activation fusion, which need
   // the Add / activation to follow the convolution directly (the residual first: it is added before the
-  // activation); dead-layer elimination sweeps what the others
-  // disconnected; precision reduction next to last, so it sees the final layers (the next round folds Casts of
+  // activation); implicit quantization after the fusions (BatchNorm must be folded into the weights before
+  // they are quantized, Transposes into MatMuls before Q/DQ separates them) and before fold_qdq;
+  // dead-layer elimination sweeps what the others disconnected; precision reduction next to last, so it sees the final layers (the next round folds Casts of
   // constants it may leave); layout selection last, since it picks chains by their reduced types (the
   // next round folds the Transposes of constant weights it adds).
   static const std::vector<Pass> passes = {
@@ -31,6 +32,9 @@ const std::vector<Pass>& allPasses() {
       {"fuse_attention", "replace MatMul/scale/mask/Softmax/MatMul attention subgraphs by one Attention layer", fuseAttention},
       {"fuse_matmul_bias", "fuse an Add of a constant bias after a MatMul into the MatMul's epilogue", fuseMatMulBias},
       {"fuse_gelu", "replace the erf GELU subgraph x*0.5*(1+erf(x/sqrt2)) by one Activation(Gelu)", fuseGelu},
+      {"quantize_implicit",
+       "with --int8/--fp8: Quantize/Dequantize pairs with the calibrated scales on the inputs of Conv/MatMul layers",
+       quantizeImplicit},
       {"eliminate_dead_layers", "remove layers whose outputs are never used", eliminateDeadLayers},
       {"reduce_precision", "with --fp16/--bf16: run float32 layers in float16/bfloat16, Casts at the boundaries",
        reducePrecision},

@@ -2,6 +2,7 @@
 // pass_manager.cpp, repeated until none changes anything.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,16 @@ struct PrecisionPolicy {
   const Backend* device = nullptr;
   const Backend* fallback = nullptr;      // the CPU; may equal device
   int castsInserted = 0;                  // out: Cast layers added at the precision boundaries
+  bool onlyPinnedLayers = false;          // reduce only the layers layerPrecisions pins to `reduced`
+  // quantize_implicit (and reduce_precision's per-layer precisions): the calibrated scale of each tensor
+  // by name (empty: no quantization), the quantized type (kInt8 or kFP8E4M3), BuilderConfig's per-layer
+  // precisions and how strictly they hold. Precisions not honored under kPrefer add a line to warnings.
+  std::map<std::string, float> quantizationScales;
+  DataType quantizedType = DataType::kInt8;
+  std::map<std::string, DataType> layerPrecisions;
+  PrecisionConstraints constraints = PrecisionConstraints::kNone;
+  int quantizedLayers = 0;            // out: layers given Quantize/Dequantize inputs
+  std::vector<std::string> warnings;  // out
 };
 
 struct PassContext {
@@ -62,6 +73,11 @@ bool fuseMatMulBias(PassContext& context);
 bool fuseGelu(PassContext& context);
 // Removes layers whose outputs nothing uses.
 bool eliminateDeadLayers(PassContext& context);
+// With calibrated scales (context.precision): gives each float32 Convolution and MatrixMultiply whose
+// inputs all have a scale QuantizeLinear/DequantizeLinear pairs on those inputs (symmetric, zero point 0;
+// constant weights per output channel for int8), as an explicitly quantized model has them, so fold_qdq
+// makes them quantized layers; layers pinned to another precision are left alone.
+bool quantizeImplicit(PassContext& context);
 // Switches float32 activations of layers that can run in reduced precision (context.precision) to
 // float16/bfloat16: network inputs and outputs keep their types, Casts are inserted only where a
 // reduced tensor meets a float32 reader (or the reverse), float32 constants read only by reduced layers

@@ -110,8 +110,25 @@ bool reducePrecision(PassContext& context) {
   ir::Network& net = context.network;
   auto hostValued = hostValuedTensors(net);
   std::unordered_set<const ir::Layer*> reduced;
-  for (auto& layer : net.layers())
-    if (canReduce(*layer, *policy, hostValued)) reduced.insert(layer.get());
+  for (auto& layer : net.layers()) {
+    // Per-layer precisions (BuilderConfig::layerPrecisions): a layer pinned to another type keeps its types;
+    // one pinned to the reduced type that cannot run in it (and is not reduced yet) is refused or warned of.
+    auto pin = policy->layerPrecisions.find(layer->name());
+    bool pinned = pin != policy->layerPrecisions.end();
+    if (pinned && pin->second != policy->reduced) continue;
+    if (!pinned && policy->onlyPinnedLayers) continue;
+    if (canReduce(*layer, *policy, hostValued)) {
+      reduced.insert(layer.get());
+      continue;
+    }
+    bool hasFloat32 = false;
+    for (auto* t : layer->outputs) hasFloat32 = hasFloat32 || t->type() == DataType::kFloat32;
+    if (!pinned || !hasFloat32 || policy->constraints == PrecisionConstraints::kNone) continue;
+    std::string why = concat(layer->describe(), " has no ", dataTypeName(policy->reduced), " kernel");
+    KILN_CHECK(policy->constraints != PrecisionConstraints::kObey, kUnsupported, why,
+               " (precision constraints: obey)");
+    policy->warnings.push_back(concat(why, ": it stays in float32"));
+  }
   if (reduced.empty()) return false;
 
   auto consumers = net.consumers();
