@@ -40,14 +40,18 @@ int64_t trailingMeanAxis(const ir::Layer* reduce) {
   return axes.front();
 }
 
+// `d` without its leading 1s.
+Dims withoutLeadingOnes(const Dims& d) {
+  auto first = std::find_if(d.begin(), d.end(), [](int64_t v) { return v != 1; });
+  return Dims(first, d.end());
+}
+
 // The constant behind `t` as `tail`-shaped float32 weights when it holds exactly one value per element of
-// `tail` (shape `tail` or with leading 1s), else nothing.
+// `tail` (its shape is `tail` up to leading 1s), else nothing.
 std::optional<Weights> paramOver(const ir::Tensor* t, const Dims& tail) {
   const Weights* w = constantWeights(t);
-  if (!w || w->type != DataType::kFloat32 || w->count() != volume(tail) || w->shape.size() > tail.size())
+  if (!w || w->type != DataType::kFloat32 || withoutLeadingOnes(w->shape) != withoutLeadingOnes(tail))
     return std::nullopt;
-  for (size_t i = 0; i < w->shape.size(); ++i)
-    if (w->shape[w->shape.size() - 1 - i] != tail[tail.size() - 1 - i]) return std::nullopt;
   Weights flat = *w;
   flat.shape = tail;
   return flat;

@@ -16,11 +16,6 @@ namespace {
 
 __device__ __forceinline__ float blockSum(float v, float* shared) { return blockAllReduce(v, SumOp{}, 0.f, shared); }
 
-// x rounded to T and back: the residual sum as an Add layer in T would store it.
-template <class T> __device__ __forceinline__ float roundedTo(float v) {
-  return static_cast<float>(toCompute(fromCompute<T>(v)));
-}
-
 // f(Tag<T>) for float32, float16 and bfloat16.
 template <class F> void dispatchNormType(DataType t, F&& f) {
   switch (t) {
