@@ -20,7 +20,7 @@
 
 namespace kiln::cuda_test {
 
-constexpr DataType F32 = DataType::kFloat32, F16 = DataType::kFloat16, BF16 = DataType::kBFloat16, I32 = DataType::kInt32,
+constexpr DataType F32 = DataType::kFloat32, F16 = DataType::kFloat16, I32 = DataType::kInt32,
                    I64 = DataType::kInt64, BOOL = DataType::kBool;
 
 inline std::shared_ptr<Backend> gpu() {
@@ -61,7 +61,6 @@ inline HostTensor makeTensor(const In& in, std::mt19937& rng) {
     switch (in.type) {
       case F32: reinterpret_cast<float*>(bytes.data())[i] = static_cast<float>(v); break;
       case F16: reinterpret_cast<uint16_t*>(bytes.data())[i] = floatToHalf(static_cast<float>(v)); break;
-      case BF16: reinterpret_cast<uint16_t*>(bytes.data())[i] = floatToBfloat16(static_cast<float>(v)); break;
       case I32: reinterpret_cast<int32_t*>(bytes.data())[i] = static_cast<int32_t>(std::floor(v)); break;
       case I64: reinterpret_cast<int64_t*>(bytes.data())[i] = static_cast<int64_t>(std::floor(v)); break;
       case BOOL: bytes[i] = in.values.empty() ? (v > (in.lo + in.hi) / 2) : (v != 0); break;
@@ -77,7 +76,6 @@ inline double elementAt(const HostTensor& t, int64_t i) {
   switch (t.type) {
     case F32: return t.as<float>()[i];
     case F16: return halfToFloat(t.as<uint16_t>()[i]);
-    case BF16: return bfloat16ToFloat(t.as<uint16_t>()[i]);
     case I32: return t.as<int32_t>()[i];
     case I64: return static_cast<double>(t.as<int64_t>()[i]);
     case BOOL: case DataType::kUInt8: return t.as<uint8_t>()[i];
@@ -107,7 +105,7 @@ inline void checkTactic(const std::string& tactic, const LayerParams& params, co
       tensors.push_back(nullptr);
       continue;
     }
-    anyHalf |= ins[i].type == F16 || ins[i].type == BF16;
+    anyHalf |= ins[i].type == F16;
     hosts[i] = makeTensor(ins[i], rng);
     if (ins[i].constant) {
       ConstantParams c;

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "ir/network.h"
 #include "test_helpers.h"
+#include "unit/cpu_wrapping_backend.h"
 
 using namespace kiln;
 using kiln::testing::floats;
@@ -375,6 +376,42 @@ TEST(NormGemmFusion, TanhGeluWithOtherConstantsStays) {
   net.markOutput(mul(mul(scalar(0.5f), x), add(scalar(1.f), net.addActivation(inner, ActivationType::kTanh))));
   net.inferShapes();
   EXPECT_FALSE(run(passes::fuseGelu, net));
+}
+
+// ---- a target without the fused kernels ------------------------------------------------------------------
+
+namespace {
+
+// Like the CUDA backend for now: no residual normalization and no epilogue activation.
+class NoFusedKernelsBackend final : public kiln::testing::CpuWrappingBackend {
+ public:
+  std::string unsupportedReason(const ir::Layer& layer) const override {
+    if (layer.type() == LayerType::kNormalization && layer.as<NormalizationParams>().addsResidual)
+      return "no residual normalization";
+    if (layer.type() == LayerType::kMatrixMultiply &&
+        layer.as<MatrixMultiplyParams>().activation != MatMulActivation::kNone)
+      return "no epilogue activation";
+    return CpuWrappingBackend::unsupportedReason(layer);
+  }
+};
+
+}  // namespace
+
+TEST(NormGemmFusion, TargetsWithoutTheFusedKernelsKeepTheLayers) {
+  ir::Network net;
+  ITensor* x = net.addInput("x", DataType::kFloat32, {2, 8});
+  ITensor* product = net.addMatrixMultiply(x, false, net.addConstant(randomWeights({8, 8}, 17)), false);
+  ITensor* h = net.addElementWise(net.addActivation(product, ActivationType::kRelu), x, ElementWiseOp::kAdd);
+  net.markOutput(layerNorm(net, h, 8));
+  net.inferShapes();
+  NoFusedKernelsBackend target;
+  std::vector<std::string> log;
+  passes::PassContext context{net, log, &target};
+  EXPECT_FALSE(passes::fuseMatMulActivation(context));
+  EXPECT_FALSE(passes::fuseResidualNorm(context));
+  EXPECT_EQ(countOf(net, LayerType::kActivation), 1);
+  EXPECT_EQ(countOf(net, LayerType::kElementWise), 1);
+  EXPECT_TRUE(log.empty());
 }
 
 // ---- through the builder ----------------------------------------------------------------------------------

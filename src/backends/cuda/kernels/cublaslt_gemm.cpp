@@ -29,17 +29,6 @@ cudaDataType_t cudaTypeOf(DataType t) {
   return t == DataType::kFloat16 ? CUDA_R_16F : CUDA_R_32F;
 }
 
-// The epilogue for a bias (or none) and an activation; cuBLASLt's GELU is the tanh approximation.
-cublasLtEpilogue_t epilogueOf(MatMulActivation activation, bool withBias) {
-  switch (activation) {
-    case MatMulActivation::kNone: return withBias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
-    case MatMulActivation::kRelu: return withBias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
-    case MatMulActivation::kGeluTanh: return withBias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
-    case MatMulActivation::kGelu: break;
-  }
-  fail(ErrorCode::kUnsupported, "cuBLASLt has no exact (erf) GELU epilogue");
-}
-
 }  // namespace
 
 struct LtGemmRunner::Plan {
@@ -67,7 +56,7 @@ void LtGemmRunner::run(const LtGemm& g, const void* a, const void* b, void* c, v
   const size_t ws = std::min(workspaceBytes, kMaxWorkspace);
   const Key key{g.M, g.N, g.K, g.transA, g.transB, g.lda, g.ldb, g.ldc, g.batch, g.strideA, g.strideB, g.strideC,
                 static_cast<int64_t>(g.abType), static_cast<int64_t>(g.cType), align, static_cast<int64_t>(ws),
-                bias != nullptr, heuristicRank_, static_cast<int64_t>(g.activation)};
+                bias != nullptr, heuristicRank_};
   // A plan's descriptor holds the bias address: it is set and used under the lock (contexts share kernels).
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = plans_.find(key);
@@ -90,10 +79,10 @@ std::unique_ptr<LtGemmRunner::Plan> LtGemmRunner::makePlan(const LtGemm& g, int 
   cublasOperation_t opB = g.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
   KILN_LT_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof(opA)));
   KILN_LT_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof(opB)));
-  // Lt's rows are our N: its per-row bias is our per-column bias, in C's type.
-  const cublasLtEpilogue_t epilogue = epilogueOf(g.activation, withBias);
-  if (epilogue != CUBLASLT_EPILOGUE_DEFAULT)
+  if (withBias) {  // Lt's rows are our N: its per-row bias is our per-column bias, in C's type
+    cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
     KILN_LT_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
+  }
   // Stored column-major shapes: our row-major B [K, N] (or [N, K] when transB) is Lt's A as N x K (K x N);
   // our A [M, K] (or [K, M]) is Lt's B as K x M (M x K); our C [M, N] is Lt's C as N x M.
   const auto M = static_cast<uint64_t>(g.M), N = static_cast<uint64_t>(g.N), K = static_cast<uint64_t>(g.K);

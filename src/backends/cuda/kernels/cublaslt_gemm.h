@@ -24,21 +24,14 @@ namespace kiln::cuda {
 // transA / transB (A is then stored [K, M], B [N, K]). lda, ldb, ldc: row strides in elements of the
 // stored matrices; strideA/B/C: element offsets between batch entries (0: one matrix for every entry).
 // A and B have abType, C cType: float32 or float16 each (fp16 x fp16 -> fp32 is allowed). With a bias
-// (cType, N values) the epilogue adds it to every row of C; then `activation` (cuBLASLt's RELU / GELU
-// epilogues; its GELU is the tanh approximation, so kGelu, the exact erf form, is refused: see
-// ltSupportsActivation).
+// (cType, N values) the epilogue adds it to every row of C.
 struct LtGemm {
   int64_t M = 0, N = 0, K = 0;
   bool transA = false, transB = false;
   int64_t lda = 0, ldb = 0, ldc = 0;
   int64_t batch = 1, strideA = 0, strideB = 0, strideC = 0;
   DataType abType = DataType::kFloat32, cType = DataType::kFloat32;
-  MatMulActivation activation = MatMulActivation::kNone;
 };
-
-// Whether a cuBLASLt epilogue computes `activation` exactly as the CPU reference defines it: none, ReLU and
-// the tanh GELU; not the exact (erf) GELU, which cuBLASLt has no epilogue for.
-inline bool ltSupportsActivation(MatMulActivation activation) { return activation != MatMulActivation::kGelu; }
 
 // Runs LtGemms for one kernel (thread-safe). M, N, K >= 1.
 class LtGemmRunner {
@@ -61,13 +54,13 @@ class LtGemmRunner {
 
  private:
   struct Plan;
-  using Key = std::array<int64_t, 19>;
+  using Key = std::array<int64_t, 18>;
   std::unique_ptr<Plan> makePlan(const LtGemm& g, int alignment, size_t workspaceBytes, bool withBias) const;
 
   std::shared_ptr<DeviceContext> ctx_;
   int heuristicRank_;
   mutable std::mutex mutex_;
-  // One plan per problem (activation included), alignment, workspace limit, bias and heuristic rank: the rank is in the key so a
+  // One plan per problem, alignment, workspace limit, bias and heuristic rank: the rank is in the key so a
   // plan never serves another rank, even if runners come to share a cache.
   mutable std::map<Key, std::unique_ptr<Plan>> plans_;
 };

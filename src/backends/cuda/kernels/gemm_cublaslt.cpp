@@ -3,9 +3,7 @@
 // uniform batches use strided batching (stride 0 for a broadcast operand); other broadcasts loop over
 // the output batch. The GEMMs run through the shared LtGemmRunner (cublaslt_gemm.h): fp16 computes in
 // fp32, fp32 stays exact fp32 (no TF32). An optional bias [N] (fuse_matmul_bias) is added by
-// cuBLASLt's bias epilogue, an epilogue activation (ReLU, tanh GELU) by its RELU(_BIAS) / GELU(_BIAS)
-// epilogues; the exact erf GELU has no cuBLASLt epilogue and is refused (it stays a separate Activation).
-// Tactics: "cuda.gemm.cublaslt" (the heuristic's first algorithm) and its variants
+// cuBLASLt's bias epilogue. Tactics: "cuda.gemm.cublaslt" (the heuristic's first algorithm) and its variants
 // "heur<k>" (its k-th, cublaslt_gemm.h).
 #include <algorithm>
 #include <cmath>
@@ -42,8 +40,6 @@ class MatMulKernel final : public NamedKernel {
     int64_t K = ta ? as[as.size() - 2] : as[as.size() - 1];
     int64_t N = tb ? bs[bs.size() - 2] : bs[bs.size() - 1];
     if (K == 0) {  // an empty sum: zeros, plus the bias
-      KILN_CHECK(p_.activation == MatMulActivation::kNone, kUnsupported, name(),
-                 ": an epilogue activation needs K >= 1 (supportsMatrixMultiply checks it)");
       KILN_CUDA_CHECK(cudaMemsetAsync(yv.data, 0, yv.bytes(), streamOf(args)));
       if (bias) launchChannelBiasClamp(yv.data, bias, type_, yv.count() / N, N, 1, -INFINITY, INFINITY, streamOf(args));
       return;
@@ -117,7 +113,6 @@ class MatMulKernel final : public NamedKernel {
     g.strideB = strideB;
     g.strideC = strideC;
     g.abType = g.cType = type_;
-    g.activation = p_.activation;
     gemm_.run(g, a, b, y, args.workspace, args.workspaceBytes, streamOf(args), bias);
   }
 
@@ -132,14 +127,9 @@ std::string supportsMatrixMultiply(const ir::Layer& layer) {
   DataType t = inType(layer, 0);
   if (!isFloat(t)) return typeReason(t, "float32, float16");
   if (layer.inputs.size() > 2 && layer.inputs[2] && inType(layer, 2) != t) return "bias of another type";
-  if (inType(layer, 1) != t) return "mixed input types";
-  const auto& p = layer.as<MatrixMultiplyParams>();
-  if (p.activation == MatMulActivation::kNone) return "";
-  if (!ltSupportsActivation(p.activation)) return "cuBLASLt has no exact (erf) GELU epilogue (its GELU is the tanh form)";
-  // cuBLASLt runs no empty product, and the empty-product path has no activation: K must be known >= 1.
-  const Dims& b = layer.inputs[1]->dims();
-  const int64_t K = b.size() == 1 ? b[0] : (p.transposeB ? b.back() : b[b.size() - 2]);
-  return K >= 1 ? "" : concat("an epilogue activation needs a known K >= 1, got b ", dimsToString(b));
+  if (layer.as<MatrixMultiplyParams>().activation != MatMulActivation::kNone)
+    return "a MatMul epilogue activation has no CUDA kernel yet";
+  return inType(layer, 1) == t ? "" : "mixed input types";
 }
 std::unique_ptr<Kernel> createMatrixMultiply(const std::shared_ptr<DeviceContext>& ctx, const ir::Layer& layer,
                                              const Constants&, const TacticChoice& tactic) {
