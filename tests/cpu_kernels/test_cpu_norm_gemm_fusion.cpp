@@ -167,8 +167,9 @@ TEST(CpuNormGemmFusion, MatMulActivationMatchesMatMulThenActivation) {
           HostTensor want = host::evaluateLayer(act, {&product})[0];
           p.activation = activation;
           ir::Layer& fused = addLayer(net, p, inputs);
-          // 16-bit types: the unfused product is rounded once more before the activation.
-          const double tol = type == DataType::kFloat32 ? 1e-5 : (type == DataType::kFloat16 ? 4e-3 : 3e-2);
+          // float32: tactics sum K products in other orders (oneDNN); 16-bit types: the unfused product is
+          // rounded once more before the activation.
+          const double tol = type == DataType::kFloat32 ? 2e-4 : (type == DataType::kFloat16 ? 4e-3 : 3e-2);
           for (const std::string& tactic : backend->tactics(fused, kMaxBuilderEffort)) {
             for (bool constantB : {false, true}) {
               SCOPED_TRACE(concat(tactic, constantB ? " constant b" : " b as an input"));
