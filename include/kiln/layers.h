@@ -164,14 +164,25 @@ struct ActivationParams {
   template <class V> void visit(V& v) { v(type, alpha, beta); }
 };
 
+// The activation a MatrixMultiply applies in its GEMM epilogue, after the bias. Set by the builder's
+// fuse_matmul_activation pass; ONNX import leaves kNone.
+enum class MatMulActivation : uint8_t {
+  kNone,
+  kRelu,      // max(x, 0); NaN passes through
+  kGelu,      // exact: 0.5 * x * (1 + erf(x / sqrt(2)))
+  kGeluTanh,  // 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))
+};
+
 // Numpy matmul (batch broadcasting, 1-D operands promoted) with optional transposes of the last two
 // dims. Inputs: a, b, and optionally bias [N] (b of rank >= 2), added to every output row in the GEMM
-// epilogue (the builder's fuse_matmul_bias makes it from MatMul -> Add).
+// epilogue (the builder's fuse_matmul_bias makes it from MatMul -> Add). The output is
+// y = activation(op(a) op(b) + bias).
 struct MatrixMultiplyParams {
   static constexpr LayerType kType = LayerType::kMatrixMultiply;
   bool transposeA = false;
   bool transposeB = false;
-  template <class V> void visit(V& v) { v(transposeA, transposeB); }
+  MatMulActivation activation = MatMulActivation::kNone;
+  template <class V> void visit(V& v) { v(transposeA, transposeB, activation); }
 };
 
 // How padding is decided for windows (convolution, pooling).
@@ -281,6 +292,12 @@ struct SoftmaxParams {
 //   kLayer:    inputs x, scale, optional bias; statistics over dims [axis, rank).
 //   kGroup:    inputs x, scale, bias; statistics per (n, group); scale/bias per channel.
 //   kRMS:      inputs x, scale; root mean square over dims [axis, rank).
+// addsResidual (kLayer and kRMS only; set by the builder's fuse_residual_norm pass): the layer normalizes
+// s = x + r instead of x, where r is input 3 of x's shape and type (no broadcast; input 2, the bias, may
+// then be omitted, and is always omitted for kRMS). Outputs: y, and optionally s itself (output 1, in
+// x's type: the sum rounded to that type, which is also what y normalizes). Such a layer has no Mean /
+// InvStdDev outputs (those of ONNX LayerNormalization); without addsResidual, outputs 1 and 2 of kLayer
+// are those statistics.
 enum class NormalizationType : uint8_t { kBatch, kInstance, kLayer, kGroup, kRMS };
 struct NormalizationParams {
   static constexpr LayerType kType = LayerType::kNormalization;
@@ -288,7 +305,8 @@ struct NormalizationParams {
   float epsilon = 1e-5f;
   int64_t axis = 1;
   int64_t numGroups = 1;
-  template <class V> void visit(V& v) { v(type, epsilon, axis, numGroups); }
+  bool addsResidual = false;
+  template <class V> void visit(V& v) { v(type, epsilon, axis, numGroups, addsResidual); }
 };
 
 // Changes the shape, not the data.

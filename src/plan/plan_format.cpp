@@ -113,6 +113,7 @@ KILN_ENUM_LAST(UnaryOp, kBitwiseNot);
 KILN_ENUM_LAST(ActivationType, kCelu);
 KILN_ENUM_LAST(PaddingMode, kValid);
 KILN_ENUM_LAST(ConvActivation, kGelu);
+KILN_ENUM_LAST(MatMulActivation, kGeluTanh);
 KILN_ENUM_LAST(PoolingType, kLp);
 KILN_ENUM_LAST(ReduceOp, kSumSquare);
 KILN_ENUM_LAST(SoftmaxType, kHardmax);

@@ -136,7 +136,8 @@ class AttentionMatcher {
  private:
   static bool isPlainMatMul(const ir::Layer* layer) {
     return layer && layer->type() == LayerType::kMatrixMultiply && layer->inputs.size() == 2 &&
-           !layer->as<MatrixMultiplyParams>().transposeA;
+           !layer->as<MatrixMultiplyParams>().transposeA &&
+           layer->as<MatrixMultiplyParams>().activation == MatMulActivation::kNone;
   }
 
   // x when `t` = x * c, c * x or x / c (c a scalar constant) is read by `reader` alone (the factor goes into

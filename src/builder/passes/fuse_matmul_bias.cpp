@@ -17,6 +17,8 @@ bool fuseMatMulBias(PassContext& context) {
   for (auto& l : net.layers()) layers.push_back(l.get());
   for (ir::Layer* matmul : layers) {
     if (matmul->type() != LayerType::kMatrixMultiply || matmul->inputs.size() != 2) continue;
+    // An Add after an epilogue activation is not the epilogue's bias (that comes before the activation).
+    if (matmul->as<MatrixMultiplyParams>().activation != MatMulActivation::kNone) continue;
     ir::Tensor* product = matmul->outputs[0];
     const Dims& out = product->dims();
     // A 1-D right operand drops N from the output: nothing to add a row bias to.

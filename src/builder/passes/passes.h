@@ -71,6 +71,13 @@ bool fuseMatMulBias(PassContext& context);
 // Replaces the erf form of GELU (Div/Mul by sqrt 2, Erf, Add 1, two Muls) by one Activation(kGelu),
 // when the target backend runs it.
 bool fuseGelu(PassContext& context);
+// Fuses an Activation (Relu, exact or tanh GELU) that alone reads a MatMul's output into the MatMul's
+// GEMM epilogue, after its bias, when the target backend runs the fused layer.
+bool fuseMatMulActivation(PassContext& context);
+// Replaces the decomposed LayerNorm subgraph (ONNX opset < 17: ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt,
+// Div, Mul, Add) by one Normalization(kLayer); fuses a same-shape Add before a Layer/RMS normalization into
+// it (addsResidual), the Add's other readers served by the layer's sum output; when the target runs it.
+bool fuseResidualNorm(PassContext& context);
 // Removes layers whose outputs nothing uses.
 bool eliminateDeadLayers(PassContext& context);
 // With calibrated scales (context.precision): gives each float32 Convolution and MatrixMultiply whose

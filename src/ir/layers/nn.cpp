@@ -113,6 +113,8 @@ Outputs inferMatrixMultiply(const ShapeInferenceContext& c) {
               dimsToString(sb));
   SHAPE_CHECK(c, c.type(0) == c.type(1), "operand types differ: ", dataTypeName(c.type(0)), " vs ",
               dataTypeName(c.type(1)));
+  SHAPE_CHECK(c, p.activation == MatMulActivation::kNone || isFloatType(c.type(0)),
+              "an epilogue activation needs float operands, got ", dataTypeName(c.type(0)));
   Dims a = sa, b = sb;
   bool dropM = a.size() == 1, dropN = b.size() == 1;
   if (dropM) a.insert(a.begin(), 1);
@@ -253,8 +255,38 @@ Outputs inferSoftmax(const ShapeInferenceContext& c) {
   return one(c.type(0), c.shape(0));
 }
 
+namespace {
+
+// A Layer or RMS normalization of s = x + r (NormalizationParams::addsResidual): inputs x, scale, bias (may
+// be omitted; always for RMS), r; outputs y and optionally s, both of x's shape and type.
+Outputs inferResidualNormalization(const ShapeInferenceContext& c, const NormalizationParams& p) {
+  const bool rms = p.type == NormalizationType::kRMS;
+  SHAPE_CHECK(c, rms || p.type == NormalizationType::kLayer,
+              "only layer and RMS normalizations add a residual input");
+  SHAPE_CHECK(c, c.count() == 4 && c.has(0) && c.has(1) && c.has(3), "a normalization adding a residual expects "
+              "inputs x, scale, bias (may be omitted) and the residual (input 3), got ", c.count(), " inputs");
+  SHAPE_CHECK(c, !rms || !c.has(2), "an RMS normalization has no bias (input 2 must be omitted)");
+  const Dims& x = c.shape(0);
+  const Dims& r = c.shape(3);
+  SHAPE_CHECK(c, r.size() == x.size(), "residual ", dimsToString(r), " must have the shape of x ", dimsToString(x));
+  Dims sum = x;
+  for (size_t d = 0; d < x.size(); ++d) sum[d] = mergeDims(c, x[d], r[d], "residual and x dims");
+  SHAPE_CHECK(c, c.type(3) == c.type(0), "residual type ", dataTypeName(c.type(3)), " differs from x's ",
+              dataTypeName(c.type(0)));
+  normalizeAxis(p.axis, rankOf(sum), c.layer);
+  const int outputs = c.numOutputs(1);
+  SHAPE_CHECK(c, outputs == 1 || outputs == 2, "a normalization adding a residual has outputs y and optionally the "
+              "sum, got ", outputs, " outputs");
+  Outputs result = one(c.type(0), sum);
+  if (outputs == 2) result.push_back({c.type(0), sum});
+  return result;
+}
+
+}  // namespace
+
 Outputs inferNormalization(const ShapeInferenceContext& c) {
   const auto& p = c.layer.as<NormalizationParams>();
+  if (p.addsResidual) return inferResidualNormalization(c, p);
   const char* what = "";
   switch (p.type) {
     case NormalizationType::kBatch: expectInputs(c, 5, 5); what = "batch"; break;

@@ -205,10 +205,27 @@ void packB(bool transB, const float* B, int64_t ldb, int64_t p0, int64_t kc, int
   }
 }
 
-// C[rows, cols] (the block at row i0, column j0 of the product): + rowBias[i] + colBias[j], then the clamp.
+// One C row segment through the activation (its own loop per activation, so each vectorizes).
+void applyActivation(MatMulActivation activation, float* __restrict c, int64_t cols) {
+  switch (activation) {
+    case MatMulActivation::kNone: return;
+    case MatMulActivation::kRelu:
+      for (int64_t j = 0; j < cols; ++j) c[j] = matMulActivation(MatMulActivation::kRelu, c[j]);
+      return;
+    case MatMulActivation::kGelu:
+      for (int64_t j = 0; j < cols; ++j) c[j] = matMulActivation(MatMulActivation::kGelu, c[j]);
+      return;
+    case MatMulActivation::kGeluTanh:
+      for (int64_t j = 0; j < cols; ++j) c[j] = matMulActivation(MatMulActivation::kGeluTanh, c[j]);
+      return;
+  }
+}
+
+// C[rows, cols] (the block at row i0, column j0 of the product): + rowBias[i] + colBias[j], the activation,
+// then the clamp.
 void applyEpilogue(const GemmEpilogue& e, int64_t i0, int64_t j0, float* C, int64_t ldc, int64_t rows, int64_t cols) {
   const bool clamp = e.min != -std::numeric_limits<float>::infinity() || e.max != std::numeric_limits<float>::infinity();
-  if (!e.rowBias && !e.colBias && !clamp) return;
+  if (!e.rowBias && !e.colBias && !clamp && e.activation == MatMulActivation::kNone) return;
   const float lo = e.min, hi = e.max;
   for (int64_t r = 0; r < rows; ++r) {
     float* __restrict c = C + r * ldc;
@@ -221,6 +238,7 @@ void applyEpilogue(const GemmEpilogue& e, int64_t i0, int64_t j0, float* C, int6
 #pragma GCC ivdep
       for (int64_t j = 0; j < cols; ++j) c[j] += rb;
     }
+    applyActivation(e.activation, c, cols);
     if (clamp) {
       // Comparisons false for NaN: NaN passes through, as in the Relu/Clip kernels.
 #pragma GCC ivdep

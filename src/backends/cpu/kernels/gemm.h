@@ -5,12 +5,32 @@
 // kernel (AVX-512 / AVX2+FMA chosen at run time, portable fallback), parallelized over M/N blocks.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
 #include <memory>
 
+#include "backends/cpu/kernels/compute_common.h"
+#include "kiln/layers.h"
+
 namespace kiln::cpu {
+
+// The MatMul epilogue activation of one value in compute type C (float or double), with the formulas of
+// the Activation kernel, so a fused MatMul gives what MatMul -> Activation gives. NaN passes through.
+template <class C>
+inline C matMulActivation(MatMulActivation activation, C v) {
+  switch (activation) {
+    case MatMulActivation::kNone: return v;
+    case MatMulActivation::kRelu: return v < C(0) ? C(0) : v;
+    case MatMulActivation::kGelu: return C(0.5) * v * (C(1) + detail::erfApprox(v * C(0.70710678118654752440)));
+    case MatMulActivation::kGeluTanh: {
+      const C k = C(0.79788456080286535588);  // sqrt(2/pi)
+      return C(0.5) * v * (C(1) + std::tanh(k * (v + C(0.044715) * v * v * v)));
+    }
+  }
+  return v;
+}
 
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
            int64_t ldb, float* C, int64_t ldc, bool accumulate = false, const float* rowBias = nullptr,
@@ -49,11 +69,12 @@ struct GemmOperand {
   const PackedMatrix* packed = nullptr;
 };
 
-// Applied to each C block after the product: + rowBias[i] + colBias[j], then clamped to [min, max]
-// (NaN passes through).
+// Applied to each C block after the product: + rowBias[i] + colBias[j], the activation, then clamped to
+// [min, max] (NaN passes through).
 struct GemmEpilogue {
   const float* rowBias = nullptr;
   const float* colBias = nullptr;
+  MatMulActivation activation = MatMulActivation::kNone;
   float min = -std::numeric_limits<float>::infinity();
   float max = std::numeric_limits<float>::infinity();
 };

@@ -1,11 +1,13 @@
 // MatMul: numpy batch broadcasting over the blocked GEMM (gemm.h); a shared right operand folds the
 // batch into M; many small batched products run in parallel over the batch. An optional bias [N] is
-// added to every output row (the packed-weights path adds it in the GEMM epilogue).
+// added to every output row, then the epilogue activation (the packed-weights path applies both in the
+// GEMM epilogue, per output tile).
 #include <algorithm>
 #include <vector>
 
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/gemm.h"
+#include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
 #include "backends/cpu/kernels/type_support.h"
 
@@ -39,11 +41,23 @@ template <class T>
 void matmul(const ir::Layer& layer, const MatrixMultiplyParams& p, const TensorView& a, const TensorView& b,
             const TensorView* bias, const TensorView& y) {
   matmulProduct<T>(layer, p, a, b, y);
-  if (!bias || y.count() == 0) return;
-  const int64_t N = y.shape.back();
-  KILN_CHECK(bias->count() == N, kInvalidArgument, layer.describe(), ": MatMul bias ", dimsToString(bias->shape),
-             " must hold N = ", N, " values");
-  addRowBias<T>(y.as<T>(), bias->as<const T>(), y.count() / N, N);
+  if (y.count() == 0) return;
+  if (bias) {
+    const int64_t N = y.shape.back();
+    KILN_CHECK(bias->count() == N, kInvalidArgument, layer.describe(), ": MatMul bias ", dimsToString(bias->shape),
+               " must hold N = ", N, " values");
+    addRowBias<T>(y.as<T>(), bias->as<const T>(), y.count() / N, N);
+  }
+  if (p.activation == MatMulActivation::kNone) return;
+  if constexpr (std::is_floating_point_v<T>) {
+    T* out = y.as<T>();
+    const MatMulActivation activation = p.activation;
+    parallelFor(y.count(), kPointwiseGrain / 4, [&](int64_t b0, int64_t b1) {
+      for (int64_t i = b0; i < b1; ++i) out[i] = matMulActivation(activation, out[i]);
+    });
+  } else {
+    fail(ErrorCode::kInvalidArgument, concat(layer.describe(), ": an epilogue activation needs float operands"));
+  }
 }
 
 template <class T>
@@ -155,6 +169,7 @@ class MatrixMultiplyKernel final : public CpuKernel {
                dimsToString(y.shape), " does not match the operands");
     if (rows == 0) return;
     GemmEpilogue epilogue;
+    epilogue.activation = layer().as<MatrixMultiplyParams>().activation;
     if (args.inputs.size() > 2 && args.inputs[2].data) {
       const TensorView& bias = args.inputs[2];
       KILN_CHECK(bias.type == DataType::kFloat32 && bias.count() == N, kInvalidArgument, layer().describe(),
@@ -170,7 +185,10 @@ class MatrixMultiplyKernel final : public CpuKernel {
 
 }  // namespace
 
-std::string supportsMatrixMultiply(const ir::Layer& layer) { return checkTypes(layer, kNumeric, kNumeric); }
+std::string supportsMatrixMultiply(const ir::Layer& layer) {
+  const bool activation = layer.as<MatrixMultiplyParams>().activation != MatMulActivation::kNone;
+  return activation ? checkTypes(layer, kFloats, kFloats) : checkTypes(layer, kNumeric, kNumeric);
+}
 
 std::unique_ptr<CpuKernel> createMatrixMultiply(const ir::Layer& layer, const Constants& constants,
                                                 const TacticChoice& tactic) {

@@ -1,5 +1,6 @@
 // MatMul through oneDNN's matmul primitive (float32): a [..., K] (its batch folded into M) times a 2-D b
-// [K, N] (or [N, K] with transposeB), plus the optional bias [N]. One primitive per M, cached; constant
+// [K, N] (or [N, K] with transposeB), plus the optional bias [N], then the epilogue activation as an
+// eltwise post-op (relu, gelu_erf, gelu_tanh). One primitive per M, cached; constant
 // weights reordered once into the primitive's preferred format, others read in place through strides.
 #if KILN_HAVE_DNNL
 
@@ -11,6 +12,7 @@
 #include <unordered_map>
 
 #include "backends/cpu/kernels/compute_common.h"
+#include "backends/cpu/kernels/gemm.h"
 #include "backends/cpu/kernels/kernels.h"
 #include "backends/cpu/kernels/onednn.h"
 #include "backends/cpu/kernels/type_support.h"
@@ -20,6 +22,16 @@ namespace {
 
 using onednn::engine;
 using onednn::memory;
+
+dnnl::algorithm eltwiseOf(MatMulActivation activation) {
+  switch (activation) {
+    case MatMulActivation::kRelu: return dnnl::algorithm::eltwise_relu;
+    case MatMulActivation::kGelu: return dnnl::algorithm::eltwise_gelu_erf;
+    case MatMulActivation::kGeluTanh: return dnnl::algorithm::eltwise_gelu_tanh;
+    case MatMulActivation::kNone: break;
+  }
+  fail(ErrorCode::kInternal, "no oneDNN eltwise post-op for MatMulActivation::kNone");
+}
 
 struct MatMulPlan {
   dnnl::matmul matmul;
@@ -70,10 +82,12 @@ class OneDnnMatrixMultiply final : public CpuKernel {
     KILN_CHECK(!bias || bias->count() == n_, kInvalidArgument, l.describe(), ": MatMul bias ",
                dimsToString(bias->shape), " must hold N = ", n_, " values");
     if (y.count() == 0) return;
-    if (k_ == 0) {  // an empty product: the bias alone
+    if (k_ == 0) {  // an empty product: the activation of the bias alone
       float* out = y.as<float>();
+      const MatMulActivation activation = l.as<MatrixMultiplyParams>().activation;
       for (int64_t r = 0; r < rows; ++r)
-        for (int64_t j = 0; j < n_; ++j) out[r * n_ + j] = bias ? bias->as<const float>()[j] : 0.f;
+        for (int64_t j = 0; j < n_; ++j)
+          out[r * n_ + j] = matMulActivation(activation, bias ? bias->as<const float>()[j] : 0.f);
       return;
     }
     std::shared_ptr<const MatMulPlan> plan = planFor(rows);
@@ -123,6 +137,12 @@ class OneDnnMatrixMultiply final : public CpuKernel {
       memory::desc dst({rows, n_}, memory::data_type::f32, memory::format_tag::ab);
       dnnl::primitive_attr attr;
       attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+      const MatMulActivation activation = layer().as<MatrixMultiplyParams>().activation;
+      if (activation != MatMulActivation::kNone) {
+        dnnl::post_ops ops;
+        ops.append_eltwise(1.f, eltwiseOf(activation), 0.f, 0.f);
+        attr.set_post_ops(ops);
+      }
       dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights, bias, dst), attr, engine());
       plan->matmul = dnnl::matmul(pd);
       plan->src = pd.src_desc();

@@ -1,10 +1,12 @@
 // Normalizations: batch (inference stats folded into a per-channel scale/shift), instance, layer,
-// group and RMS (statistics in double per row, then one fused pass), parallel over rows/planes.
+// group and RMS (statistics in double per row, then one fused pass), parallel over rows/planes. Layer and
+// RMS with a residual (addsResidual) first form s = x + r in x's type, then normalize s.
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "backends/cpu/kernels/compute_common.h"
+#include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
 #include "backends/cpu/kernels/type_support.h"
 
@@ -199,16 +201,49 @@ void normalize(const ir::Layer& layer, const NormalizationParams& p, const Kerne
   }
 }
 
-}  // namespace
-
-std::string supportsNormalization(const ir::Layer& layer) {
-  return checkTypes(layer, kFloats, kFloats);
+// s[i] = x[i] + r[i] in the element type T (16-bit floats add in float and round once, as an Add layer).
+template <class T>
+void addResidual(const TensorView& x, const TensorView& r, const TensorView& s) {
+  const T* xs = x.as<const T>();
+  const T* rs = r.as<const T>();
+  T* out = s.as<T>();
+  parallelFor(x.count(), kPointwiseGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      if constexpr (detail::kIsHalf<T>) out[i] = T(static_cast<float>(xs[i]) + static_cast<float>(rs[i]));
+      else out[i] = xs[i] + rs[i];
+    }
+  });
 }
 
-void runNormalization(const ir::Layer& layer, const KernelArgs& args) {
-  const auto& p = layer.as<NormalizationParams>();
-  KILN_CHECK(!args.inputs.empty() && !args.outputs.empty(), kInvalidArgument, layer.describe(),
-             ": normalization needs x");
+void normalizeWithoutResidual(const ir::Layer& layer, const NormalizationParams& p, const KernelArgs& args);
+
+// addsResidual: s = x + r into output 1 (or a scratch buffer when it is not wanted), then y = norm(s).
+void normalizeResidual(const ir::Layer& layer, const NormalizationParams& p, const KernelArgs& args) {
+  KILN_CHECK(p.type == NormalizationType::kLayer || p.type == NormalizationType::kRMS, kInvalidArgument,
+             layer.describe(), ": only layer and RMS normalizations add a residual");
+  KILN_CHECK(args.inputs.size() == 4 && args.inputs[3].data != nullptr, kInvalidArgument, layer.describe(),
+             ": a normalization adding a residual needs the residual as input 3");
+  const TensorView& x = args.inputs[0];
+  const TensorView& r = args.inputs[3];
+  KILN_CHECK(r.shape == x.shape && r.type == x.type, kInvalidArgument, layer.describe(), ": residual ",
+             dimsToString(r.shape), " ", dataTypeName(r.type), " must match x ", dimsToString(x.shape), " ",
+             dataTypeName(x.type));
+  TensorView sum = x;
+  std::vector<unsigned char> scratch;
+  if (args.outputs.size() > 1 && args.outputs[1].data) {
+    sum.data = args.outputs[1].data;
+  } else {
+    scratch.resize(static_cast<size_t>(x.bytes()));
+    sum.data = scratch.data();
+  }
+  dispatchType<kFloats>(x.type, layer, [&](auto tag) { addResidual<typename decltype(tag)::type>(x, r, sum); });
+  KernelArgs normArgs = args;
+  normArgs.inputs = {sum, args.inputs[1], args.inputs[2]};
+  normArgs.outputs = {args.outputs[0]};
+  normalizeWithoutResidual(layer, p, normArgs);
+}
+
+void normalizeWithoutResidual(const ir::Layer& layer, const NormalizationParams& p, const KernelArgs& args) {
   DataType type = args.inputs[0].type;
   switch (type) {
     case DataType::kFloat32: normalize<float>(layer, p, args); break;
@@ -219,6 +254,20 @@ void runNormalization(const ir::Layer& layer, const KernelArgs& args) {
       break;
     default: unsupportedType(type, layer);
   }
+}
+
+}  // namespace
+
+std::string supportsNormalization(const ir::Layer& layer) {
+  return checkTypes(layer, kFloats, kFloats);
+}
+
+void runNormalization(const ir::Layer& layer, const KernelArgs& args) {
+  const auto& p = layer.as<NormalizationParams>();
+  KILN_CHECK(!args.inputs.empty() && !args.outputs.empty(), kInvalidArgument, layer.describe(),
+             ": normalization needs x");
+  if (p.addsResidual) normalizeResidual(layer, p, args);
+  else normalizeWithoutResidual(layer, p, args);
 }
 
 }  // namespace kiln::cpu

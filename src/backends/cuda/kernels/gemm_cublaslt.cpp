@@ -127,6 +127,8 @@ std::string supportsMatrixMultiply(const ir::Layer& layer) {
   DataType t = inType(layer, 0);
   if (!isFloat(t)) return typeReason(t, "float32, float16");
   if (layer.inputs.size() > 2 && layer.inputs[2] && inType(layer, 2) != t) return "bias of another type";
+  if (layer.as<MatrixMultiplyParams>().activation != MatMulActivation::kNone)
+    return "a MatMul epilogue activation has no CUDA kernel yet";
   return inType(layer, 1) == t ? "" : "mixed input types";
 }
 std::unique_ptr<Kernel> createMatrixMultiply(const std::shared_ptr<DeviceContext>& ctx, const ir::Layer& layer,

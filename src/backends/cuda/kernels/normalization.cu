@@ -227,6 +227,7 @@ std::string supportsNormalization(const ir::Layer& layer) {
   if (!isFloat(t)) return typeReason(t, "float32, float16");
   for (size_t i = 1; i < layer.inputs.size(); ++i)
     if (layer.inputs[i] && layer.inputs[i]->type() != t) return "parameters of another type than the input";
+  if (layer.as<NormalizationParams>().addsResidual) return "residual LayerNorm has no CUDA kernel yet";
   if (layer.outputs.size() > 1) return "no CUDA kernel writes the Mean / InvStdDev statistics outputs yet";
   return "";
 }
