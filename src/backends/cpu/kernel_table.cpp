@@ -81,6 +81,7 @@ const CpuKernelTable& kernelTable() {
       {T::kSequenceMap, "cpu.host.sequence_map", supportsControlFlow, createHostValueKernel<runSequenceMap>},
       {T::kStringNormalizer, "cpu.string_normalizer", supportsStringNormalizer,
        createFunctionKernel<runStringNormalizer, countNormalizedStrings>},
+      {T::kPointwise, "cpu.pointwise", supportsPointwise, createFunctionKernel<runPointwise>},
   });
   return table;
 }

@@ -65,6 +65,7 @@ const CudaKernelTable& kernelTable() {
           {T::kDFT, "cuda.dft.direct", supportsDFT, createDFT},
           {T::kSTFT, "cuda.stft.direct", supportsSTFT, createSTFT},
           {T::kRecurrent, "cuda.recurrent.cublaslt", supportsRecurrent, createRecurrent, 0, cublasLtHeuristicVariants},
+          {T::kPointwise, "cuda.pointwise.nvrtc", supportsPointwise, createPointwise},
       });
   return table;
 }
