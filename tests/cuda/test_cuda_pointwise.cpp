@@ -288,7 +288,7 @@ TEST(CudaPointwise, ReportsCompileTimeAndCachesIdenticalPrograms) {
   for (int i = 0; i < 3; ++i) in.push_back(net.addInput("in" + std::to_string(i), DataType::kFloat16, {8, 16}));
   // Constants no other test uses, so this process has not compiled the program yet.
   ITensor* s = net.addElementWise(in[0], in[1], ElementWiseOp::kMul);
-  s = net.addElementWise(s, scalar(net, 0.123f), ElementWiseOp::kMul);
+  s = net.addElementWise(s, cast(net, scalar(net, 0.123f), DataType::kFloat16), ElementWiseOp::kMul);
   s = cast(net, s, DataType::kFloat32);
   s = net.addActivation(s, ActivationType::kGelu);
   s = cast(net, s, DataType::kFloat16);
