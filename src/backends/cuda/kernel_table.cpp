@@ -65,7 +65,6 @@ const CudaKernelTable& kernelTable() {
           {T::kDFT, "cuda.dft.direct", supportsDFT, createDFT},
           {T::kSTFT, "cuda.stft.direct", supportsSTFT, createSTFT},
           {T::kRecurrent, "cuda.recurrent.cublaslt", supportsRecurrent, createRecurrent, 0, cublasLtHeuristicVariants},
-          {T::kPointwise, "cuda.pointwise.nvrtc", supportsPointwise, createPointwise},
       });
   return table;
 }
@@ -92,6 +91,7 @@ constexpr NoKernel kNoKernel[] = {
     {LayerType::kSequence, "sequences and optionals live on the host"},
     {LayerType::kOptional, "sequences and optionals live on the host"},
     {LayerType::kStringNormalizer, "string tensors live on the host"},
+    {LayerType::kPointwise, "the generated (NVRTC) pointwise kernel is not in this build yet"},
 };
 
 }  // namespace

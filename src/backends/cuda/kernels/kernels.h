@@ -38,8 +38,6 @@ KILN_CUDA_ROW(ElementWise);
 KILN_CUDA_ROW(Unary);
 KILN_CUDA_ROW(Activation);
 KILN_CUDA_ROW(Cast);
-// pointwise_nvrtc.cpp
-KILN_CUDA_ROW(Pointwise);
 KILN_CUDA_ROW(Select);
 KILN_CUDA_ROW(Quantize);
 KILN_CUDA_ROW(Dequantize);
