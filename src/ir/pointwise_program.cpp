@@ -104,4 +104,13 @@ std::string checkPointwiseProgram(const PointwiseParams& p, const std::vector<Da
   return "";
 }
 
+std::string checkPointwiseLayer(const PointwiseParams& p, const std::vector<DataType>& inputTypes, DataType outputType) {
+  std::string why = checkPointwiseProgram(p, inputTypes);
+  if (!why.empty()) return why;
+  if (p.types[p.output] != outputType)
+    return concat("the output is ", dataTypeName(outputType), " but the program computes ",
+                  dataTypeName(p.types[p.output]));
+  return "";
+}
+
 }  // namespace kiln::ir

@@ -27,4 +27,8 @@ inline int64_t pointwiseLength(const PointwiseParams& p) { return static_cast<in
 // PointwiseParams comment says.
 std::string checkPointwiseProgram(const PointwiseParams& p, const std::vector<DataType>& inputTypes);
 
+// checkPointwiseProgram, and that the output tensor has the program's output type (a kernel row's
+// supports(): reduce_precision asks with retyped tensors).
+std::string checkPointwiseLayer(const PointwiseParams& p, const std::vector<DataType>& inputTypes, DataType outputType);
+
 }  // namespace kiln::ir

@@ -6,6 +6,7 @@
 #include <random>
 #include <unordered_map>
 
+#include "backends/backend.h"
 #include "backends/host_eval.h"
 #include "builder/pass_manager.h"
 #include "builder/passes/passes.h"
@@ -285,4 +286,33 @@ TEST(FusePointwise, BuiltPlanRoundTripsAndMatches) {
   context->setTensorAddress(net.outputs()[0]->name(), out.data());
   context->execute();
   EXPECT_EQ(out, expected);
+}
+
+TEST(FusePointwise, SplitsLongChainsIntoBoundedGroups) {
+  // 150 layers: groups of at most 64 (the last 64, the 64 before, the first 22), and a second run
+  // (or the pass manager's next round) does not merge them.
+  ir::Network net;
+  ITensor* x = net.addInput("x", DataType::kFloat32, {2, 4});
+  ITensor* y = x;
+  for (int i = 0; i < 150; ++i)
+    y = i % 2 ? net.addActivation(y, ActivationType::kRelu) : net.addElementWise(y, x, ElementWiseOp::kSub);
+  net.markOutput(y);
+  expectSameOutputsAfterFusion(net);
+  EXPECT_EQ(count(net, LayerType::kPointwise), 3);
+  EXPECT_EQ(net.layers().size(), 3u);
+  EXPECT_FALSE(fuse(net));
+}
+
+TEST(FusePointwise, KernelsRefuseAnOutputTypeTheProgramDoesNotCompute) {
+  // reduce_precision asks the backend with retyped tensors: a Pointwise cannot simply switch to float16.
+  ir::Network net;
+  ITensor* x = net.addInput("x", DataType::kFloat16, {4});
+  net.markOutput(cast(net, net.addActivation(x, ActivationType::kTanh), DataType::kFloat32));
+  ASSERT_TRUE(fuse(net));
+  ir::Layer& fused = *net.layers().back();
+  auto cpu = backendFor("cpu");
+  EXPECT_EQ(cpu->unsupportedReason(fused), "");
+  fused.outputs[0]->setType(DataType::kFloat16);
+  EXPECT_NE(cpu->unsupportedReason(fused), "");
+  fused.outputs[0]->setType(DataType::kFloat32);
 }

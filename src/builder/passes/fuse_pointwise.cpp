@@ -9,7 +9,8 @@
 // asked, every group member that reads it has joined. One-element float constants read by the group
 // are inlined as immediates when they do not widen the output's rank. Host-valued layers (shape
 // arithmetic the runtime evaluates on the host) are never fused. A group of two or more layers becomes a
-// Pointwise when the target backend runs it. Groups are maximal, so a second run changes nothing.
+// Pointwise when the target backend runs it. A group holds at most kMaxFusedLayers layers. Groups are
+// maximal, so a second run changes nothing.
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
@@ -23,6 +24,18 @@
 
 namespace kiln::passes {
 namespace {
+
+// Most layers one Pointwise layer fuses (a fused Pointwise counts its instructions): keeps programs,
+// their generated kernels' compile time and their register use small; a longer chain becomes several.
+constexpr int64_t kMaxFusedLayers = 64;
+
+// What `layer` adds to a group's size.
+int64_t fusedSize(const ir::Layer& layer) {
+  if (layer.type() != LayerType::kPointwise) return 1;
+  int64_t n = 0;
+  for (PointwiseOpKind kind : layer.as<PointwiseParams>().kinds) n += kind == PointwiseOpKind::kInput ? 0 : 1;
+  return n;
+}
 
 using ir::isPointwiseCastSource;
 using ir::isPointwiseFloatType;
@@ -199,6 +212,7 @@ bool fusePointwise(PassContext& context) {
     // Grow the group backwards, latest producer first.
     std::unordered_set<const ir::Layer*> members{root};
     std::vector<ir::Layer*> order{root};
+    int64_t size = fusedSize(*root);
     std::priority_queue<size_t> frontier;
     auto pushProducers = [&](const ir::Layer* l) {
       for (const ir::Tensor* in : l->inputs)
@@ -216,7 +230,8 @@ bool fusePointwise(PassContext& context) {
       if (out->isOutput || readers == consumers.end()) continue;
       bool allInGroup = true;
       for (auto& [reader, slot] : readers->second) allInGroup = allInGroup && members.count(reader) > 0;
-      if (!allInGroup) continue;
+      if (!allInGroup || size + fusedSize(*candidate) > kMaxFusedLayers) continue;
+      size += fusedSize(*candidate);
       members.insert(candidate);
       order.push_back(candidate);
       assigned[index] = 1;

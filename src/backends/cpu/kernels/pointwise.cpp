@@ -248,12 +248,13 @@ void store(const float* v, const TensorView& out, int64_t begin, int64_t n) {
 }  // namespace
 
 std::string supportsPointwise(const ir::Layer& layer) {
+  if (layer.outputs.size() != 1 || !layer.outputs[0]) return "a Pointwise layer has one output";
   std::vector<DataType> types;
   for (const ir::Tensor* t : layer.inputs) {
     if (!t) return "an input is omitted";
     types.push_back(t->type());
   }
-  return ir::checkPointwiseProgram(layer.as<PointwiseParams>(), types);
+  return ir::checkPointwiseLayer(layer.as<PointwiseParams>(), types, layer.outputs[0]->type());
 }
 
 void runPointwise(const ir::Layer& layer, const KernelArgs& args) {
