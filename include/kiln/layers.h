@@ -83,6 +83,7 @@ enum class LayerType : uint8_t {
   kSequenceMap,
   kStringNormalizer,
   kAttention,
+  kPointwise,
   kCount,  // number of layer types; keep last
 };
 const char* layerTypeName(LayerType type);
@@ -833,6 +834,33 @@ struct AttentionParams {
   template <class V> void visit(V& v) { v(layout, scale, causal, zeroMaskedRows); }
 };
 
+// A fused chain of element-wise layers (made by the builder's fuse_pointwise pass, never by import):
+// a straight-line program over registers, one instruction per register, each reading only earlier
+// registers. Inputs: the tensors the program loads; they broadcast (numpy) to the output's shape.
+// Instruction i (the i-th entry of every vector) is of kind kinds[i]:
+//   kInput:       register = input codes[i] converted to float.
+//   kConstant:    register = alpha[i].
+//   kElementWise: register = ElementWiseOp(codes[i]) of registers a[i], b[i].
+//   kUnary:       register = UnaryOp(codes[i]) of register a[i].
+//   kActivation:  register = ActivationType(codes[i]) of register a[i] with alpha[i], beta[i].
+//   kCast:        register = register a[i] converted to types[i].
+// types[i] is the register's element type: a kInput's is its input's type; every other register is
+// float32, float16 or bfloat16, computed in float and rounded to its type after each instruction, so
+// the result equals running the fused layers one by one. Registers read by anything but a kCast to
+// float32 are float types. Unused entries of codes, a, b, alpha and beta are 0. The output is register
+// `output`, of its type, with the broadcast shape of the inputs.
+enum class PointwiseOpKind : uint8_t { kInput, kConstant, kElementWise, kUnary, kActivation, kCast };
+struct PointwiseParams {
+  static constexpr LayerType kType = LayerType::kPointwise;
+  std::vector<PointwiseOpKind> kinds;
+  Dims codes;
+  Dims a, b;
+  std::vector<float> alpha, beta;
+  std::vector<DataType> types;
+  int64_t output = 0;
+  template <class V> void visit(V& v) { v(kinds, codes, a, b, alpha, beta, types, output); }
+};
+
 // The parameters of any layer; the alternative's index is its LayerType.
 using LayerParams = std::variant<ConstantParams, IdentityParams, CastParams, ElementWiseParams, UnaryParams,
                                  ActivationParams, MatrixMultiplyParams, ConvolutionParams, DeconvolutionParams,
@@ -846,7 +874,7 @@ using LayerParams = std::variant<ConstantParams, IdentityParams, CastParams, Ele
                                  TfIdfVectorizerParams, DFTParams, STFTParams, WindowParams, MelWeightMatrixParams,
                                  RandomParams, RecurrentParams, IfParams, LoopParams, ScanParams, SequenceParams,
                                  OptionalParams, SequenceMapParams,
-                                 StringNormalizerParams, AttentionParams>;
+                                 StringNormalizerParams, AttentionParams, PointwiseParams>;
 static_assert(std::variant_size_v<LayerParams> == static_cast<size_t>(LayerType::kCount),
               "LayerParams must list one params struct per LayerType, in order");
 

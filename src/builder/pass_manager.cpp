@@ -14,7 +14,8 @@ const std::vector<Pass>& allPasses() {
   // they are quantized, Transposes into MatMuls before Q/DQ separates them) and before fold_qdq;
   // dead-layer elimination sweeps what the others disconnected; precision reduction next to last, so it sees the final layers (the next round folds Casts of
   // constants it may leave); layout selection last, since it picks chains by their reduced types (the
-  // next round folds the Transposes of constant weights it adds).
+  // next round folds the Transposes of constant weights it adds); pointwise fusion after all of them, so the
+  // other fusions take their patterns first and the Casts at precision edges fuse too.
   static const std::vector<Pass> passes = {
       {"fold_constants", "evaluate layers whose inputs are constants (and static Shape layers) at build time",
        foldConstants},
@@ -46,6 +47,8 @@ const std::vector<Pass>& allPasses() {
       {"choose_channels_last",
        "on device targets: run float16/bfloat16 convolution chains channels-last (NHWC), Transposes at their edges",
        chooseChannelsLast},
+      {"fuse_pointwise", "fuse chains of element-wise, activation and cast layers into one generated Pointwise layer",
+       fusePointwise},
   };
   return passes;
 }

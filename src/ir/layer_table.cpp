@@ -77,6 +77,7 @@ constexpr LayerTypeInfo kLayerTable[] = {
     {kSequenceMap,       "SequenceMap",       inferSequenceMap,       noInputs(),             kHostValueLayer},
     {kStringNormalizer,  "StringNormalizer",  inferStringNormalizer,  noInputs(),             kDataDependentShape},
     {kAttention,         "Attention",         inferAttention,         noInputs(),             kNoTraits},
+    {kPointwise,         "Pointwise",         inferPointwise,         noInputs(),             kNoTraits},
 };
 
 constexpr bool everyRowComplete() {

@@ -140,6 +140,7 @@ KILN_ENUM_LAST(SequenceOp, kConcat);
 KILN_ENUM_LAST(OptionalOp, kHasElement);
 KILN_ENUM_LAST(StringCaseChange, kUpper);
 KILN_ENUM_LAST(AttentionLayout, kBSHD);
+KILN_ENUM_LAST(PointwiseOpKind, kCast);
 #undef KILN_ENUM_LAST
 template <>
 struct EnumLast<LayerType> {

@@ -82,6 +82,7 @@ const CpuKernelTable& kernelTable() {
       {T::kStringNormalizer, "cpu.string_normalizer", supportsStringNormalizer,
        createFunctionKernel<runStringNormalizer, countNormalizedStrings>},
       {T::kAttention, "cpu.attention", supportsAttention, createFunctionKernel<runAttention>},
+      {T::kPointwise, "cpu.pointwise", supportsPointwise, createFunctionKernel<runPointwise>},
   });
   return table;
 }

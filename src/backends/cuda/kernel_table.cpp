@@ -91,6 +91,7 @@ constexpr NoKernel kNoKernel[] = {
     {LayerType::kSequence, "sequences and optionals live on the host"},
     {LayerType::kOptional, "sequences and optionals live on the host"},
     {LayerType::kStringNormalizer, "string tensors live on the host"},
+    {LayerType::kPointwise, "the generated (NVRTC) pointwise kernel is not in this build yet"},
 };
 
 }  // namespace

@@ -94,5 +94,10 @@ bool reducePrecision(PassContext& context);
 // layout-free layers between them channels-last (NHWC), Transposes only at the chains' edges; removes
 // Transpose pairs that cancel (any target).
 bool chooseChannelsLast(PassContext& context);
+// Fuses groups of two or more connected element-wise layers (ElementWise arithmetic, Unary math,
+// Activation, float Casts) whose intermediate values nothing else reads into one Pointwise layer, when
+// the target backend runs it. Runs last: the other fusions take their patterns first, and the Casts
+// reduce_precision adds fuse too. Host-valued shape arithmetic is left alone.
+bool fusePointwise(PassContext& context);
 
 }  // namespace kiln::passes

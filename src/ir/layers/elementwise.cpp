@@ -1,6 +1,8 @@
-// Shape rules of the elementwise layers: Identity, Cast, ElementWise, Unary, Activation, Select, and
-// Quantize/Dequantize (elementwise maps whose scale broadcasts per tensor, per axis or per block).
+// Shape rules of the elementwise layers: Identity, Cast, ElementWise, Unary, Activation, Select,
+// Quantize/Dequantize (elementwise maps whose scale broadcasts per tensor, per axis or per block), and
+// Pointwise (a fused program; its inputs broadcast to the output).
 #include "ir/layers/shape_rules.h"
+#include "ir/pointwise_program.h"
 
 namespace kiln::ir::shape_rules {
 
@@ -100,6 +102,21 @@ Outputs inferDequantize(const ShapeInferenceContext& c) {
   checkQuantScale(c, p.axis, p.blockSize);
   DataType scaleType = c.type(1);
   return one(isFloatType(scaleType) ? scaleType : DataType::kFloat32, c.shape(0));
+}
+
+Outputs inferPointwise(const ShapeInferenceContext& c) {
+  SHAPE_CHECK(c, c.count() >= 1, "a Pointwise layer needs at least one input");
+  std::vector<DataType> types;
+  Dims shape = c.shape(0);
+  for (int i = 0; i < c.count(); ++i) {
+    SHAPE_CHECK(c, c.has(i), "input ", i, " is omitted");
+    types.push_back(c.type(i));
+    shape = broadcastShapes(shape, c.shape(i), c.layer);
+  }
+  const auto& p = c.layer.as<PointwiseParams>();
+  std::string why = checkPointwiseProgram(p, types);
+  SHAPE_CHECK(c, why.empty(), why);
+  return one(p.types[p.output], shape);
 }
 
 }  // namespace kiln::ir::shape_rules

@@ -124,6 +124,7 @@ Outputs inferPooling(const ShapeInferenceContext& c);
 Outputs inferSoftmax(const ShapeInferenceContext& c);
 Outputs inferNormalization(const ShapeInferenceContext& c);
 Outputs inferAttention(const ShapeInferenceContext& c);
+Outputs inferPointwise(const ShapeInferenceContext& c);
 Outputs inferLRN(const ShapeInferenceContext& c);
 Outputs inferEinsum(const ShapeInferenceContext& c);
 Outputs inferDeterminant(const ShapeInferenceContext& c);

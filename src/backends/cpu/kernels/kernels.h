@@ -123,6 +123,7 @@ KILN_CPU_KERNEL(Random);
 KILN_CPU_KERNEL(Recurrent);
 KILN_CPU_KERNEL(StringNormalizer);
 KILN_CPU_KERNEL(Attention);
+KILN_CPU_KERNEL(Pointwise);
 
 #undef KILN_CPU_KERNEL
 
