@@ -77,6 +77,8 @@ constexpr LayerTypeInfo kLayerTable[] = {
     {kSequenceMap,       "SequenceMap",       inferSequenceMap,       noInputs(),             kHostValueLayer},
     {kStringNormalizer,  "StringNormalizer",  inferStringNormalizer,  noInputs(),             kDataDependentShape},
     {kAttention,         "Attention",         inferAttention,         noInputs(),             kNoTraits},
+    {kQuantizedConvolution, "QuantizedConvolution", inferQuantizedConvolution, noInputs(),    kNoTraits},
+    {kQuantizedMatrixMultiply, "QuantizedMatrixMultiply", inferQuantizedMatrixMultiply, noInputs(), kNoTraits},
 };
 
 constexpr bool everyRowComplete() {

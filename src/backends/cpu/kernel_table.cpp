@@ -81,6 +81,19 @@ const CpuKernelTable& kernelTable() {
       {T::kSequenceMap, "cpu.host.sequence_map", supportsControlFlow, createHostValueKernel<runSequenceMap>},
       {T::kStringNormalizer, "cpu.string_normalizer", supportsStringNormalizer,
        createFunctionKernel<runStringNormalizer, countNormalizedStrings>},
+#if KILN_HAVE_DNNL
+      {T::kQuantizedConvolution, "cpu.qconv.onednn", supportsQuantizedConvolutionOneDnn,
+       createQuantizedConvolutionOneDnn},
+#endif
+      // The exact reference: slow direct loops, timed only from effort 4 when oneDNN runs the layer.
+      {T::kQuantizedConvolution, "cpu.qconv.reference", supportsQuantizedConvolutionReference,
+       createQuantizedConvolutionReference, 4},
+#if KILN_HAVE_DNNL
+      {T::kQuantizedMatrixMultiply, "cpu.qgemm.onednn", supportsQuantizedMatrixMultiplyOneDnn,
+       createQuantizedMatrixMultiplyOneDnn},
+#endif
+      {T::kQuantizedMatrixMultiply, "cpu.qgemm.reference", supportsQuantizedMatrixMultiplyReference,
+       createQuantizedMatrixMultiplyReference, 4},
   });
   return table;
 }

@@ -124,6 +124,8 @@ Outputs inferPooling(const ShapeInferenceContext& c);
 Outputs inferSoftmax(const ShapeInferenceContext& c);
 Outputs inferNormalization(const ShapeInferenceContext& c);
 Outputs inferAttention(const ShapeInferenceContext& c);
+Outputs inferQuantizedConvolution(const ShapeInferenceContext& c);
+Outputs inferQuantizedMatrixMultiply(const ShapeInferenceContext& c);
 Outputs inferLRN(const ShapeInferenceContext& c);
 Outputs inferEinsum(const ShapeInferenceContext& c);
 Outputs inferDeterminant(const ShapeInferenceContext& c);
