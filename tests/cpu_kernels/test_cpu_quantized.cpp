@@ -215,7 +215,9 @@ void prepare(QConvRun& r, const QConvCase& c, uint32_t seed) {
           }
   double range = 0;
   for (double v : real) range = std::max(range, std::abs(v));
-  q.outputScale = static_cast<float>(range / 90);  // some outputs saturate when the zero point is off-center
+  // Not range / 90: a clamp bound would then fall on a rounding tie (-0.5 / (2 / 90) = -22.5), where oneDNN,
+  // adding the zero point before rounding, is one step off everywhere the clamp holds.
+  q.outputScale = static_cast<float>(range / 90.7);
   q.outputZeroPoint = c.yType == DataType::kInt8 ? 5 : (c.yType == DataType::kUInt8 ? 100 : 0);
   if (c.yType == DataType::kFloat32) q.outputScale = 1.f;
   r.layer->mutableParams() = q;

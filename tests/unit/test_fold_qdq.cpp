@@ -229,9 +229,11 @@ TEST(FoldQdq, MaxPoolAndFlattenBetweenEqualQdqPairsRunOnTheQuantizedTensor) {
   EXPECT_TRUE(runFold(after));
   EXPECT_EQ(count(after, LayerType::kQuantize), 1);    // the input's
   EXPECT_EQ(count(after, LayerType::kDequantize), 1);  // the output's
-  for (auto& l : after.layers())
-    if (l->type() == LayerType::kPooling || l->type() == LayerType::kReshape)
+  for (auto& l : after.layers()) {
+    if (l->type() == LayerType::kPooling || l->type() == LayerType::kReshape) {
       EXPECT_EQ(l->outputs[0]->type(), DataType::kInt8) << l->describe();
+    }
+  }
   EXPECT_EQ(evaluate(after, x), want);  // exact: these layers only select and move values
   EXPECT_TRUE(runFold(otherScale));
   EXPECT_EQ(count(otherScale, LayerType::kQuantize), 2);

@@ -210,8 +210,7 @@ struct Folder {
 
   void foldConvolution(ir::Layer* conv) {
     const auto& p = conv->as<ConvolutionParams>();
-    if (p.channelsLast || (conv->inputs.size() > 3 && conv->inputs[3]) || conv->outputs[0]->isOutput ||
-        conv->outputs[0]->type() != DataType::kFloat32)
+    if (p.channelsLast || (conv->inputs.size() > 3 && conv->inputs[3]) || conv->outputs[0]->type() != DataType::kFloat32)
       return;
     const ir::Layer* dqx = activationDequantize(conv->inputs[0]);
     std::optional<QuantizedWeights> w = quantizedWeights(conv->inputs[1], 0);
@@ -247,7 +246,7 @@ struct Folder {
 
   void foldMatrixMultiply(ir::Layer* mm) {
     const auto& p = mm->as<MatrixMultiplyParams>();
-    if (p.transposeA || mm->outputs[0]->isOutput || mm->outputs[0]->type() != DataType::kFloat32) return;
+    if (p.transposeA || mm->outputs[0]->type() != DataType::kFloat32) return;
     const ir::Layer* dqa = activationDequantize(mm->inputs[0]);
     if (!dqa || dqa->inputs[0]->dims().size() < 2) return;
     std::optional<QuantizedWeights> w = quantizedWeights(mm->inputs[1], p.transposeB ? 0 : 1);

@@ -4,7 +4,8 @@
 // oneDNN adds it to the accumulator), the activation and clamp as eltwise post-ops, and for a quantized
 // output 1 / outScale and the zero point, rounded half to even and saturated by oneDNN. The scale products
 // are float32 (the reference's are float64), so an output may differ from it by one quantization step.
-// Constant weights and bias only (what fold_qdq makes); convolutions channels-first.
+// Constant weights and bias only (what fold_qdq makes); convolutions channels-first. At exact ties (x.5 after
+// scaling) oneDNN adds the output zero point before rounding half to even, ONNX after: one step apart.
 #if KILN_HAVE_DNNL
 
 #include <cmath>
@@ -108,6 +109,38 @@ QuantizedAttributes quantizedAttributes(int64_t channels, int channelDim, float 
   return q;
 }
 
+// Constant weights and bias: at creation when the engine gives them (Constants), else copied from the first
+// run's inputs (host evaluation creates kernels without constants; the weights are constants by contract).
+struct ConstantOperands {
+  HostTensor weights;
+  std::optional<HostTensor> bias;
+};
+ConstantOperands constantOperands(const ir::Layer& layer, const Constants& constants, const KernelArgs* args) {
+  const bool hasBias = layer.inputs.size() > 2 && layer.inputs[2];
+  ConstantOperands c;
+  if (constants.size() > 1 && constants[1]) {
+    c.weights = *constants[1];
+    if (hasBias) {
+      KILN_CHECK(constants.size() > 2 && constants[2], kInvalidArgument, layer.describe(),
+                 ": the oneDNN quantized kernels need a constant bias");
+      c.bias = *constants[2];
+    }
+    return c;
+  }
+  KILN_CHECK(args && args->inputs.size() > 1 && args->inputs[1].data, kInvalidArgument, layer.describe(),
+             ": the oneDNN quantized kernels need the weights (constant) before the first run");
+  const TensorView& w = args->inputs[1];
+  KILN_CHECK(w.type == DataType::kInt8, kInvalidArgument, layer.describe(), ": weights must be int8, got ",
+             dataTypeName(w.type));
+  c.weights = Weights::copyOf(DataType::kInt8, w.shape, w.data);
+  if (hasBias) {
+    const TensorView* b = detail::optionalInput(*args, 2);
+    KILN_CHECK(b && b->type == DataType::kFloat32, kInvalidArgument, layer.describe(), ": the bias must be float32");
+    c.bias = Weights::copyOf(DataType::kFloat32, b->shape, b->data);
+  }
+  return c;
+}
+
 // ---- convolution ----
 
 struct QConvPlan {
@@ -123,30 +156,12 @@ class OneDnnQuantizedConvolution final : public CpuKernel {
  public:
   OneDnnQuantizedConvolution(const ir::Layer& layer, const TacticChoice& tactic, const Constants& constants)
       : CpuKernel(layer, tactic) {
-    const auto& p = layer.as<QuantizedConvolutionParams>();
-    KILN_CHECK(constants.size() > 1 && constants[1], kInvalidArgument, layer.describe(),
-               ": the oneDNN quantized convolution needs constant weights");
-    const HostTensor* bias = constants.size() > 2 ? constants[2] : nullptr;
-    KILN_CHECK(bias || layer.inputs.size() < 3 || !layer.inputs[2], kInvalidArgument, layer.describe(),
-               ": the oneDNN quantized convolution needs a constant bias");
-    const Dims& ws = constants[1]->shape;
-    KILN_CHECK(ws.size() >= 3, kInvalidArgument, layer.describe(), ": weights ", dimsToString(ws), " need rank >= 3");
-    KILN_CHECK(!bias || bias->count() == ws[0], kInvalidArgument, layer.describe(), ": bias ",
-               bias ? dimsToString(bias->shape) : "", " must be [", ws[0], "]");
-    KILN_CHECK(p.weightScales.size() == 1 || static_cast<int64_t>(p.weightScales.size()) == ws[0], kInvalidArgument,
-               layer.describe(), ": ", p.weightScales.size(), " weight scales for ", ws[0], " output channels");
-    ws_ = ws;
-    weights_.emplace(plainDesc(groupedWeightDims(ws), DataType::kInt8), *constants[1]);
-    attributes_ = quantizedAttributes(ws[0], 1, p.inputScale, p.inputZeroPoint, p.weightScales, bias, p.conv.activation,
-                                      p.conv.outputMin, p.conv.outputMax, p.outputType, p.outputScale,
-                                      p.outputZeroPoint);
-    const Dims& xs = layer.inputs[0]->dims();
-    const Dims& ys = layer.outputs[0]->dims();
-    if (volume(xs) > 0 && volume(ys) > 0) planFor(xs, ys);
+    if (constants.size() > 1 && constants[1]) prepare(constantOperands(layer, constants, nullptr));
   }
 
   size_t workspaceSize(const KernelArgs& args) const override {
     if (args.inputs.empty() || args.outputs.empty() || args.outputs[0].count() <= 0) return 0;
+    ensurePrepared(args);
     return planFor(args.inputs[0].shape, args.outputs[0].shape)->workspaceBytes;
   }
 
@@ -160,6 +175,7 @@ class OneDnnQuantizedConvolution final : public CpuKernel {
                ": x and y must be ", dataTypeName(l.inputs[0]->type()), " and ", dataTypeName(p.outputType), ", got ",
                dataTypeName(x.type), " and ", dataTypeName(y.type));
     if (y.count() == 0) return;
+    ensurePrepared(args);
     std::shared_ptr<const QConvPlan> plan = planFor(x.shape, y.shape);
     KILN_CHECK(args.workspaceBytes >= plan->workspaceBytes && (plan->workspaceBytes == 0 || args.workspace),
                kInvalidArgument, l.describe(), ": needs ", plan->workspaceBytes, " bytes of workspace, got ",
@@ -199,6 +215,31 @@ class OneDnnQuantizedConvolution final : public CpuKernel {
     grouped[0] = ws[0] / groups;
     grouped.insert(grouped.begin(), groups);
     return grouped;
+  }
+
+  // The weights in oneDNN's format and the quantization attributes, once (see ConstantOperands).
+  void prepare(const ConstantOperands& c) const {
+    const ir::Layer& l = layer();
+    const auto& p = l.as<QuantizedConvolutionParams>();
+    const Dims& ws = c.weights.shape;
+    KILN_CHECK(ws.size() >= 3, kInvalidArgument, l.describe(), ": weights ", dimsToString(ws), " need rank >= 3");
+    KILN_CHECK(!c.bias || c.bias->count() == ws[0], kInvalidArgument, l.describe(), ": bias must be [", ws[0], "]");
+    KILN_CHECK(p.weightScales.size() == 1 || static_cast<int64_t>(p.weightScales.size()) == ws[0], kInvalidArgument,
+               l.describe(), ": ", p.weightScales.size(), " weight scales for ", ws[0], " output channels");
+    ws_ = ws;
+    weights_.emplace(plainDesc(groupedWeightDims(ws), DataType::kInt8), c.weights);
+    attributes_ = quantizedAttributes(ws[0], 1, p.inputScale, p.inputZeroPoint, p.weightScales,
+                                      c.bias ? &*c.bias : nullptr, p.conv.activation, p.conv.outputMin,
+                                      p.conv.outputMax, p.outputType, p.outputScale, p.outputZeroPoint);
+    prepared_ = true;
+    const Dims& xs = l.inputs[0]->dims();
+    const Dims& ys = l.outputs[0]->dims();
+    if (volume(xs) > 0 && volume(ys) > 0) planFor(xs, ys);  // build-time shapes known: plan now
+  }
+
+  void ensurePrepared(const KernelArgs& args) const {
+    std::lock_guard<std::mutex> lock(prepareMutex_);
+    if (!prepared_) prepare(constantOperands(layer(), {}, &args));
   }
 
   std::shared_ptr<const QConvPlan> planFor(const Dims& xs, const Dims& ys) const {
@@ -276,9 +317,11 @@ class OneDnnQuantizedConvolution final : public CpuKernel {
     return plan;
   }
 
-  Dims ws_;
-  QuantizedAttributes attributes_;
-  std::optional<onednn::ReorderedWeights> weights_;
+  mutable std::mutex prepareMutex_;
+  mutable bool prepared_ = false;
+  mutable Dims ws_;
+  mutable QuantizedAttributes attributes_;
+  mutable std::optional<onednn::ReorderedWeights> weights_;
   mutable std::mutex mutex_;
   mutable std::map<Dims, std::shared_ptr<const QConvPlan>> plans_;
 };
@@ -295,27 +338,13 @@ class OneDnnQuantizedMatrixMultiply final : public CpuKernel {
  public:
   OneDnnQuantizedMatrixMultiply(const ir::Layer& layer, const TacticChoice& tactic, const Constants& constants)
       : CpuKernel(layer, tactic) {
-    const auto& p = layer.as<QuantizedMatrixMultiplyParams>();
-    KILN_CHECK(constants.size() > 1 && constants[1] && constants[1]->shape.size() == 2, kInvalidArgument,
-               layer.describe(), ": the oneDNN quantized MatMul needs constant 2-D weights");
-    const HostTensor* bias = constants.size() > 2 ? constants[2] : nullptr;
-    KILN_CHECK(bias || layer.inputs.size() < 3 || !layer.inputs[2], kInvalidArgument, layer.describe(),
-               ": the oneDNN quantized MatMul needs a constant bias");
-    k_ = constants[1]->shape[0];
-    n_ = constants[1]->shape[1];
-    KILN_CHECK(!bias || bias->count() == n_, kInvalidArgument, layer.describe(), ": bias must be [", n_, "]");
-    KILN_CHECK(p.weightScales.size() == 1 || static_cast<int64_t>(p.weightScales.size()) == n_, kInvalidArgument,
-               layer.describe(), ": ", p.weightScales.size(), " weight scales for ", n_, " output columns");
-    weights_.emplace(plainDesc({k_, n_}, DataType::kInt8), *constants[1]);
-    attributes_ = quantizedAttributes(n_, 1, p.inputScale, p.inputZeroPoint, p.weightScales, bias,
-                                      ConvActivation::kNone, p.outputMin, p.outputMax, p.outputType, p.outputScale,
-                                      p.outputZeroPoint);
-    const Dims& as = layer.inputs[0]->dims();
-    if (volume(as) > 0 && k_ > 0 && n_ > 0) planFor(volume(as) / k_);
+    if (constants.size() > 1 && constants[1]) prepare(constantOperands(layer, constants, nullptr));
   }
 
   size_t workspaceSize(const KernelArgs& args) const override {
-    if (args.inputs.empty() || k_ <= 0 || n_ <= 0 || args.inputs[0].count() <= 0) return 0;
+    if (args.inputs.empty() || args.inputs[0].count() <= 0) return 0;
+    ensurePrepared(args);
+    if (k_ <= 0 || n_ <= 0) return 0;
     return planFor(args.inputs[0].count() / k_)->scratchpad.get_size();
   }
 
@@ -326,12 +355,13 @@ class OneDnnQuantizedMatrixMultiply final : public CpuKernel {
     const auto& p = l.as<QuantizedMatrixMultiplyParams>();
     KILN_CHECK(a.type == l.inputs[0]->type() && y.type == p.outputType, kInvalidArgument, l.describe(),
                ": a and y must be ", dataTypeName(l.inputs[0]->type()), " and ", dataTypeName(p.outputType));
+    if (y.count() == 0) return;
+    ensurePrepared(args);
     KILN_CHECK(!a.shape.empty() && a.shape.back() == k_, kInvalidArgument, l.describe(), ": a ",
                dimsToString(a.shape), " must end in K = ", k_);
     const int64_t rows = k_ > 0 ? a.count() / k_ : 0;
     KILN_CHECK(y.count() == rows * n_, kInvalidArgument, l.describe(), ": output ", dimsToString(y.shape),
                " must hold ", rows, " x ", n_);
-    if (y.count() == 0) return;
     std::shared_ptr<const QMatMulPlan> plan = planFor(rows);
     KILN_CHECK(args.workspaceBytes >= plan->scratchpad.get_size(), kInvalidArgument, l.describe(), ": needs ",
                plan->scratchpad.get_size(), " bytes of workspace, got ", args.workspaceBytes);
@@ -354,6 +384,30 @@ class OneDnnQuantizedMatrixMultiply final : public CpuKernel {
   }
 
  private:
+  void prepare(const ConstantOperands& c) const {
+    const ir::Layer& l = layer();
+    const auto& p = l.as<QuantizedMatrixMultiplyParams>();
+    KILN_CHECK(c.weights.shape.size() == 2, kInvalidArgument, l.describe(), ": weights ",
+               dimsToString(c.weights.shape), " must be [K, N]");
+    k_ = c.weights.shape[0];
+    n_ = c.weights.shape[1];
+    KILN_CHECK(!c.bias || c.bias->count() == n_, kInvalidArgument, l.describe(), ": bias must be [", n_, "]");
+    KILN_CHECK(p.weightScales.size() == 1 || static_cast<int64_t>(p.weightScales.size()) == n_, kInvalidArgument,
+               l.describe(), ": ", p.weightScales.size(), " weight scales for ", n_, " output columns");
+    weights_.emplace(plainDesc({k_, n_}, DataType::kInt8), c.weights);
+    attributes_ = quantizedAttributes(n_, 1, p.inputScale, p.inputZeroPoint, p.weightScales,
+                                      c.bias ? &*c.bias : nullptr, ConvActivation::kNone, p.outputMin, p.outputMax,
+                                      p.outputType, p.outputScale, p.outputZeroPoint);
+    prepared_ = true;
+    const Dims& as = l.inputs[0]->dims();
+    if (volume(as) > 0 && k_ > 0 && n_ > 0) planFor(volume(as) / k_);  // build-time shapes known: plan now
+  }
+
+  void ensurePrepared(const KernelArgs& args) const {
+    std::lock_guard<std::mutex> lock(prepareMutex_);
+    if (!prepared_) prepare(constantOperands(layer(), {}, &args));
+  }
+
   std::shared_ptr<const QMatMulPlan> planFor(int64_t rows) const {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = plans_.find(rows);
@@ -383,9 +437,11 @@ class OneDnnQuantizedMatrixMultiply final : public CpuKernel {
     return plan;
   }
 
-  int64_t k_ = 0, n_ = 0;
-  QuantizedAttributes attributes_;
-  std::optional<onednn::ReorderedWeights> weights_;
+  mutable std::mutex prepareMutex_;
+  mutable bool prepared_ = false;
+  mutable int64_t k_ = 0, n_ = 0;
+  mutable QuantizedAttributes attributes_;
+  mutable std::optional<onednn::ReorderedWeights> weights_;
   mutable std::mutex mutex_;
   mutable std::map<int64_t, std::shared_ptr<const QMatMulPlan>> plans_;
 };
