@@ -331,6 +331,39 @@ TEST(CpuQuantized, OneDnnMatrixMultiplyMatchesTheFloat64CompositeWithinOneStep) 
   for (const QGemmCase& c : qgemmCases()) runQGemmCase("cpu.qgemm.onednn", c, seed += 5, 1);
 }
 
+// The per-tensor float32 fast path of cpu.quantize against ONNX QuantizeLinear: ties round half to even,
+// saturation, NaN to 0, infinities saturate.
+TEST(CpuQuantized, PerTensorQuantizeRoundsHalfToEvenAndSaturates) {
+  for (DataType type : {DataType::kInt8, DataType::kUInt8}) {
+    SCOPED_TRACE(dataTypeName(type));
+    const float scale = 0.25f;
+    const int zeroPoint = type == DataType::kInt8 ? -3 : 130;
+    std::vector<float> x = randomFloats(5000, 91, -40.f, 40.f);
+    for (int k = -60; k <= 60; ++k) x.push_back((k + 0.5f) * scale);  // exact ties
+    x.insert(x.end(), {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                       -std::numeric_limits<float>::infinity(), 1e30f, -1e30f});
+    const int64_t n = static_cast<int64_t>(x.size());
+    ir::Network net;
+    QuantizeParams q;
+    q.outputType = type;
+    std::vector<int8_t> zp8{static_cast<int8_t>(zeroPoint)};
+    std::vector<uint8_t> zpu{static_cast<uint8_t>(zeroPoint)};
+    HostTensor zpValue = type == DataType::kInt8 ? Weights::copyOf(type, {}, zp8.data()) : Weights::copyOf(type, {}, zpu.data());
+    const auto* layer = static_cast<const ir::Layer*>(net.addLayer(
+        q, {net.addInput("x", DataType::kFloat32, {n}), net.addConstant(Weights::copyOf(DataType::kFloat32, {}, &scale)),
+            net.addConstant(zpValue)}));
+    auto kernel = backendFor("cpu")->createKernel(*layer, {}, "cpu.quantize");
+    Buf xb = f32({n}, x), sb = f32({}, {scale}), zb{type, {}, std::vector<uint8_t>{static_cast<uint8_t>(zeroPoint)}};
+    Buf y = outBuf(type, {n});
+    executeWithWorkspace(*kernel, argsOf({&xb, &sb, &zb}, {&y}));
+    std::vector<double> got = outputValues(y);
+    for (int64_t i = 0; i < n; ++i) {
+      double want = std::isnan(x[i]) ? 0.0 : quantizeOrKeep(static_cast<double>(x[i] / scale) * scale, type, scale, zeroPoint);
+      ASSERT_EQ(got[i], want) << "x = " << x[i];
+    }
+  }
+}
+
 TEST(CpuQuantized, BadScalesAndTypesAreClearErrors) {
   ir::Network net;
   HostTensor w = int8Weights({4, 3, 1, 1}, std::vector<int>(12, 1));
