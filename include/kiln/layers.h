@@ -84,6 +84,8 @@ enum class LayerType : uint8_t {
   kStringNormalizer,
   kAttention,
   kPointwise,
+  kQuantizedConvolution,
+  kQuantizedMatrixMultiply,
   kCount,  // number of layer types; keep last
 };
 const char* layerTypeName(LayerType type);
@@ -859,6 +861,53 @@ struct PointwiseParams {
   std::vector<DataType> types;
   int64_t output = 0;
   template <class V> void visit(V& v) { v(kinds, codes, a, b, alpha, beta, types, output); }
+// ---- explicit quantization (Q/DQ folded into integer compute) ----------------------------------------
+// What a DequantizeLinear -> Convolution/MatMul -> [Relu/Clip] -> [QuantizeLinear] chain computes, as one
+// layer on quantized inputs (TensorRT's fused Q/DQ layers, ONNX QLinearConv/QLinearMatMul): integer
+// products accumulated exactly (int32), then the float epilogue, then optionally requantized. Made by the
+// builder's fold_qdq pass. The scales are constants of every real Q/DQ model, so they are params.
+//   Real values: x_real = (x - inputZeroPoint) * inputScale; w_real = w * weightScales[channel or 0]
+//   (symmetric weights: zero point 0). FP8 (float8e4m3fn x and w) fits the same fields with zero points 0.
+//   Output: outputType int8/uint8 (requantized): y = saturate(round_half_even(y_real / outputScale) +
+//   outputZeroPoint), as ONNX QuantizeLinear; outputType float32/float16 (real): y = y_real, and
+//   outputScale/outputZeroPoint are unused (1 and 0).
+
+// Quantized N-d convolution. Inputs: x (int8 or uint8, NC[D]HW or channels-last per conv.channelsLast),
+// w (int8 constant [M, C/groups, k...], [M, k..., C/groups] channels-last), optional bias [M] (float32,
+// real values). y_real = clamp(act(conv(x_real, w_real) + bias), conv.outputMin, conv.outputMax): conv holds
+// the geometry and the epilogue exactly as for Convolution (no residual input). weightScales: [1] (per
+// tensor) or [M] (per output channel).
+struct QuantizedConvolutionParams {
+  static constexpr LayerType kType = LayerType::kQuantizedConvolution;
+  ConvolutionParams conv;
+  float inputScale = 1.f;
+  int64_t inputZeroPoint = 0;
+  std::vector<float> weightScales{1.f};
+  DataType outputType = DataType::kFloat32;
+  float outputScale = 1.f;
+  int64_t outputZeroPoint = 0;
+  template <class V> void visit(V& v) {
+    conv.visit(v);
+    v(inputScale, inputZeroPoint, weightScales, outputType, outputScale, outputZeroPoint);
+  }
+};
+
+// Quantized matrix product a b. Inputs: a (int8 or uint8 [..., M, K], rank >= 2), b (int8 constant [K, N]),
+// optional bias [N] (float32, real values). y_real = clamp(a_real b_real + bias, outputMin, outputMax)
+// ([..., M, N]). weightScales: [1] (per tensor) or [N] (per output column).
+struct QuantizedMatrixMultiplyParams {
+  static constexpr LayerType kType = LayerType::kQuantizedMatrixMultiply;
+  float inputScale = 1.f;
+  int64_t inputZeroPoint = 0;
+  std::vector<float> weightScales{1.f};
+  float outputMin = -std::numeric_limits<float>::infinity();  // Relu: 0; Clip: [min, max]
+  float outputMax = std::numeric_limits<float>::infinity();
+  DataType outputType = DataType::kFloat32;
+  float outputScale = 1.f;
+  int64_t outputZeroPoint = 0;
+  template <class V> void visit(V& v) {
+    v(inputScale, inputZeroPoint, weightScales, outputMin, outputMax, outputType, outputScale, outputZeroPoint);
+  }
 };
 
 // The parameters of any layer; the alternative's index is its LayerType.
@@ -874,7 +923,8 @@ using LayerParams = std::variant<ConstantParams, IdentityParams, CastParams, Ele
                                  TfIdfVectorizerParams, DFTParams, STFTParams, WindowParams, MelWeightMatrixParams,
                                  RandomParams, RecurrentParams, IfParams, LoopParams, ScanParams, SequenceParams,
                                  OptionalParams, SequenceMapParams,
-                                 StringNormalizerParams, AttentionParams, PointwiseParams>;
+                                 StringNormalizerParams, AttentionParams, PointwiseParams, QuantizedConvolutionParams,
+                                 QuantizedMatrixMultiplyParams>;
 static_assert(std::variant_size_v<LayerParams> == static_cast<size_t>(LayerType::kCount),
               "LayerParams must list one params struct per LayerType, in order");
 

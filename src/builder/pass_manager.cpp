@@ -7,7 +7,8 @@
 namespace kiln::passes {
 
 const std::vector<Pass>& allPasses() {
-  // Order: folding first turns shape chains into constants, which makes Reshapes static and so
+  // Order: fold_qdq first, while the weights' DequantizeLinear layers still read int8 constants (fold_constants
+  // would evaluate them into float32 weights); folding next turns shape chains into constants, which makes Reshapes static and so
   // exposes no-ops; BatchNorm folds into a convolution before residual and activation fusion, which need
   // the Add / activation to follow the convolution directly (the residual first: it is added before the
   // activation); implicit quantization after the fusions (BatchNorm must be folded into the weights before
@@ -17,6 +18,9 @@ const std::vector<Pass>& allPasses() {
   // next round folds the Transposes of constant weights it adds); pointwise fusion after all of them, so the
   // other fusions take their patterns first and the Casts at precision edges fuse too.
   static const std::vector<Pass> passes = {
+      {"fold_qdq",
+       "fold DequantizeLinear -> Conv/MatMul [-> Relu] [-> QuantizeLinear] with int8 weights into quantized layers",
+       foldQdq},
       {"fold_constants", "evaluate layers whose inputs are constants (and static Shape layers) at build time",
        foldConstants},
       {"remove_noops", "remove Identity, same-type Cast, same-shape Reshape/Expand/Tile, identity Transpose",

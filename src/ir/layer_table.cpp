@@ -78,6 +78,8 @@ constexpr LayerTypeInfo kLayerTable[] = {
     {kStringNormalizer,  "StringNormalizer",  inferStringNormalizer,  noInputs(),             kDataDependentShape},
     {kAttention,         "Attention",         inferAttention,         noInputs(),             kNoTraits},
     {kPointwise,         "Pointwise",         inferPointwise,         noInputs(),             kNoTraits},
+    {kQuantizedConvolution, "QuantizedConvolution", inferQuantizedConvolution, noInputs(),    kNoTraits},
+    {kQuantizedMatrixMultiply, "QuantizedMatrixMultiply", inferQuantizedMatrixMultiply, noInputs(), kNoTraits},
 };
 
 constexpr bool everyRowComplete() {

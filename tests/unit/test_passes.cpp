@@ -414,7 +414,7 @@ TEST(Passes, PassManagerRejectsUnknownPassAndHonoursDisabled) {
   passes::runPasses(net, {}, log);
   EXPECT_EQ(net.layers().size(), 2u);  // Neg(constant) folded
   EXPECT_FALSE(log.empty());
-  EXPECT_EQ(Builder::passNames().front(), "fold_constants");
+  EXPECT_EQ(Builder::passNames().front(), "fold_qdq");  // before fold_constants folds int8 weights
 }
 
 // ---- reduce_precision ----------------------------------------------------------------------------

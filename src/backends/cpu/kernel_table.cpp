@@ -83,6 +83,19 @@ const CpuKernelTable& kernelTable() {
        createFunctionKernel<runStringNormalizer, countNormalizedStrings>},
       {T::kAttention, "cpu.attention", supportsAttention, createFunctionKernel<runAttention>},
       {T::kPointwise, "cpu.pointwise", supportsPointwise, createFunctionKernel<runPointwise>},
+#if KILN_HAVE_DNNL
+      {T::kQuantizedConvolution, "cpu.qconv.onednn", supportsQuantizedConvolutionOneDnn,
+       createQuantizedConvolutionOneDnn},
+#endif
+      // The exact reference: slow direct loops, timed only from effort 4 when oneDNN runs the layer.
+      {T::kQuantizedConvolution, "cpu.qconv.reference", supportsQuantizedConvolutionReference,
+       createQuantizedConvolutionReference, 4},
+#if KILN_HAVE_DNNL
+      {T::kQuantizedMatrixMultiply, "cpu.qgemm.onednn", supportsQuantizedMatrixMultiplyOneDnn,
+       createQuantizedMatrixMultiplyOneDnn},
+#endif
+      {T::kQuantizedMatrixMultiply, "cpu.qgemm.reference", supportsQuantizedMatrixMultiplyReference,
+       createQuantizedMatrixMultiplyReference, 4},
   });
   return table;
 }

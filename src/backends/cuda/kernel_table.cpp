@@ -92,6 +92,9 @@ constexpr NoKernel kNoKernel[] = {
     {LayerType::kOptional, "sequences and optionals live on the host"},
     {LayerType::kStringNormalizer, "string tensors live on the host"},
     {LayerType::kPointwise, "the generated (NVRTC) pointwise kernel is not in this build yet"},
+    {LayerType::kAttention, "the fused attention kernels (cuDNN SDPA, flash) are not in this build yet"},
+    {LayerType::kQuantizedConvolution, "int8 convolutions (cuDNN) are not in this build yet"},
+    {LayerType::kQuantizedMatrixMultiply, "int8 GEMMs (cuBLASLt) are not in this build yet"},
 };
 
 }  // namespace

@@ -44,6 +44,11 @@ struct PassContext {
   bool targetCanRun(const ir::Layer& layer) const { return target == nullptr || target->unsupportedReason(layer).empty(); }
 };
 
+// Folds DequantizeLinear -> Convolution/MatMul [-> bias Add] [-> Relu/Clip] [-> QuantizeLinear] with int8
+// constant weights into QuantizedConvolution / QuantizedMatrixMultiply (integer compute, the output
+// requantized when a QuantizeLinear follows), when the target backend runs them. Runs before
+// fold_constants, which would turn the weights' DequantizeLinear into float32 constants.
+bool foldQdq(PassContext& context);
 // Evaluates layers whose inputs are all constants (and Shape layers whose input shape is static)
 // with the CPU kernels, replacing them by Constant layers.
 bool foldConstants(PassContext& context);

@@ -11,9 +11,12 @@ namespace {
 // Checks a (de)quantization scale against the input: per tensor, per axis or blocked.
 void checkQuantScale(const ShapeInferenceContext& c, int64_t axisParam, int64_t blockSize) {
   const Dims &x = c.shape(0), &scale = c.shape(1);
+  // A one-element zero point goes with any one-element scale ([] and [1] alike, as onnxruntime's quantizer
+  // writes them).
+  auto oneElement = [](const Dims& d) { return d.empty() || (d.size() == 1 && d[0] == 1); };
   if (c.has(2))
-    SHAPE_CHECK(c, c.shape(2) == scale, "zero point ", dimsToString(c.shape(2)), " must have the shape of scale ",
-                dimsToString(scale));
+    SHAPE_CHECK(c, c.shape(2) == scale || (oneElement(c.shape(2)) && oneElement(scale)), "zero point ",
+                dimsToString(c.shape(2)), " must have the shape of scale ", dimsToString(scale));
   if (scale.empty() || (scale.size() == 1 && scale[0] == 1 && blockSize == 0)) return;  // per tensor
   int64_t axis = normalizeAxis(axisParam, rankOf(x), c.layer);
   if (blockSize == 0) {

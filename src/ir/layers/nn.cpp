@@ -1,10 +1,11 @@
 // Shape rules of the neural-network layers: MatrixMultiply, Convolution, Deconvolution, Pooling, Softmax,
-// Normalization, Attention, LRN, and the linear-algebra layers Einsum and Determinant.
+// Normalization, Attention, QuantizedConvolution, QuantizedMatrixMultiply, LRN, and the linear-algebra layers Einsum and Determinant.
 #include "core/channels_last.h"
 #include "ir/layers/shape_rules.h"
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
 #include <cstddef>
 #include <map>
 #include <string>
@@ -138,9 +139,10 @@ Outputs inferMatrixMultiply(const ShapeInferenceContext& c) {
   return one(c.type(0), batch);
 }
 
-Outputs inferConvolution(const ShapeInferenceContext& c) {
-  expectInputs(c, 2, 4);
-  const auto& p = c.layer.as<ConvolutionParams>();
+namespace {
+
+// The output dims of a convolution with params `p` on inputs x (0), w (1) and optional bias [M] (2).
+Dims convolutionOutputDims(const ShapeInferenceContext& c, const ConvolutionParams& p) {
   const Dims x = p.channelsLast ? channelsFirstOf(c.shape(0)) : c.shape(0);
   const Dims w = p.channelsLast ? channelsFirstOf(c.shape(1)) : c.shape(1);  // [M, k..., C/groups] -> [M, C/groups, k...]
   expectRank(c, 0, 3, concat("input ", dimsToString(x)).c_str());
@@ -167,6 +169,41 @@ Outputs inferConvolution(const ShapeInferenceContext& c) {
   Dims spatial = windowOutput(c, Dims(x.begin() + 2, x.end()), win);
   out.insert(out.end(), spatial.begin(), spatial.end());
   if (p.channelsLast) out = channelsLastOf(out);
+  return out;
+}
+
+// Quantized layers: the input's and weights' types, the scales and the output type (see kiln/layers.h).
+void checkQuantizedOperands(const ShapeInferenceContext& c, float inputScale, int64_t inputZeroPoint,
+                            const std::vector<float>& weightScales, int64_t channels, DataType outputType,
+                            float outputScale, int64_t outputZeroPoint) {
+  auto isQuantized = [](DataType t) { return t == DataType::kInt8 || t == DataType::kUInt8; };
+  SHAPE_CHECK(c, isQuantized(c.type(0)), "input must be int8 or uint8, got ", dataTypeName(c.type(0)));
+  SHAPE_CHECK(c, c.type(1) == DataType::kInt8, "weights must be int8, got ", dataTypeName(c.type(1)));
+  auto inRange = [](DataType t, int64_t zp) { return t == DataType::kInt8 ? zp >= -128 && zp <= 127 : zp >= 0 && zp <= 255; };
+  SHAPE_CHECK(c, inRange(c.type(0), inputZeroPoint), "input zero point ", inputZeroPoint, " is out of range for ",
+              dataTypeName(c.type(0)));
+  auto positive = [](float s) { return s > 0.f && s < std::numeric_limits<float>::infinity(); };
+  SHAPE_CHECK(c, positive(inputScale), "input scale must be positive and finite, got ", inputScale);
+  SHAPE_CHECK(c, weightScales.size() == 1 || !known(channels) || static_cast<int64_t>(weightScales.size()) == channels,
+              "weight scales must number 1 or ", channels, " (one per output channel), got ", weightScales.size());
+  for (float s : weightScales) SHAPE_CHECK(c, positive(s), "weight scales must be positive and finite, got ", s);
+  if (c.has(2)) SHAPE_CHECK(c, c.type(2) == DataType::kFloat32, "bias must be float32, got ", dataTypeName(c.type(2)));
+  if (isQuantized(outputType)) {
+    SHAPE_CHECK(c, positive(outputScale), "output scale must be positive and finite, got ", outputScale);
+    SHAPE_CHECK(c, inRange(outputType, outputZeroPoint), "output zero point ", outputZeroPoint,
+                " is out of range for ", dataTypeName(outputType));
+  } else {
+    SHAPE_CHECK(c, outputType == DataType::kFloat32 || outputType == DataType::kFloat16,
+                "output type must be int8, uint8, float32 or float16, got ", dataTypeName(outputType));
+  }
+}
+
+}  // namespace
+
+Outputs inferConvolution(const ShapeInferenceContext& c) {
+  expectInputs(c, 2, 4);
+  const auto& p = c.layer.as<ConvolutionParams>();
+  Dims out = convolutionOutputDims(c, p);
   if (c.has(3)) {  // residual z: exactly the output's type and shape (no broadcast)
     const Dims& z = c.shape(3);
     SHAPE_CHECK(c, c.type(3) == c.type(0), "residual type ", dataTypeName(c.type(3)), " differs from the input's ",
@@ -176,6 +213,36 @@ Outputs inferConvolution(const ShapeInferenceContext& c) {
     SHAPE_CHECK(c, same, "residual ", dimsToString(z), " does not match the output ", dimsToString(out));
   }
   return one(c.type(0), out);
+}
+
+Outputs inferQuantizedConvolution(const ShapeInferenceContext& c) {
+  expectInputs(c, 2, 3);
+  const auto& p = c.layer.as<QuantizedConvolutionParams>();
+  Dims out = convolutionOutputDims(c, p.conv);
+  checkQuantizedOperands(c, p.inputScale, p.inputZeroPoint, p.weightScales, c.shape(1)[0], p.outputType,
+                         p.outputScale, p.outputZeroPoint);
+  return one(p.outputType, out);
+}
+
+Outputs inferQuantizedMatrixMultiply(const ShapeInferenceContext& c) {
+  expectInputs(c, 2, 3);
+  const auto& p = c.layer.as<QuantizedMatrixMultiplyParams>();
+  const Dims &a = c.shape(0), &b = c.shape(1);
+  SHAPE_CHECK(c, a.size() >= 2 && b.size() == 2, "needs a of rank >= 2 and b [K, N], got ", dimsToString(a), " and ",
+              dimsToString(b));
+  SHAPE_CHECK(c, !known(a.back()) || !known(b[0]) || a.back() == b[0], "inner dimensions do not match: ",
+              dimsToString(a), " x ", dimsToString(b));
+  if (c.has(2)) {
+    const Dims& bias = c.shape(2);
+    SHAPE_CHECK(c, bias.size() == 1 && (!known(bias[0]) || !known(b[1]) || bias[0] == b[1]), "bias shape ",
+                dimsToString(bias), " must be [N] = [", b[1], "]");
+  }
+  SHAPE_CHECK(c, !(p.outputMin > p.outputMax), "empty output clamp [", p.outputMin, ", ", p.outputMax, "]");
+  checkQuantizedOperands(c, p.inputScale, p.inputZeroPoint, p.weightScales, b[1], p.outputType, p.outputScale,
+                         p.outputZeroPoint);
+  Dims out = a;
+  out.back() = b[1];
+  return one(p.outputType, out);
 }
 
 Outputs inferDeconvolution(const ShapeInferenceContext& c) {

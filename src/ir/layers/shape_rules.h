@@ -125,6 +125,8 @@ Outputs inferSoftmax(const ShapeInferenceContext& c);
 Outputs inferNormalization(const ShapeInferenceContext& c);
 Outputs inferAttention(const ShapeInferenceContext& c);
 Outputs inferPointwise(const ShapeInferenceContext& c);
+Outputs inferQuantizedConvolution(const ShapeInferenceContext& c);
+Outputs inferQuantizedMatrixMultiply(const ShapeInferenceContext& c);
 Outputs inferLRN(const ShapeInferenceContext& c);
 Outputs inferEinsum(const ShapeInferenceContext& c);
 Outputs inferDeterminant(const ShapeInferenceContext& c);

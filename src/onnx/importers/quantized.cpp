@@ -1,10 +1,14 @@
 // Integer and quantized ops, lowered exactly onto Cast / ElementWise / MatrixMultiply / Convolution /
 // Quantize: ConvInteger, MatMulInteger, QLinearConv, QLinearMatMul, DynamicQuantizeLinear.
+// QLinearConv and QLinearMatMul with constant scales and zero points and constant symmetric int8 weights
+// (what quantizers write) become one QuantizedConvolution / QuantizedMatrixMultiply instead: int8 compute.
 //
 // Integer products are accumulated in int32 (MatMul) or float64 (Conv: every int8 x int8 sum below 2^53 is
 // exact, and the float64 convolution is the fast path of the CPU backend). Requantization follows the ONNX
 // reference: y = saturate(round_half_even(acc * (scale_a * scale_b / scale_y) + zero_point_y)), the
 // multiplier computed in the scale type and the product in float64 (numpy promotes int32 x float32 so).
+#include <optional>
+
 #include "onnx/importers/importers.h"
 
 namespace kiln::onnx_import {
@@ -45,6 +49,103 @@ ITensor* requantize(ImporterContext& ctx, ITensor* acc64, ITensor* multiplier, I
   return ctx.add(CastParams{outType}, {y});
 }
 
+// A constant per-tensor scale (float32, one element), else nullopt.
+std::optional<float> constantScale(ImporterContext& ctx, int i) {
+  const HostTensor* v = ctx.constantInput(i);
+  if (!v || v->type != DataType::kFloat32 || v->count() != 1) return std::nullopt;
+  return v->as<float>()[0];
+}
+
+// A constant one-element zero point (absent: 0) as int64, else nullopt.
+std::optional<int64_t> constantZeroPoint(ImporterContext& ctx, int i) {
+  if (!ctx.hasInput(i)) return 0;
+  const HostTensor* v = ctx.constantInput(i);
+  if (!v || v->count() != 1) return std::nullopt;
+  if (v->type == DataType::kInt8) return v->as<int8_t>()[0];
+  if (v->type == DataType::kUInt8) return v->as<uint8_t>()[0];
+  return std::nullopt;
+}
+
+// The quantized layers' operands of a QLinearConv / QLinearMatMul whose scales and zero points are
+// constants, weights a constant int8 tensor with zero points 0 and scales per tensor or per `channels`.
+struct QLinearOperands {
+  float inputScale = 1.f, outputScale = 1.f;
+  int64_t inputZeroPoint = 0, outputZeroPoint = 0;
+  DataType outputType = DataType::kInt8;
+  std::vector<float> weightScales;
+};
+std::optional<QLinearOperands> qlinearOperands(ImporterContext& ctx, int64_t channels) {
+  QLinearOperands q;
+  std::optional<float> xs = constantScale(ctx, 1), ys = constantScale(ctx, 6);
+  std::optional<int64_t> xz = constantZeroPoint(ctx, 2), yz = constantZeroPoint(ctx, 7);
+  const HostTensor* w = ctx.constantInput(3);
+  const HostTensor* ws = ctx.constantInput(4);
+  if (!xs || !ys || !xz || !yz || !w || w->type != DataType::kInt8 || !ws || ws->type != DataType::kFloat32 ||
+      (ws->count() != 1 && ws->count() != channels))
+    return std::nullopt;
+  if (ctx.hasInput(5)) {  // symmetric weights only
+    const HostTensor* wz = ctx.constantInput(5);
+    if (!wz || wz->type != DataType::kInt8) return std::nullopt;
+    for (int64_t i = 0; i < wz->count(); ++i)
+      if (wz->as<int8_t>()[i] != 0) return std::nullopt;
+  }
+  q.inputScale = *xs;
+  q.outputScale = *ys;
+  q.inputZeroPoint = *xz;
+  q.outputZeroPoint = *yz;
+  q.outputType = ctx.hasInput(7) ? ctx.requireInput(7)->type() : ctx.requireInput(0)->type();
+  q.weightScales.assign(ws->as<float>(), ws->as<float>() + ws->count());
+  return q;
+}
+
+// QLinearConv as one QuantizedConvolution: constant scales and zero points, constant symmetric int8
+// weights, an absent or constant int32 bias (real bias = B * x_scale * w_scale[m]).
+bool importQLinearConvAsQuantized(ImporterContext& ctx) {
+  const HostTensor* w = ctx.constantInput(3);
+  if (!w || w->shape.size() < 3) return false;
+  const int64_t channels = w->shape[0];
+  std::optional<QLinearOperands> q = qlinearOperands(ctx, channels);
+  if (!q) return false;
+  std::vector<ITensor*> inputs{ctx.requireInput(0), ctx.requireInput(3)};
+  if (ctx.hasInput(8)) {
+    const HostTensor* b = ctx.constantInput(8);
+    if (!b || b->type != DataType::kInt32 || b->count() != channels) return false;
+    std::vector<float> bias(static_cast<size_t>(channels));
+    for (int64_t m = 0; m < channels; ++m)
+      bias[m] = static_cast<float>(static_cast<double>(b->as<int32_t>()[m]) * q->inputScale *
+                                   q->weightScales[q->weightScales.size() == 1 ? 0 : m]);
+    inputs.push_back(ctx.constant(HostTensor::copyOf(DataType::kFloat32, {channels}, bias.data())));
+  }
+  QuantizedConvolutionParams p;
+  p.conv = convolutionParams(ctx);
+  p.inputScale = q->inputScale;
+  p.inputZeroPoint = q->inputZeroPoint;
+  p.weightScales = q->weightScales;
+  p.outputType = q->outputType;
+  p.outputScale = q->outputScale;
+  p.outputZeroPoint = q->outputZeroPoint;
+  ctx.setOutput(0, ctx.add(p, inputs));
+  return true;
+}
+
+// QLinearMatMul as one QuantizedMatrixMultiply: a of rank >= 2, b a constant 2-D symmetric int8 tensor,
+// constant scales (b's per tensor or per column) and zero points.
+bool importQLinearMatMulAsQuantized(ImporterContext& ctx) {
+  const HostTensor* b = ctx.constantInput(3);
+  if (!b || b->shape.size() != 2 || ctx.inputRank(0) < 2) return false;
+  std::optional<QLinearOperands> q = qlinearOperands(ctx, b->shape[1]);
+  if (!q) return false;
+  QuantizedMatrixMultiplyParams p;
+  p.inputScale = q->inputScale;
+  p.inputZeroPoint = q->inputZeroPoint;
+  p.weightScales = q->weightScales;
+  p.outputType = q->outputType;
+  p.outputScale = q->outputScale;
+  p.outputZeroPoint = q->outputZeroPoint;
+  ctx.setOutput(0, ctx.add(p, {ctx.requireInput(0), ctx.requireInput(3)}));
+  return true;
+}
+
 }  // namespace
 
 void importMatMulInteger(ImporterContext& ctx) {
@@ -71,6 +172,7 @@ void importQLinearConv(ImporterContext& ctx) {
   // Inputs: x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, optional B (int32).
   checkIntegerInput(ctx, 0, "x");
   checkIntegerInput(ctx, 3, "w");
+  if (importQLinearConvAsQuantized(ctx)) return;
   // Per-output-channel w zero point [M] -> [M, 1, ...] against w; w scale [M] -> [M, 1, ...] against y [N, M, ...].
   const int64_t weightOnes = ctx.inputRank(3) - 1, outputOnes = ctx.inputRank(3) - 2;
   ITensor* x = centered(ctx, ctx.requireInput(0), ctx.input(2), DataType::kFloat64, 0);
@@ -90,6 +192,7 @@ void importQLinearMatMul(ImporterContext& ctx) {
   // Inputs: a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point.
   checkIntegerInput(ctx, 0, "a");
   checkIntegerInput(ctx, 3, "b");
+  if (importQLinearMatMulAsQuantized(ctx)) return;
   int64_t rowOnes = ctx.inputRank(0) >= 2 ? 1 : 0;
   ITensor* a = centered(ctx, ctx.requireInput(0), ctx.input(2), DataType::kInt32, rowOnes);
   ITensor* b = centered(ctx, ctx.requireInput(3), ctx.input(5), DataType::kInt32, 0);

@@ -155,7 +155,22 @@ std::string supportsConvolutionGemm(const ir::Layer& layer);
 std::unique_ptr<CpuKernel> createConvolutionGemm(const ir::Layer& layer, const Constants& constants,
                                                  const TacticChoice& tactic);
 
+// quantized_reference.cpp: quantized convolution and MatMul as exact direct loops (int32 accumulation).
+std::string supportsQuantizedConvolutionReference(const ir::Layer& layer);
+std::unique_ptr<CpuKernel> createQuantizedConvolutionReference(const ir::Layer& layer, const Constants& constants,
+                                                               const TacticChoice& tactic);
+std::string supportsQuantizedMatrixMultiplyReference(const ir::Layer& layer);
+std::unique_ptr<CpuKernel> createQuantizedMatrixMultiplyReference(const ir::Layer& layer, const Constants& constants,
+                                                                  const TacticChoice& tactic);
+
 #if KILN_HAVE_DNNL
+// quantized_onednn.cpp: oneDNN's int8 convolution and MatMul (constant weights and bias).
+std::string supportsQuantizedConvolutionOneDnn(const ir::Layer& layer);
+std::unique_ptr<CpuKernel> createQuantizedConvolutionOneDnn(const ir::Layer& layer, const Constants& constants,
+                                                            const TacticChoice& tactic);
+std::string supportsQuantizedMatrixMultiplyOneDnn(const ir::Layer& layer);
+std::unique_ptr<CpuKernel> createQuantizedMatrixMultiplyOneDnn(const ir::Layer& layer, const Constants& constants,
+                                                               const TacticChoice& tactic);
 // convolution_onednn.cpp, matrix_multiply_onednn.cpp: oneDNN primitives (float32).
 std::string supportsConvolutionOneDnn(const ir::Layer& layer);
 std::unique_ptr<CpuKernel> createConvolutionOneDnn(const ir::Layer& layer, const Constants& constants,
