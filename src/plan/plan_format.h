@@ -18,6 +18,8 @@
 //      the number of candidates timed (tactic selection and the timing cache).
 //   6  after the tactics: the run-time limits memoryLimit and maxTensorElements (BuilderConfig). A version 5
 //      plan is refused rather than read with no limits, so every plan that loads enforces its limits.
+//   7  layer types Attention, Pointwise, QuantizedConvolution, QuantizedMatrixMultiply; NormalizationParams
+//      gains addsResidual, MatrixMultiplyParams an epilogue activation.
 #pragma once
 
 #include <cstdint>
@@ -30,7 +32,7 @@
 namespace kiln::plan {
 
 constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-constexpr uint32_t kPlanFormatVersion = 6;
+constexpr uint32_t kPlanFormatVersion = 7;
 constexpr size_t kWeightsAlignment = 64;
 constexpr size_t kHeaderSize = 8 + 4 + 4 + 8 * 4 + 4 + 4;
 
