@@ -861,6 +861,8 @@ struct PointwiseParams {
   std::vector<DataType> types;
   int64_t output = 0;
   template <class V> void visit(V& v) { v(kinds, codes, a, b, alpha, beta, types, output); }
+};
+
 // ---- explicit quantization (Q/DQ folded into integer compute) ----------------------------------------
 // What a DequantizeLinear -> Convolution/MatMul -> [Relu/Clip] -> [QuantizeLinear] chain computes, as one
 // layer on quantized inputs (TensorRT's fused Q/DQ layers, ONNX QLinearConv/QLinearMatMul): integer
