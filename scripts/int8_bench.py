@@ -10,6 +10,10 @@ against Kiln fp32 on the float model and ONNX Runtime on the QDQ model, batch 1.
 The three alternate for --rounds rounds; the table shows the median of each round's median. Kiln's int8
 output is compared with ONNX Runtime's on the QDQ model (max |kiln - ort| in steps of the output scale)
 and the plan's quantized layers are counted (`kiln build --dump-layers`).
+
+With 2 threads, run it with OMP_WAIT_POLICY=passive: Debian's oneDNN runs on OpenMP, whose threads spin at
+their barriers against Kiln's own pool threads on the same cores; the int8 plan (every convolution and its
+activation reorders in oneDNN) then runs several times slower than with one thread.
 """
 import argparse
 import os
