@@ -276,6 +276,8 @@ TEST(LayerPrecisions, AFloat16PinReducesThatLayerAloneWithoutFp16) {
   config.builderEffort = 0;
   config.layerPrecisions = {{"double", DataType::kFloat16}};
   config.precisionConstraints = PrecisionConstraints::kObey;
+  // fuse_pointwise would merge the float16 Mul with its two boundary Casts into one float32-out layer.
+  config.disabledPasses = {"fuse_pointwise"};
   BuildSummary summary;
   auto net = twoMatMuls();
   Builder().buildSerializedNetwork(*net, config, &summary);
