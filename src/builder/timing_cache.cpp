@@ -27,8 +27,10 @@ std::string hex8(uint32_t v) {
 std::string entryLine(const std::string& key, const std::string& tactic, const TimingCache::Timing& timing) {
   std::string ms = "failed";
   if (timing) {
-    char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%.9g", *timing);
+    // 17 significant digits read back as the same double, so a plan built from the cache records the very
+    // times the first build measured (9 digits once made the two plans differ in the last bit of a float).
+    char buffer[40];
+    std::snprintf(buffer, sizeof buffer, "%.17g", *timing);
     ms = buffer;
   }
   return key + "\t" + tactic + "\t" + ms;
