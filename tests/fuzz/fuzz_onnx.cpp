@@ -16,6 +16,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     parser.parse(data, size, fuzz::externalDataDir());
     BuilderConfig config;
     config.builderEffort = 0;
+    // Tensors past the run's size cap are refused at build and, for sizes known only at run time, by the
+    // context (the plan records the limit): a hostile Tile of a billion elements is a refusal, not a
+    // minute of copying that reads as a timeout.
+    config.maxTensorElements = fuzz::kMaxRunBytes / 8;
     plan = builder.buildSerializedNetwork(*network, config);
   } catch (const Error& e) {
     fuzz::expectCleanError(e);
