@@ -42,6 +42,16 @@ KILN_GELU_CLONES void geluErfFloat(const float* __restrict x, float* __restrict 
   }
 }
 
+}  // namespace
+
+// Exact GELU in place, for the GEMM epilogue (gemm.h): geluErfFloat's body and clones, so a fused
+// epilogue runs as wide as the Activation kernel.
+KILN_GELU_CLONES void geluErfFloatInPlace(float* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) v[i] = 0.5f * v[i] * (1.f + detail::erfApprox(v[i] * 0.70710678118654752440f));
+}
+
+namespace {
+
 template <class C> C softplus(C v) { return v > 0 ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v)); }
 
 }  // namespace

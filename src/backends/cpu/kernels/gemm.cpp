@@ -213,7 +213,7 @@ void applyActivation(MatMulActivation activation, float* __restrict c, int64_t c
       for (int64_t j = 0; j < cols; ++j) c[j] = matMulActivation(MatMulActivation::kRelu, c[j]);
       return;
     case MatMulActivation::kGelu:
-      for (int64_t j = 0; j < cols; ++j) c[j] = matMulActivation(MatMulActivation::kGelu, c[j]);
+      geluErfFloatInPlace(c, cols);
       return;
     case MatMulActivation::kGeluTanh:
       for (int64_t j = 0; j < cols; ++j) c[j] = matMulActivation(MatMulActivation::kGeluTanh, c[j]);
