@@ -40,23 +40,6 @@ int64_t fusedSize(const ir::Layer& layer) {
 using ir::isPointwiseCastSource;
 using ir::isPointwiseFloatType;
 
-// Tensors whose values the runtime computes on the host (as EngineImpl and reduce_precision decide):
-// constants, Shape outputs, network inputs read as shape values, and what is computed only from those.
-std::unordered_set<const ir::Tensor*> hostValuedTensors(const ir::Network& net) {
-  std::unordered_set<const ir::Tensor*> host;
-  for (auto& layer : net.layers())
-    for (int i = 0; i < layer->numInputs(); ++i)
-      if (layer->inputs[i] && layer->inputs[i]->isInput && ir::isShapeInput(*layer, i)) host.insert(layer->inputs[i]);
-  for (auto& layer : net.layers()) {
-    bool allHost = true;
-    for (auto* in : layer->inputs)
-      if (in && !host.count(in)) allHost = false;
-    if (layer->type() == LayerType::kConstant || layer->type() == LayerType::kShape ||
-        (allHost && !ir::hasDataDependentShape(*layer)))
-      for (auto* out : layer->outputs) host.insert(out);
-  }
-  return host;
-}
 
 bool allFloat(const ir::Layer& layer, DataType type) {
   for (const ir::Tensor* t : layer.inputs)

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/half.h"
+#include "ir/shape_inference.h"
 
 namespace kiln::passes {
 
@@ -78,6 +79,22 @@ ir::Tensor* addConstantBefore(ir::Network& net, Weights weights, const std::stri
   out->setType(w.type);
   out->setDims(w.shape);
   return out;
+}
+
+std::unordered_set<const ir::Tensor*> hostValuedTensors(const ir::Network& net) {
+  std::unordered_set<const ir::Tensor*> host;
+  for (auto& layer : net.layers())
+    for (int i = 0; i < layer->numInputs(); ++i)
+      if (layer->inputs[i] && layer->inputs[i]->isInput && ir::isShapeInput(*layer, i)) host.insert(layer->inputs[i]);
+  for (auto& layer : net.layers()) {
+    bool allHost = true;
+    for (auto* in : layer->inputs)
+      if (in && !host.count(in)) allHost = false;
+    if (layer->type() == LayerType::kConstant || layer->type() == LayerType::kShape ||
+        (allHost && !ir::hasDataDependentShape(*layer)))
+      for (auto* out : layer->outputs) host.insert(out);
+  }
+  return host;
 }
 
 }  // namespace kiln::passes

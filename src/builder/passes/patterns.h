@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -38,5 +39,9 @@ ir::Tensor* otherInput(const ir::Layer* layer, const ir::Tensor* known);
 void takeOverOutput(ir::Layer* layer, ir::Layer* absorbed);
 // Adds a Constant layer holding `weights` right before `before` (keeping topological order).
 ir::Tensor* addConstantBefore(ir::Network& net, Weights weights, const std::string& name, ir::Layer* before);
+
+// Tensors whose values the runtime computes on the host (as EngineImpl decides): constants, Shape outputs,
+// network inputs read as shape values, and what is computed only from those.
+std::unordered_set<const ir::Tensor*> hostValuedTensors(const ir::Network& net);
 
 }  // namespace kiln::passes

@@ -13,6 +13,7 @@
 #include "builder/passes/passes.h"
 #include "core/error.h"
 #include "core/half.h"
+#include "builder/passes/patterns.h"
 #include "ir/shape_inference.h"
 
 namespace kiln::passes {
@@ -33,23 +34,6 @@ bool keepsTypes(LayerType type) {
 
 bool isDataInput(const ir::Layer& layer, int index) { return !ir::isShapeInput(layer, index); }
 
-// Tensors whose values the runtime computes on the host (as EngineImpl does): constants, Shape outputs,
-// inputs read as shape values, and what is computed only from those.
-std::unordered_set<const ir::Tensor*> hostValuedTensors(const ir::Network& net) {
-  std::unordered_set<const ir::Tensor*> host;
-  for (auto& layer : net.layers())
-    for (int i = 0; i < layer->numInputs(); ++i)
-      if (layer->inputs[i] && layer->inputs[i]->isInput && ir::isShapeInput(*layer, i)) host.insert(layer->inputs[i]);
-  for (auto& layer : net.layers()) {
-    bool allHost = true;
-    for (auto* in : layer->inputs)
-      if (in && !host.count(in)) allHost = false;
-    if (layer->type() == LayerType::kConstant || layer->type() == LayerType::kShape ||
-        (allHost && !ir::hasDataDependentShape(*layer)))
-      for (auto* out : layer->outputs) host.insert(out);
-  }
-  return host;
-}
 
 // The backend that runs `layer` as typed now: the device when it can, else the fallback; null if neither.
 const Backend* backendFor(const ir::Layer& layer, const PrecisionPolicy& policy) {

@@ -6,6 +6,7 @@
 
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/convert.h"
+#include "backends/cpu/kernels/gelu.h"
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
 #include "backends/cpu/kernels/type_support.h"
@@ -35,6 +36,8 @@ void activationLoop(const TensorView& in, const TensorView& out, F f) {
 #ifndef KILN_GELU_CLONES
 #define KILN_GELU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
+}  // namespace
+
 KILN_GELU_CLONES void geluErfFloat(const float* __restrict x, float* __restrict y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     float v = x[i];
@@ -42,10 +45,6 @@ KILN_GELU_CLONES void geluErfFloat(const float* __restrict x, float* __restrict 
   }
 }
 
-}  // namespace
-
-// Exact GELU in place, for the GEMM epilogue (gemm.h): geluErfFloat's body and clones, so a fused
-// epilogue runs as wide as the Activation kernel.
 KILN_GELU_CLONES void geluErfFloatInPlace(float* v, int64_t n) {
   for (int64_t i = 0; i < n; ++i) v[i] = 0.5f * v[i] * (1.f + detail::erfApprox(v[i] * 0.70710678118654752440f));
 }

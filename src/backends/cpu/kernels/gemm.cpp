@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/kernels/gelu.h"
 #include "core/error.h"
 
 namespace kiln::cpu {

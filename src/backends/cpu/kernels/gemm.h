@@ -16,9 +16,6 @@
 
 namespace kiln::cpu {
 
-// Exact GELU of n floats in place, vectorized for AVX-512/AVX2 when the CPU has them (activation.cpp).
-void geluErfFloatInPlace(float* v, int64_t n);
-
 // The MatMul epilogue activation of one value in compute type C (float or double), with the formulas of
 // the Activation kernel, so a fused MatMul gives what MatMul -> Activation gives. NaN passes through.
 template <class C>

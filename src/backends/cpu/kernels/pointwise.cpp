@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "backends/cpu/kernels/gelu.h"
 #include "backends/cpu/kernels/compute_common.h"
 #include "backends/cpu/kernels/indexing.h"
 #include "backends/cpu/kernels/kernels.h"
@@ -165,25 +166,6 @@ void unary(UnaryOp op, const float* x, float* r, int64_t n) {
   }
 }
 
-// Exact GELU of float32 registers, compiled as activation.cpp's geluErfFloat (the same body and clones:
-// the AVX-512/AVX2 clones contract to FMAs), so a fused float32 GELU gives the Activation kernel's bits.
-#if defined(__SANITIZE_THREAD__)
-#define KILN_POINTWISE_GELU_CLONES
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define KILN_POINTWISE_GELU_CLONES
-#endif
-#endif
-#ifndef KILN_POINTWISE_GELU_CLONES
-#define KILN_POINTWISE_GELU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-KILN_POINTWISE_GELU_CLONES void geluErfFloat32(const float* __restrict x, float* __restrict y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    float v = x[i];
-    y[i] = 0.5f * v * (1.f + detail::erfApprox(v * 0.70710678118654752440f));
-  }
-}
-
 float softplus(float v) { return v > 0 ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v)); }
 
 // The float activations of activation.cpp; `type` is the register's (float32 GELU takes its own loop there).
@@ -221,7 +203,7 @@ void activation(ActivationType type, float alpha, float beta, DataType registerT
     case ActivationType::kThresholdedRelu: map(x, r, n, [=](float v) { return v > alpha ? v : 0.f; }); break;
     case ActivationType::kGelu:
       if (alpha == 0.f && registerType == DataType::kFloat32) {
-        geluErfFloat32(x, r, n);
+        geluErfFloat(x, r, n);
       } else if (alpha == 0.f) {
         map(x, r, n, [](float v) { return 0.5f * v * (1.f + detail::erfApprox(v * 0.70710678118654752440f)); });
       } else {
